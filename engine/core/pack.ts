@@ -1,0 +1,231 @@
+// Packs: many objects in one file, grouped into independently compressed frames.
+//
+//   pack   := "PNPK" | version u8 (=1) | headerLength u32le | header | frame data...
+//   header := frameCount varint | frame* | objectCount varint | object*
+//   frame  := codec u8 (0 stored, 1 gzip) | storedLength varint | rawLength varint
+//   object := type u8 | address [32] | frame varint | offset varint | length varint
+//
+// Frame data follows the header in order; an object is bytes [offset, offset+length) of its
+// frame's raw (inflated) bytes. Frames are small (~64 KiB raw) so that one object can be read with
+// one ranged read of one frame, while packing neighbours still gives gzip most of its ratio.
+// The pack's own name is the SHA-256 of all its bytes (docs/design.md, "Packs").
+import { ByteReader, ByteWriter, FormatError, fromHex, toHex } from "./bytes.ts";
+import { ADDRESS_BYTES, addressOf, type Address } from "./hash.ts";
+import type { Compressor } from "./compress.ts";
+import { isObjectType, type ObjectType, type StoredObject } from "./object.ts";
+
+export const PACK_MAGIC = new Uint8Array([0x50, 0x4e, 0x50, 0x4b]); // "PNPK"
+export const PACK_VERSION = 1;
+export const PACK_PREFIX_BYTES = 9;
+
+export const Codec = { Stored: 0, Gzip: 1 } as const;
+export type Codec = (typeof Codec)[keyof typeof Codec];
+
+/** Decoder limits: a hostile pack cannot make a reader allocate more than this. */
+export const MAX_FRAME_RAW = 4 * 1024 * 1024;
+export const MAX_PACK_OBJECTS = 200_000;
+export const MAX_PACK_FRAMES = 100_000;
+
+export interface FrameInfo {
+  codec: Codec;
+  storedLength: number;
+  rawLength: number;
+  /** Absolute byte offset of the frame's data in the pack. */
+  offset: number;
+}
+
+export interface PackObjectInfo {
+  type: ObjectType;
+  addr: Address;
+  frame: number;
+  offset: number;
+  length: number;
+}
+
+export interface PackHeader {
+  headerEnd: number;
+  frames: FrameInfo[];
+  objects: PackObjectInfo[];
+}
+
+export function encodePackHeader(frames: readonly Omit<FrameInfo, "offset">[], objects: readonly PackObjectInfo[]): Uint8Array {
+  const w = new ByteWriter(64 + frames.length * 8 + objects.length * 40);
+  w.varint(frames.length);
+  for (const f of frames) w.byte(f.codec).varint(f.storedLength).varint(f.rawLength);
+  w.varint(objects.length);
+  for (const o of objects) w.byte(o.type).bytes(fromHex(o.addr)).varint(o.frame).varint(o.offset).varint(o.length);
+  const header = w.finish();
+  const out = new ByteWriter(PACK_PREFIX_BYTES + header.length);
+  out.bytes(PACK_MAGIC).byte(PACK_VERSION).u32le(header.length).bytes(header);
+  return out.finish();
+}
+
+/** Reads the prefix + header. `available` may be a prefix of the pack (streaming readers). */
+export function decodePackHeader(available: Uint8Array): PackHeader {
+  const r = new ByteReader(available);
+  const magic = r.bytes(4);
+  for (let i = 0; i < 4; i++) if (magic[i] !== PACK_MAGIC[i]) throw new FormatError("not a pack (bad magic)");
+  const version = r.byte();
+  if (version !== PACK_VERSION) throw new FormatError(`unsupported pack version ${version}`);
+  const headerLength = r.u32le();
+  const h = new ByteReader(r.bytes(headerLength));
+  const frameCount = h.varint();
+  if (frameCount > MAX_PACK_FRAMES) throw new FormatError(`too many frames: ${frameCount}`);
+  const frames: FrameInfo[] = [];
+  let offset = PACK_PREFIX_BYTES + headerLength;
+  for (let i = 0; i < frameCount; i++) {
+    const codec = h.byte();
+    if (codec !== Codec.Stored && codec !== Codec.Gzip) throw new FormatError(`unknown frame codec ${codec}`);
+    const storedLength = h.varint();
+    const rawLength = h.varint();
+    if (rawLength > MAX_FRAME_RAW) throw new FormatError(`frame of ${rawLength} bytes exceeds ${MAX_FRAME_RAW}`);
+    if (codec === Codec.Stored && storedLength !== rawLength) throw new FormatError("stored frame with two lengths");
+    frames.push({ codec, storedLength, rawLength, offset });
+    offset += storedLength;
+  }
+  const objectCount = h.varint();
+  if (objectCount > MAX_PACK_OBJECTS) throw new FormatError(`too many objects: ${objectCount}`);
+  const objects: PackObjectInfo[] = [];
+  for (let i = 0; i < objectCount; i++) {
+    const type = h.byte();
+    if (!isObjectType(type)) throw new FormatError(`unknown object type ${type}`);
+    const addr = toHex(h.bytes(ADDRESS_BYTES));
+    const frame = h.varint();
+    const off = h.varint();
+    const length = h.varint();
+    const f = frames[frame];
+    if (!f) throw new FormatError(`object in frame ${frame} of ${frameCount}`);
+    if (off + length > f.rawLength) throw new FormatError(`object overruns its frame`);
+    objects.push({ type, addr, frame, offset: off, length });
+  }
+  h.end("pack header");
+  return { headerEnd: PACK_PREFIX_BYTES + headerLength, frames, objects };
+}
+
+/** Total pack length implied by a header. */
+export function packLength(h: PackHeader): number {
+  const last = h.frames[h.frames.length - 1];
+  return last ? last.offset + last.storedLength : h.headerEnd;
+}
+
+export async function decodeFrame(codec: Codec, stored: Uint8Array, rawLength: number, c: Compressor): Promise<Uint8Array> {
+  if (codec === Codec.Stored) {
+    if (stored.length !== rawLength) throw new FormatError("stored frame length mismatch");
+    return stored;
+  }
+  try {
+    return await c.gunzip(stored, rawLength);
+  } catch (e) {
+    throw new FormatError(`corrupt gzip frame: ${(e as Error).message}`);
+  }
+}
+
+export interface ReadPackOptions {
+  /** Check SHA-256(bytes) === address for every object (plain vaults: both ends do). */
+  verifyAddresses: boolean;
+}
+
+/** Decodes a whole pack into its objects, failing on any structural or hash mismatch. */
+export async function readPack(pack: Uint8Array, c: Compressor, opts: ReadPackOptions): Promise<StoredObject[]> {
+  const h = decodePackHeader(pack);
+  if (packLength(h) !== pack.length) throw new FormatError(`pack is ${pack.length} bytes, header says ${packLength(h)}`);
+  const raw = await Promise.all(h.frames.map((f) => decodeFrame(f.codec, pack.subarray(f.offset, f.offset + f.storedLength), f.rawLength, c)));
+  return h.objects.map((o) => {
+    const bytes = raw[o.frame].subarray(o.offset, o.offset + o.length);
+    if (opts.verifyAddresses && addressOf(bytes) !== o.addr) throw new HashMismatchError(o.addr, addressOf(bytes));
+    return { type: o.type, addr: o.addr, bytes };
+  });
+}
+
+export class HashMismatchError extends Error {
+  override name = "HashMismatchError";
+  constructor(readonly expected: Address, readonly actual: Address) {
+    super(`object ${expected} hashes to ${actual}`);
+  }
+}
+
+export interface BuiltPack {
+  id: Address;
+  bytes: Uint8Array;
+  objects: PackObjectInfo[];
+  rawBytes: number;
+}
+
+interface OpenFrame {
+  codec: Codec;
+  parts: Uint8Array[];
+  size: number;
+  objects: PackObjectInfo[];
+}
+
+/**
+ * Collects objects into frames: compressible ones (note JSON, positions, snapshots) into gzip
+ * frames, the rest (embeddings, tree nodes: float noise and hashes) into stored frames, because
+ * gzip buys them < 8% for a large CPU cost (docs/design.md, measured).
+ */
+export class PackBuilder {
+  private frames: OpenFrame[] = [];
+  private open: Partial<Record<Codec, OpenFrame>> = {};
+  private seen = new Set<Address>();
+  rawBytes = 0;
+
+  constructor(private readonly frameTarget = 64 * 1024) {}
+
+  get objectCount(): number {
+    return this.seen.size;
+  }
+
+  has(addr: Address): boolean {
+    return this.seen.has(addr);
+  }
+
+  /** Adds an object unless this pack already holds it. */
+  add(type: ObjectType, addr: Address, bytes: Uint8Array, compressible: boolean): void {
+    if (this.seen.has(addr)) return;
+    this.seen.add(addr);
+    const codec: Codec = compressible ? Codec.Gzip : Codec.Stored;
+    let f = this.open[codec];
+    if (!f || (f.size > 0 && f.size + bytes.length > this.frameTarget)) {
+      f = { codec, parts: [], size: 0, objects: [] };
+      this.frames.push(f);
+      this.open[codec] = f;
+    }
+    f.objects.push({ type, addr, frame: -1, offset: f.size, length: bytes.length });
+    f.parts.push(bytes);
+    f.size += bytes.length;
+    this.rawBytes += bytes.length;
+  }
+
+  async finish(c: Compressor): Promise<BuiltPack> {
+    const stored = await Promise.all(
+      this.frames.map(async (f) => {
+        const raw = join(f.parts, f.size);
+        if (f.codec === Codec.Stored) return { codec: f.codec, data: raw, rawLength: f.size };
+        const gz = await c.gzip(raw);
+        // A frame that gzip cannot shrink is kept as it is.
+        return gz.length < raw.length ? { codec: f.codec, data: gz, rawLength: f.size } : { codec: Codec.Stored as Codec, data: raw, rawLength: f.size };
+      }),
+    );
+    const objects: PackObjectInfo[] = [];
+    this.frames.forEach((f, i) => {
+      for (const o of f.objects) objects.push({ ...o, frame: i });
+    });
+    const header = encodePackHeader(
+      stored.map((s) => ({ codec: s.codec, storedLength: s.data.length, rawLength: s.rawLength })),
+      objects,
+    );
+    const bytes = join([header, ...stored.map((s) => s.data)], header.length + stored.reduce((n, s) => n + s.data.length, 0));
+    return { id: addressOf(bytes), bytes, objects, rawBytes: this.rawBytes };
+  }
+}
+
+function join(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,328 @@
+// The manifest: a history-independent Merkle tree (a prolly tree whose boundaries depend on keys
+// only) mapping note id -> addresses of its parts.
+//
+// Where a node ends is decided by the SHA-256 of the last key in it, never by values or by the
+// order of edits, so one set of entries always gives the same nodes and the same root, and editing
+// one note rewrites only the nodes on its path (docs/design.md, "Manifest tree").
+//
+//   node       := "PNT" | version u8 (=1) | level u8 | count varint | entry*
+//   leaf entry := key (varint len + bytes) | flags u8 | [name] | [note addr] | [dims varint, embedding addr] | [position addr]
+//   flags      := 0x01 note | 0x02 note is a chunk list | 0x04 embedding | 0x08 position | 0x10 name follows key
+//   inner entry:= lastKey (varint len + bytes) | child addr [32] | entries below varint
+import { ByteReader, ByteWriter, FormatError, compareBytes, fromHex, fromUtf8, toHex, utf8 } from "./bytes.ts";
+import { ADDRESS_BYTES, addressOf, sha256, type Address } from "./hash.ts";
+
+export interface Entry {
+  id: string;
+  /** Note JSON blob, or its chunk list when `chunked`. */
+  note?: Address;
+  chunked?: boolean;
+  embedding?: Address;
+  /** float32 count of the embedding: recorded, never guessed from a length. */
+  dims?: number;
+  position?: Address;
+}
+
+const MAGIC = [0x50, 0x4e, 0x54]; // "PNT"
+const VERSION = 1;
+const F_NOTE = 0x01,
+  F_CHUNKED = 0x02,
+  F_EMBEDDING = 0x04,
+  F_POSITION = 0x08,
+  F_NAME = 0x10;
+export const MAX_KEY_BYTES = 256;
+/** A leaf closes after a key whose hash has its low 4 bits zero (1 in 16); each level above needs 5 more zero bits (1 in 32). */
+const LEAF_BITS = 4;
+const INNER_BITS = 5;
+const MAX_LEVEL = 5;
+
+export interface TreeKeying {
+  /** Sort key of an id. Plain vaults: its UTF-8 bytes. Encrypted vaults: a keyed hash (the id then travels as `name`). */
+  keyOf(id: string): Uint8Array;
+  plainKeys: boolean;
+}
+
+export const plainKeying: TreeKeying = { keyOf: utf8, plainKeys: true };
+
+/** How many levels a key closes: 0 = none, 1 = closes a leaf, 2 = closes a leaf and its parent, ... */
+export function keyRank(key: Uint8Array): number {
+  const d = sha256(key);
+  const h = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
+  if ((h & ((1 << LEAF_BITS) - 1)) !== 0) return 0;
+  let rank = 1;
+  let rest = h >>> LEAF_BITS;
+  while (rank < MAX_LEVEL && (rest & ((1 << INNER_BITS) - 1)) === 0) {
+    rank++;
+    rest >>>= INNER_BITS;
+  }
+  return rank;
+}
+
+interface Keyed {
+  key: Uint8Array;
+  rank: number;
+}
+interface LeafItem extends Keyed {
+  entry: Entry;
+}
+interface ChildItem extends Keyed {
+  addr: Address;
+  count: number;
+}
+
+export interface BuiltTree {
+  root: Address;
+  count: number;
+  /** Every node of the tree, root included. Unchanged nodes come out with unchanged addresses. */
+  nodes: Map<Address, Uint8Array>;
+}
+
+/** Cache of key -> rank, kept by a long-lived caller so rebuilding a 100k-entry tree hashes no key twice. */
+export type RankCache = Map<string, number>;
+
+export function buildTree(entries: Iterable<Entry>, keying: TreeKeying = plainKeying, cache?: RankCache): BuiltTree {
+  const items: LeafItem[] = [];
+  for (const entry of entries) {
+    validateEntry(entry);
+    const key = keying.keyOf(entry.id);
+    let rank = cache?.get(entry.id);
+    if (rank === undefined) {
+      rank = keyRank(key);
+      cache?.set(entry.id, rank);
+    }
+    items.push({ key, rank, entry });
+  }
+  items.sort((a, b) => compareBytes(a.key, b.key));
+  for (let i = 1; i < items.length; i++) {
+    if (compareBytes(items[i - 1].key, items[i].key) === 0) throw new RangeError(`duplicate id ${items[i].entry.id}`);
+  }
+  const nodes = new Map<Address, Uint8Array>();
+  let level: ChildItem[] = groupLevel(items, 0, (group) => encodeLeaf(group, keying), nodes);
+  let height = 1;
+  while (level.length > 1) {
+    level = groupLevel(level, height, (group) => encodeInner(group, height), nodes);
+    height++;
+  }
+  return { root: level[0].addr, count: level[0].count, nodes };
+}
+
+function groupLevel<T extends Keyed>(items: T[], levelNo: number, encode: (g: T[]) => Uint8Array, nodes: Map<Address, Uint8Array>): ChildItem[] {
+  const out: ChildItem[] = [];
+  let start = 0;
+  const close = (end: number) => {
+    const group = items.slice(start, end);
+    const bytes = encode(group);
+    const addr = addressOf(bytes);
+    nodes.set(addr, bytes);
+    const last = group[group.length - 1];
+    const count = levelNo === 0 ? group.length : (group as unknown as ChildItem[]).reduce((n, c) => n + c.count, 0);
+    out.push({ key: last ? last.key : new Uint8Array(0), rank: last ? last.rank : MAX_LEVEL, addr, count });
+    start = end;
+  };
+  for (let i = 0; i < items.length; i++) if (items[i].rank > levelNo) close(i + 1);
+  if (start < items.length || out.length === 0) close(items.length);
+  return out;
+}
+
+function validateEntry(e: Entry): void {
+  if (!e.note && !e.embedding && !e.position) throw new RangeError(`entry ${e.id} has no parts`);
+  if (e.embedding && !(Number.isInteger(e.dims) && (e.dims as number) > 0)) throw new RangeError(`entry ${e.id}: embedding without dims`);
+  if (e.chunked && !e.note) throw new RangeError(`entry ${e.id}: chunked without note`);
+}
+
+function header(w: ByteWriter, level: number, count: number): void {
+  w.byte(MAGIC[0]).byte(MAGIC[1]).byte(MAGIC[2]).byte(VERSION).byte(level).varint(count);
+}
+
+function encodeLeaf(items: LeafItem[], keying: TreeKeying): Uint8Array {
+  const w = new ByteWriter(items.length * 140 + 8);
+  header(w, 0, items.length);
+  for (const { key, entry: e } of items) {
+    w.lenBytes(key);
+    const named = !keying.plainKeys;
+    w.byte((e.note ? F_NOTE : 0) | (e.chunked ? F_CHUNKED : 0) | (e.embedding ? F_EMBEDDING : 0) | (e.position ? F_POSITION : 0) | (named ? F_NAME : 0));
+    if (named) w.lenBytes(utf8(e.id));
+    if (e.note) w.bytes(fromHex(e.note));
+    if (e.embedding) w.varint(e.dims as number).bytes(fromHex(e.embedding));
+    if (e.position) w.bytes(fromHex(e.position));
+  }
+  return w.finish();
+}
+
+function encodeInner(items: ChildItem[], level: number): Uint8Array {
+  const w = new ByteWriter(items.length * 80 + 8);
+  header(w, level, items.length);
+  for (const c of items) w.lenBytes(c.key).bytes(fromHex(c.addr)).varint(c.count);
+  return w.finish();
+}
+
+export type TreeNode =
+  | { level: 0; keys: Uint8Array[]; entries: Entry[] }
+  | { level: number; keys: Uint8Array[]; children: { addr: Address; count: number }[] };
+
+export function decodeNode(bytes: Uint8Array): TreeNode {
+  const r = new ByteReader(bytes);
+  for (const m of MAGIC) if (r.byte() !== m) throw new FormatError("not a tree node");
+  if (r.byte() !== VERSION) throw new FormatError("unsupported tree node version");
+  const level = r.byte();
+  if (level > 16) throw new FormatError(`tree level ${level}`);
+  const count = r.varint();
+  if (count > bytes.length) throw new FormatError("tree node count exceeds its size");
+  const keys: Uint8Array[] = [];
+  const readKey = () => {
+    const k = r.lenBytes(MAX_KEY_BYTES);
+    const prev = keys[keys.length - 1];
+    if (prev && compareBytes(prev, k) >= 0) throw new FormatError("tree node keys out of order");
+    keys.push(k);
+    return k;
+  };
+  const addr = () => toHex(r.bytes(ADDRESS_BYTES));
+  if (level === 0) {
+    const entries: Entry[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = readKey();
+      const flags = r.byte();
+      if (flags & ~0x1f || !(flags & (F_NOTE | F_EMBEDDING | F_POSITION)) || (flags & F_CHUNKED && !(flags & F_NOTE))) throw new FormatError(`bad entry flags ${flags}`);
+      let id: string;
+      try {
+        id = fromUtf8(flags & F_NAME ? r.lenBytes(MAX_KEY_BYTES) : key);
+      } catch {
+        throw new FormatError("entry id is not UTF-8");
+      }
+      const e: Entry = { id };
+      if (flags & F_NOTE) e.note = addr();
+      if (flags & F_CHUNKED) e.chunked = true;
+      if (flags & F_EMBEDDING) {
+        e.dims = r.varint();
+        if (e.dims === 0) throw new FormatError("embedding of 0 dims");
+        e.embedding = addr();
+      }
+      if (flags & F_POSITION) e.position = addr();
+      entries.push(e);
+    }
+    r.end("tree leaf");
+    return { level: 0, keys, entries };
+  }
+  const children: { addr: Address; count: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    readKey();
+    children.push({ addr: addr(), count: r.varint() });
+  }
+  if (count === 0) throw new FormatError("empty inner node");
+  r.end("tree node");
+  return { level, keys, children };
+}
+
+/** Addresses of the blobs (or chunk lists) an entry points at. */
+export function entryRefs(e: Entry): Address[] {
+  const out: Address[] = [];
+  if (e.note) out.push(e.note);
+  if (e.embedding) out.push(e.embedding);
+  if (e.position) out.push(e.position);
+  return out;
+}
+
+export function entriesEqual(a: Entry | undefined, b: Entry | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.note === b.note && !!a.chunked === !!b.chunked && a.embedding === b.embedding && a.dims === b.dims && a.position === b.position;
+}
+
+export type NodeLoader = (addr: Address) => Promise<Uint8Array>;
+
+export async function* iterateTree(root: Address, load: NodeLoader): AsyncGenerator<Entry> {
+  const node = decodeNode(await load(root));
+  if (node.level === 0) {
+    yield* (node as { entries: Entry[] }).entries;
+    return;
+  }
+  for (const c of (node as { children: { addr: Address }[] }).children) yield* iterateTree(c.addr, load);
+}
+
+export async function lookup(root: Address, key: Uint8Array, load: NodeLoader): Promise<Entry | undefined> {
+  let node = decodeNode(await load(root));
+  while (node.level > 0) {
+    const i = node.keys.findIndex((k) => compareBytes(key, k) <= 0);
+    if (i < 0) return undefined;
+    node = decodeNode(await load((node as { children: { addr: Address }[] }).children[i].addr));
+  }
+  const i = node.keys.findIndex((k) => compareBytes(k, key) === 0);
+  return i < 0 ? undefined : (node as { entries: Entry[] }).entries[i];
+}
+
+export async function treeCount(root: Address, load: NodeLoader): Promise<number> {
+  const node = decodeNode(await load(root));
+  return node.level === 0 ? node.keys.length : (node as { children: { count: number }[] }).children.reduce((n, c) => n + c.count, 0);
+}
+
+export interface TreeChange {
+  id: string;
+  before?: Entry;
+  after?: Entry;
+}
+
+export interface TreeDiff {
+  changes: TreeChange[];
+  /** Nodes reachable from `after` but not from `before`: what a push of `after` must upload. */
+  newNodes: Address[];
+}
+
+/**
+ * Changes from tree `before` to tree `after`, touching only the nodes that differ: subtrees with
+ * the same address are equal and skipped, so cost follows the size of the change, not the vault.
+ */
+export async function diffTrees(before: Address | null, after: Address, load: NodeLoader): Promise<TreeDiff> {
+  type Side = Map<Address, TreeNode>;
+  const a: Side = new Map();
+  const b: Side = new Map();
+  const newNodes = new Set<Address>();
+  const aEntries: Entry[] = [];
+  const bEntries: Entry[] = [];
+  const loadInto = async (side: Side, addr: Address, isNew: boolean) => {
+    side.set(addr, decodeNode(await load(addr)));
+    if (isNew) newNodes.add(addr);
+  };
+  if (before !== after) await Promise.all([before ? loadInto(a, before, false) : null, loadInto(b, after, true)]);
+  for (;;) {
+    // Equal addresses are equal subtrees: drop them from both sides before looking deeper.
+    for (const addr of [...a.keys()]) {
+      if (b.has(addr)) {
+        a.delete(addr);
+        b.delete(addr);
+        newNodes.delete(addr);
+      }
+    }
+    let top = 0;
+    for (const n of a.values()) top = Math.max(top, n.level);
+    for (const n of b.values()) top = Math.max(top, n.level);
+    if (top === 0) break;
+    const expand = (side: Side) => {
+      const kids: Address[] = [];
+      for (const [addr, n] of side) {
+        if (n.level !== top) continue;
+        side.delete(addr);
+        for (const c of (n as { children: { addr: Address }[] }).children) kids.push(c.addr);
+      }
+      return kids;
+    };
+    const ak = expand(a);
+    const bk = expand(b);
+    const inB = new Set(bk);
+    const shared = new Set(ak.filter((x) => inB.has(x)));
+    await Promise.all([
+      ...ak.filter((x) => !shared.has(x) && !a.has(x)).map((x) => loadInto(a, x, false)),
+      ...bk.filter((x) => !shared.has(x) && !b.has(x)).map((x) => loadInto(b, x, true)),
+    ]);
+  }
+  for (const n of a.values()) aEntries.push(...(n as { entries: Entry[] }).entries);
+  for (const n of b.values()) bEntries.push(...(n as { entries: Entry[] }).entries);
+  const byId = new Map<string, TreeChange>();
+  for (const e of aEntries) byId.set(e.id, { id: e.id, before: e });
+  for (const e of bEntries) {
+    const c = byId.get(e.id);
+    if (c) c.after = e;
+    else byId.set(e.id, { id: e.id, after: e });
+  }
+  const changes = [...byId.values()].filter((c) => !entriesEqual(c.before, c.after));
+  changes.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return { changes, newNodes: [...newNodes] };
+}
