@@ -1,0 +1,60 @@
+// sync <dir>: pull + merge + push between the vault folder and the remote.
+import { parse, emit } from "../args.ts";
+import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from "../context.ts";
+import { scanFolder, applyTree } from "../vault-folder.ts";
+import { sync, push, pull } from "../../engine/sync/sync.ts";
+import type { SyncReport } from "../../engine/sync/report.ts";
+
+export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
+export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
+
+export type Mode = "sync" | "push" | "pull";
+
+export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  const ctx = await openFolder(positionals[0], tokenFrom(values.token));
+  try {
+    const { report, ignored, skipped, hashed } = await syncFolder(ctx, mode);
+    const out = { ...report, ignored, skipped, hashed };
+    emit(values.json, out, () => humanReport(mode, out));
+    return 0;
+  } catch (e) {
+    explain(e, ctx);
+  } finally {
+    await ctx.store.close();
+  }
+}
+
+/** Scan -> local snapshot -> engine sync -> write what changed back to the folder. */
+export async function syncFolder(ctx: FolderContext, mode: Mode) {
+  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache);
+  ctx.vault.replaceEntries(scan.entries);
+  await ctx.vault.commit();
+  const from = ctx.vault.headRoot;
+  // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
+  await saveCheckout(ctx, from);
+  const op = mode === "sync" ? sync : mode === "push" ? push : pull;
+  const report: SyncReport = await op(ctx.vault, ctx.remote);
+  const to = ctx.vault.headRoot;
+  let skipped: string[] = [];
+  if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache)).skipped;
+  await saveCheckout(ctx, to);
+  return { report, ignored: scan.ignored, skipped, hashed: scan.hashed };
+}
+
+function humanReport(mode: Mode, r: SyncReport & { ignored: string[]; skipped: string[] }): string {
+  const kb = (n: number) => (n < 10240 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
+  const lines = [
+    `${mode}: snapshot ${r.snapshot ?? "(empty vault)"}`,
+    `  sent ${kb(r.uploaded.bytes)} in ${r.uploaded.requests} request(s); received ${kb(r.downloaded.bytes)} in ${r.downloaded.requests} request(s)`,
+    `  local changes sent: +${r.pushed.added} ~${r.pushed.modified} -${r.pushed.deleted}; remote changes applied: +${r.changes.added} ~${r.changes.modified} -${r.changes.deleted}`,
+  ];
+  if (r.merged) lines.push(`  merged concurrent edits (${r.conflicts.length} conflict(s) resolved)`);
+  for (const c of r.conflicts) lines.push(`  conflict: ${c.id}: ${c.kind}${c.copy ? ` -> copy ${c.copy}` : ""}`);
+  if (r.needsEmbedding.length) lines.push(`  re-embed: ${r.needsEmbedding.join(", ")}`);
+  for (const i of r.ignored) lines.push(`  ignored ${i}`);
+  for (const s of r.skipped) lines.push(`  left alone (edited during sync, next sync sends it): ${s}`);
+  return lines.join("\n");
+}
+
+export const run = (args: string[]) => runSyncLike("sync", args);

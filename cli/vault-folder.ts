@@ -1,0 +1,205 @@
+// The vault folder <-> the engine's working state.
+//
+//   <dir>/notes/<id>.json       a JSON object
+//   <dir>/embeddings/<id>.bin   raw little-endian float32
+//   <dir>/positions/<id>.json   a JSON object
+//
+// A stat cache (size, mtime, inode -> address), like git's index, means unchanged files are neither
+// re-read nor re-hashed. Files a pull writes are written atomically; a file the user changed while
+// a sync ran is never overwritten.
+import { readdir, readFile, stat, unlink, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Stats } from "node:fs";
+import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
+import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
+import { diffTrees, type Entry } from "../engine/core/tree.ts";
+import type { Address } from "../engine/core/hash.ts";
+import type { Vault } from "../engine/vault/vault.ts";
+import { writeFileAtomic } from "../engine/node/atomic-file.ts";
+
+export const PART_DIRS: Record<PartName, { dir: string; ext: string }> = {
+  note: { dir: "notes", ext: ".json" },
+  embedding: { dir: "embeddings", ext: ".bin" },
+  position: { dir: "positions", ext: ".json" },
+};
+
+/** path -> [size, mtimeMs, ino, address, chunked(0/1) or dims] */
+export type StatCache = Record<string, [number, number, number, Address, number]>;
+
+export interface ScanResult {
+  entries: Map<string, Entry>;
+  ignored: string[];
+  /** Files read and hashed (not served from the stat cache). */
+  hashed: number;
+  bytesRead: number;
+}
+
+export function partPath(dir: string, part: PartName, id: string): string {
+  return join(dir, PART_DIRS[part].dir, id + PART_DIRS[part].ext);
+}
+
+const sig = (s: Stats) => [s.size, s.mtimeMs, s.ino] as const;
+
+export async function ensureFolders(dir: string): Promise<void> {
+  for (const p of Object.values(PART_DIRS)) await mkdir(join(dir, p.dir), { recursive: true });
+}
+
+/** Reads the folder into entries, staging new content in the vault. Bad files are reported, never uploaded. */
+export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile?: (bytes: number) => void): Promise<ScanResult> {
+  const entries = new Map<string, Entry>();
+  const ignored: string[] = [];
+  let hashed = 0;
+  let bytesRead = 0;
+  for (const part of ["note", "embedding", "position"] as PartName[]) {
+    const { dir: sub, ext } = PART_DIRS[part];
+    let names: string[];
+    try {
+      names = await readdir(join(dir, sub));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw e;
+    }
+    names.sort();
+    const BATCH = 256;
+    for (let i = 0; i < names.length; i += BATCH) {
+      await Promise.all(
+        names.slice(i, i + BATCH).map(async (name) => {
+          if (name.startsWith(".") && name.endsWith(".tmp")) return; // our own atomic-write temp files
+          const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
+          const rel = `${sub}/${name}`;
+          if (!isNoteId(id)) return void ignored.push(`${rel}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
+          const path = join(dir, sub, name);
+          let st: Stats;
+          try {
+            st = await stat(path);
+          } catch {
+            return; // deleted while we looked
+          }
+          if (!st.isFile()) return void ignored.push(`${rel}: not a regular file`);
+          const e: Entry = entries.get(id) ?? { id };
+          const c = cache[rel];
+          const [size, mtime, ino] = sig(st);
+          if (c && c[0] === size && c[1] === mtime && c[2] === ino) {
+            setPart(e, part, c[3], c[4]);
+            entries.set(id, e);
+            return;
+          }
+          const bytes = new Uint8Array(await readFile(path));
+          bytesRead += bytes.length;
+          hashed++;
+          onFile?.(bytes.length);
+          let addr: Address;
+          let extra = 0;
+          try {
+            if (part === "embedding") {
+              addr = v.stageEmbeddingBytes(bytes);
+              extra = bytes.length / 4;
+            } else {
+              const canon = canonicalBytes(parseJsonObjectBytes(bytes, part));
+              if (part === "note") {
+                const r = v.stageNoteBytes(canon);
+                addr = r.note;
+                extra = r.chunked ? 1 : 0;
+              } else addr = v.stageJsonBlob(canon);
+            }
+          } catch (err) {
+            return void ignored.push(`${rel}: ${(err as Error).message}`);
+          }
+          cache[rel] = [size, mtime, ino, addr, extra];
+          setPart(e, part, addr, extra);
+          entries.set(id, e);
+        }),
+      );
+    }
+  }
+  // Cache rows of files that are gone must not linger (a re-created file would match by chance).
+  for (const rel of Object.keys(cache)) {
+    const [sub, name] = rel.split("/");
+    const part = (Object.keys(PART_DIRS) as PartName[]).find((p) => PART_DIRS[p].dir === sub);
+    const id = part ? name.slice(0, -PART_DIRS[part].ext.length) : "";
+    const e = entries.get(id);
+    if (!part || !e || !hasPart(e, part)) delete cache[rel];
+  }
+  return { entries, ignored: ignored.sort(), hashed, bytesRead };
+}
+
+function setPart(e: Entry, part: PartName, addr: Address, extra: number): void {
+  if (part === "note") {
+    e.note = addr;
+    if (extra) e.chunked = true;
+  } else if (part === "embedding") {
+    e.embedding = addr;
+    e.dims = extra;
+  } else e.position = addr;
+}
+
+function hasPart(e: Entry, part: PartName): boolean {
+  return part === "note" ? !!e.note : part === "embedding" ? !!e.embedding : !!e.position;
+}
+
+function partAddr(e: Entry | undefined, part: PartName): Address | undefined {
+  return e ? (part === "note" ? e.note : part === "embedding" ? e.embedding : e.position) : undefined;
+}
+
+export interface ApplyResult {
+  written: number;
+  deleted: number;
+  /** Files the user changed while the sync ran: left alone, picked up by the next sync. */
+  skipped: string[];
+}
+
+/**
+ * Makes the folder match tree `to`, given that it matched tree `from` (per the stat cache). Writes
+ * are atomic; a file whose stat no longer matches the cache was edited meanwhile and is skipped.
+ */
+export async function applyTree(dir: string, v: Vault, from: Address | null, to: Address, cache: StatCache): Promise<ApplyResult> {
+  const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
+  if (from === to) return out;
+  const { changes } = await diffTrees(from, to, v.load);
+  for (const c of changes) {
+    for (const part of ["note", "embedding", "position"] as PartName[]) {
+      const before = partAddr(c.before, part);
+      const after = partAddr(c.after, part);
+      if (before === after) continue;
+      const path = partPath(dir, part, c.id);
+      const rel = `${PART_DIRS[part].dir}/${c.id}${PART_DIRS[part].ext}`;
+      const cur = await stat(path).catch(() => null);
+      const cached = cache[rel];
+      if (cur) {
+        const [size, mtime, ino] = sig(cur);
+        const untouched = cached && cached[0] === size && cached[1] === mtime && cached[2] === ino;
+        // The file must be what we last saw (or already the new content), else the user is editing it.
+        if (!untouched && !(cached && cached[3] === after)) {
+          out.skipped.push(rel);
+          continue;
+        }
+      } else if (before && cached) {
+        // Deleted locally while we synced: leave it deleted; the next sync sends the delete.
+        out.skipped.push(rel);
+        continue;
+      }
+      if (!after) {
+        if (cur) await unlink(path).catch(() => {});
+        delete cache[rel];
+        out.deleted++;
+        continue;
+      }
+      const e = c.after as Entry;
+      let bytes: Uint8Array;
+      let extra = 0;
+      if (part === "embedding") {
+        bytes = await v.load(after);
+        extra = e.dims ?? bytes.length / 4;
+      } else {
+        const raw = part === "note" ? await v.readPart(after, e.chunked) : await v.load(after);
+        bytes = new TextEncoder().encode(JSON.stringify(decodeJsonPart(raw, part), null, 2) + "\n");
+        extra = part === "note" && e.chunked ? 1 : 0;
+      }
+      await writeFileAtomic(path, bytes, { fsync: false });
+      const st = await stat(path);
+      cache[rel] = [...sig(st), after, extra];
+      out.written++;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,12 @@
+// The engine's public API, for apps that embed it (runs in browsers, Workers and Node).
+export { Vault, MissingObjectError, type Refs, type VaultOptions } from "./vault/vault.ts";
+export { sync, push, pull, SyncError, type SyncOptions } from "./sync/sync.ts";
+export type { SyncReport, Conflict, ChangeCounts } from "./sync/report.ts";
+export { MemoryStore } from "./store/memory-store.ts";
+export type { LocalStore } from "./store/store.ts";
+export { HttpRemote, type HttpRemoteOptions } from "./remote/http-remote.ts";
+export { RemoteError, type Remote, type VaultConfig, type VaultInfo, type LogEntry } from "./remote/remote.ts";
+export { fflateCompressor, streamCompressor, type Compressor } from "./core/compress.ts";
+export { isNoteId, NOTE_ID_RE, type PartName } from "./core/parts.ts";
+export type { Entry } from "./core/tree.ts";
+export type { Address } from "./core/hash.ts";

@@ -1,0 +1,36 @@
+// Atomic file writes: temp file in the same folder, fsync, rename over the target, fsync the folder.
+// A crash leaves either the old file or the new one, never half of one.
+import { open, rename, mkdir, unlink } from "node:fs/promises";
+import { dirname, basename, join } from "node:path";
+import { randomBytes } from "node:crypto";
+
+export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: { mode?: number; fsync?: boolean } = {}): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fsync = opts.fsync ?? true;
+  const fh = await open(tmp, "w", opts.mode ?? 0o644);
+  try {
+    await fh.writeFile(data);
+    if (fsync) await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  if (fsync) await syncDir(dir);
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, "r").catch(() => null);
+  if (!d) return;
+  await d.sync().catch(() => {});
+  await d.close();
+}

@@ -1,0 +1,160 @@
+// A LocalStore on the file system (Node adapter): objects live in pack files (the same format the
+// server stores, so a pulled pack is written as it came), refs and caches in small JSON files.
+//
+//   <root>/packs/<pack id>.pack   written once, atomically; named by the hash of its bytes
+//   <root>/meta/<key>.json        atomically replaced
+//
+// The index (address -> pack, frame, offset) is rebuilt from the pack headers when the store opens.
+import { mkdir, readdir, open, readFile, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { addressOf, type Address } from "../core/hash.ts";
+import type { StoredObject } from "../core/object.ts";
+import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, type Codec } from "../core/pack.ts";
+import type { Compressor } from "../core/compress.ts";
+import { CorruptObjectError, type LocalStore } from "../store/store.ts";
+import { writeFileAtomic } from "./atomic-file.ts";
+import { nodeCompressor } from "./native.ts";
+
+interface Location {
+  pack: string;
+  frameOffset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: Codec;
+  offset: number;
+  length: number;
+}
+
+const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
+
+export class FsStore implements LocalStore {
+  private index = new Map<Address, Location>();
+  private frameCache = new Map<string, Uint8Array>();
+  private handles = new Map<string, FileHandle>();
+
+  private constructor(readonly root: string, private readonly compressor: Compressor) {}
+
+  static async open(root: string, compressor: Compressor = nodeCompressor): Promise<FsStore> {
+    const s = new FsStore(root, compressor);
+    await mkdir(join(root, "packs"), { recursive: true });
+    await mkdir(join(root, "meta"), { recursive: true });
+    for (const name of await readdir(join(root, "packs"))) {
+      if (name.endsWith(".pack")) await s.indexPack(name.slice(0, -5));
+    }
+    return s;
+  }
+
+  get objectCount(): number {
+    return this.index.size;
+  }
+
+  private packPath(id: string): string {
+    return join(this.root, "packs", `${id}.pack`);
+  }
+
+  private async indexPack(id: string): Promise<void> {
+    const fh = await open(this.packPath(id), "r");
+    try {
+      const prefix = new Uint8Array(PACK_PREFIX_BYTES);
+      await fh.read(prefix, 0, PACK_PREFIX_BYTES, 0);
+      const headerLength = new DataView(prefix.buffer).getUint32(5, true);
+      const head = new Uint8Array(PACK_PREFIX_BYTES + headerLength);
+      await fh.read(head, 0, head.length, 0);
+      const h = decodePackHeader(head);
+      for (const o of h.objects) {
+        if (this.index.has(o.addr)) continue;
+        const f = h.frames[o.frame];
+        this.index.set(o.addr, { pack: id, frameOffset: f.offset, storedLength: f.storedLength, rawLength: f.rawLength, codec: f.codec, offset: o.offset, length: o.length });
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async handle(pack: string): Promise<FileHandle> {
+    let fh = this.handles.get(pack);
+    if (!fh) {
+      if (this.handles.size > 64) await this.closeHandles();
+      fh = await open(this.packPath(pack), "r");
+      this.handles.set(pack, fh);
+    }
+    return fh;
+  }
+
+  private async closeHandles(): Promise<void> {
+    const hs = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(hs.map((h) => h.close().catch(() => {})));
+  }
+
+  async getObject(addr: Address): Promise<Uint8Array | undefined> {
+    const loc = this.index.get(addr);
+    if (!loc) return undefined;
+    const key = `${loc.pack}:${loc.frameOffset}`;
+    let raw = this.frameCache.get(key);
+    if (!raw) {
+      const stored = new Uint8Array(loc.storedLength);
+      const fh = await this.handle(loc.pack);
+      const { bytesRead } = await fh.read(stored, 0, loc.storedLength, loc.frameOffset);
+      if (bytesRead !== loc.storedLength) throw new CorruptObjectError(addr, `pack ${loc.pack} (truncated)`);
+      raw = await decodeFrame(loc.codec, stored, loc.rawLength, this.compressor);
+      if (this.frameCache.size >= 256) this.frameCache.delete(this.frameCache.keys().next().value as string);
+      this.frameCache.set(key, raw);
+    }
+    const bytes = raw.subarray(loc.offset, loc.offset + loc.length);
+    if (addressOf(bytes) !== addr) throw new CorruptObjectError(addr, `pack ${loc.pack}`);
+    return bytes;
+  }
+
+  async hasObjects(addrs: readonly Address[]): Promise<Set<Address>> {
+    return new Set(addrs.filter((a) => this.index.has(a)));
+  }
+
+  async putObjects(objects: readonly StoredObject[], pack?: Uint8Array): Promise<void> {
+    const fresh = objects.filter((o) => !this.index.has(o.addr));
+    if (fresh.length === 0 && !pack) return;
+    let bytes = pack;
+    if (!bytes) {
+      const b = new PackBuilder();
+      for (const o of fresh) b.add(o.type, o.addr, o.bytes, true);
+      bytes = (await b.finish(this.compressor)).bytes;
+    }
+    const h = decodePackHeader(bytes);
+    if (packLength(h) !== bytes.length) throw new Error("refusing to store a truncated pack");
+    const id = addressOf(bytes);
+    await writeFileAtomic(this.packPath(id), bytes);
+    await this.indexPack(id);
+  }
+
+  async getPack(id: Address): Promise<Uint8Array | undefined> {
+    try {
+      return new Uint8Array(await readFile(this.packPath(id)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  /** Local packs stay: they hold the objects. */
+  async releasePack(_id: Address): Promise<void> {}
+
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    if (!META_KEY_RE.test(key)) throw new RangeError(`bad meta key ${key}`);
+    try {
+      return JSON.parse(await readFile(join(this.root, "meta", `${key}.json`), "utf8")) as T;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    if (!META_KEY_RE.test(key)) throw new RangeError(`bad meta key ${key}`);
+    await writeFileAtomic(join(this.root, "meta", `${key}.json`), JSON.stringify(value));
+  }
+
+  async close(): Promise<void> {
+    await this.closeHandles();
+    this.frameCache.clear();
+  }
+}

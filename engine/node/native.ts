@@ -1,0 +1,32 @@
+// Node fast paths for the portable core: native SHA-256 (same bytes as @noble/hashes, proven in
+// test/core/hash.test.ts) and node:zlib for gzip frames (any gzip is a valid frame).
+import { hash as nodeHash } from "node:crypto";
+import { gunzipSync, gzip, constants } from "node:zlib";
+import { promisify } from "node:util";
+import { useNativeSha256 } from "../core/hash.ts";
+import { GZIP_LEVEL, type Compressor } from "../core/compress.ts";
+
+const gzipAsync = promisify(gzip);
+
+export function nodeSha256(data: Uint8Array): Uint8Array {
+  return nodeHash("sha256", data, "buffer") as unknown as Uint8Array;
+}
+
+/** gzip runs on libuv's thread pool, so compressing frames overlaps with hashing on the main thread. */
+export const nodeCompressor: Compressor = {
+  async gzip(data) {
+    return new Uint8Array(await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }));
+  },
+  async gunzip(data, rawLength) {
+    const out = gunzipSync(data, { maxOutputLength: Math.max(rawLength, 1) });
+    if (out.length !== rawLength) throw new RangeError(`frame inflated to ${out.length} bytes, header says ${rawLength}`);
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  },
+};
+
+let installed = false;
+export function installNodeFastPaths(): void {
+  if (installed) return;
+  installed = true;
+  useNativeSha256(nodeSha256);
+}

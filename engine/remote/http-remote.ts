@@ -1,0 +1,144 @@
+// The HTTP remote: the protocol of docs/protocol.md over fetch (browsers, Workers, Node alike).
+import { concatBytes, utf8 } from "../core/bytes.ts";
+import type { Address } from "../core/hash.ts";
+import { STREAM_MAGIC, Section, encodeSection, jsonSection, parseSectionJson, readSections } from "../core/stream.ts";
+import { RemoteError, type CommitRequest, type PullResult, type PushResult, type Remote, type TransferStats, type VaultConfig, type VaultInfo, type LogEntry, type HeadInfo } from "./remote.ts";
+
+export interface HttpRemoteOptions {
+  url: string;
+  vault: string;
+  token: string;
+  fetch?: typeof fetch;
+  /** Largest pack a pull response may carry (bounded memory on this side). */
+  maxPackBytes?: number;
+}
+
+/** Bytes of an HTTP/1.1 header block we send or get, for the report (the wire adds a few more). */
+function headerBytes(h: Headers, firstLine: string): number {
+  let n = firstLine.length + 2 + 2;
+  h.forEach((v, k) => (n += k.length + 2 + v.length + 2));
+  return n;
+}
+
+export class HttpRemote implements Remote {
+  readonly stats: TransferStats = { requests: 0, bytesUp: 0, bytesDown: 0 };
+  private readonly base: string;
+  private readonly doFetch: typeof fetch;
+
+  constructor(private readonly opts: HttpRemoteOptions) {
+    this.base = `${opts.url.replace(/\/+$/, "")}/v1/vaults/${encodeURIComponent(opts.vault)}`;
+    this.doFetch = opts.fetch ?? fetch.bind(globalThis);
+  }
+
+  private async request(method: string, path: string, body?: Uint8Array, contentType = "application/json"): Promise<Response> {
+    const headers = new Headers({ authorization: `Bearer ${this.opts.token}` });
+    if (body) headers.set("content-type", contentType);
+    const url = this.base + path;
+    this.stats.requests++;
+    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + (body?.length ?? 0);
+    let res: Response;
+    try {
+      res = await this.doFetch(url, { method, headers, body: body as BodyInit | undefined });
+    } catch (e) {
+      throw new RemoteError(0, "unreachable", `cannot reach ${this.opts.url}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause?.message})` : ""}`);
+    }
+    this.stats.bytesDown += headerBytes(res.headers, `HTTP/1.1 ${res.status} ${res.statusText}`);
+    if (!res.ok) {
+      const text = await res.text();
+      this.stats.bytesDown += utf8(text).length;
+      let j: Record<string, unknown> = {};
+      try {
+        j = JSON.parse(text);
+      } catch {
+        /* not JSON: keep the status */
+      }
+      throw new RemoteError(res.status, String(j.error ?? `http_${res.status}`), String(j.message ?? (text.slice(0, 200) || res.statusText)), j);
+    }
+    return res;
+  }
+
+  private async json<T>(method: string, path: string, value?: unknown): Promise<T> {
+    const res = await this.request(method, path, value === undefined ? undefined : utf8(JSON.stringify(value)));
+    const text = await res.text();
+    this.stats.bytesDown += utf8(text).length;
+    return JSON.parse(text) as T;
+  }
+
+  async info(): Promise<VaultInfo | null> {
+    try {
+      return await this.json<VaultInfo>("GET", "");
+    } catch (e) {
+      if (e instanceof RemoteError && e.code === "unknown_vault") return null;
+      throw e;
+    }
+  }
+
+  create(config: VaultConfig): Promise<VaultInfo> {
+    return this.json<VaultInfo>("PUT", "", { config });
+  }
+
+  async push(packs: readonly Uint8Array[], commit?: CommitRequest): Promise<PushResult> {
+    const parts: Uint8Array[] = [STREAM_MAGIC];
+    for (const p of packs) parts.push(encodeSection(Section.Pack, p));
+    if (commit) parts.push(jsonSection(Section.Json, commit));
+    parts.push(jsonSection(Section.End, {}));
+    const res = await this.request("POST", "/push", concatBytes(parts), "application/vnd.penumbra.stream");
+    const text = await res.text();
+    this.stats.bytesDown += utf8(text).length;
+    return JSON.parse(text) as PushResult;
+  }
+
+  async pull(since: Address | null, want: readonly Address[], onPack: (pack: Uint8Array) => Promise<void>): Promise<PullResult> {
+    const res = await this.request("POST", "/pull", utf8(JSON.stringify(want.length ? { since, want } : { since })));
+    if (!res.body) throw new RemoteError(0, "bad_stream_response", "pull answered without a body");
+    type Meta = { head: HeadInfo | null; snapshots: LogEntry[] };
+    let meta = null as Meta | null;
+    let missing: Address[] = [];
+    let ended = false;
+    let counted = 0;
+    try {
+      for await (const s of readSections(res.body, { maxSection: this.opts.maxPackBytes ?? 64 * 1024 * 1024 })) {
+        counted += 5 + s.payload.length;
+        if (s.kind === Section.Json && !meta) meta = parseSectionJson(s) as unknown as Meta;
+        else if (s.kind === Section.Pack) await onPack(s.payload);
+        else if (s.kind === Section.End) {
+          missing = (parseSectionJson(s).missing as Address[] | undefined) ?? [];
+          ended = true;
+        }
+      }
+    } catch (e) {
+      if (e instanceof RemoteError) throw e;
+      if ((e as Error).name === "FormatError") throw new RemoteError(0, "bad_stream_response", `pull response broken: ${(e as Error).message}`);
+      throw e;
+    } finally {
+      this.stats.bytesDown += counted + STREAM_MAGIC.length;
+    }
+    if (!meta || !ended) throw new RemoteError(0, "bad_stream_response", "pull response ended early");
+    return { head: meta.head, snapshots: meta.snapshots ?? [], missing };
+  }
+
+  log(limit = 50, before?: number): Promise<{ head: HeadInfo | null; snapshots: LogEntry[] }> {
+    return this.json("GET", `/log?limit=${limit}${before !== undefined ? `&before=${before}` : ""}`);
+  }
+
+  async getObject(addr: Address): Promise<Uint8Array | null> {
+    try {
+      const res = await this.request("GET", `/objects/${addr}`);
+      const b = new Uint8Array(await res.arrayBuffer());
+      this.stats.bytesDown += b.length;
+      return b;
+    } catch (e) {
+      if (e instanceof RemoteError && e.status === 404 && e.code !== "unknown_vault") return null;
+      throw e;
+    }
+  }
+
+  async missing(addrs: readonly Address[]): Promise<Address[]> {
+    const out: Address[] = [];
+    for (let i = 0; i < addrs.length; i += 10_000) {
+      const r = await this.json<{ missing: Address[] }>("POST", "/missing", { addrs: addrs.slice(i, i + 10_000) });
+      out.push(...r.missing);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,56 @@
+// What a sync did, for the app, the CLI's --json and the byte budgets.
+import type { Address } from "../core/hash.ts";
+import type { TreeChange } from "../core/tree.ts";
+
+export interface ChangeCounts {
+  added: number;
+  modified: number;
+  deleted: number;
+}
+
+export interface Conflict {
+  id: string;
+  /** What happened: the rule of docs/merge.md that decided it. */
+  kind: "text-conflict-copy" | "field-winner" | "edit-beats-delete" | "position-winner" | "embedding-winner";
+  /** The conflict copy note, when one was made. */
+  copy?: string;
+  detail?: string;
+}
+
+export interface SyncReport {
+  snapshot: Address | null;
+  uploaded: { bytes: number; requests: number; objects: number; packs: number };
+  downloaded: { bytes: number; requests: number; objects: number; packs: number };
+  /** Changes this device received (applied to its vault). */
+  changes: ChangeCounts;
+  /** Changes this device sent. */
+  pushed: ChangeCounts;
+  merged: boolean;
+  conflicts: Conflict[];
+  needsEmbedding: string[];
+  retries: number;
+}
+
+export function countChanges(changes: readonly TreeChange[]): ChangeCounts {
+  const c: ChangeCounts = { added: 0, modified: 0, deleted: 0 };
+  for (const x of changes) {
+    if (!x.before) c.added++;
+    else if (!x.after) c.deleted++;
+    else c.modified++;
+  }
+  return c;
+}
+
+export function emptyReport(): SyncReport {
+  return {
+    snapshot: null,
+    uploaded: { bytes: 0, requests: 0, objects: 0, packs: 0 },
+    downloaded: { bytes: 0, requests: 0, objects: 0, packs: 0 },
+    changes: { added: 0, modified: 0, deleted: 0 },
+    pushed: { added: 0, modified: 0, deleted: 0 },
+    merged: false,
+    conflicts: [],
+    needsEmbedding: [],
+    retries: 0,
+  };
+}

@@ -1,0 +1,254 @@
+// sync() = pull + merge + push, with the head moved by compare-and-swap on the server.
+//
+// Invariant: the local store holds every object reachable from `refs.base` and `refs.head`. A
+// push uploads the local packs written since base (they hold exactly what base lacks); a pull
+// stores what the remote committed after base, then fetches anything still missing by address.
+import type { Address } from "../core/hash.ts";
+import { readPack } from "../core/pack.ts";
+import { decodeChunkList } from "../core/chunklist.ts";
+import { diffTrees, entryRefs, type TreeChange } from "../core/tree.ts";
+import { ObjectType } from "../core/object.ts";
+import { RemoteError, type Remote, type PullResult } from "../remote/remote.ts";
+import type { Vault } from "../vault/vault.ts";
+import { mergeBase } from "./ancestry.ts";
+import { mergeTrees } from "./merge.ts";
+import { countChanges, emptyReport, type SyncReport } from "./report.ts";
+
+export interface SyncOptions {
+  /** Verify object addresses on download (plain vaults). Encrypted vaults verify by AEAD instead. */
+  verifyAddresses?: boolean;
+  maxAttempts?: number;
+  /** Upload requests carry packs up to about this many bytes. */
+  requestTarget?: number;
+  onProgress?: (p: { phase: "upload" | "download"; bytes: number; total?: number }) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const DEFAULT_REQUEST_TARGET = 16 * 1024 * 1024;
+
+export class SyncError extends Error {
+  override name = "SyncError";
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
+
+function snapshotStats(remote: Remote) {
+  return { ...remote.stats };
+}
+
+function finishReport(r: SyncReport, remote: Remote, start: { requests: number; bytesUp: number; bytesDown: number }): SyncReport {
+  // Requests that carried an upload count as uploads; the rest as downloads.
+  const requests = remote.stats.requests - start.requests;
+  r.uploaded.bytes = remote.stats.bytesUp - start.bytesUp;
+  r.downloaded.bytes = remote.stats.bytesDown - start.bytesDown;
+  r.downloaded.requests = Math.max(0, requests - r.uploaded.requests);
+  return r;
+}
+
+/** Stores one downloaded pack after checking it (layout, every hash). */
+async function ingestPack(v: Vault, pack: Uint8Array, report: SyncReport, opts: SyncOptions): Promise<void> {
+  const objects = await readPack(pack, v.compressor, { verifyAddresses: opts.verifyAddresses ?? true });
+  await v.store.putObjects(objects, pack);
+  report.downloaded.objects += objects.length;
+  report.downloaded.packs++;
+}
+
+/**
+ * Downloads what the remote committed after `since`, then makes sure every object of the new head's
+ * tree that `since` did not have is stored (fetching stragglers by address).
+ */
+export async function pullSince(v: Vault, remote: Remote, since: Address | null, report: SyncReport, opts: SyncOptions): Promise<PullResult> {
+  let res: PullResult;
+  try {
+    res = await remote.pull(since, [], (p) => ingestPack(v, p, report, opts));
+  } catch (e) {
+    if (e instanceof RemoteError && e.code === "unknown_snapshot" && since) {
+      // The remote forgot our base (history pruned): fall back to a full pull; dedupe happens here.
+      res = await remote.pull(null, [], (p) => ingestPack(v, p, report, opts));
+    } else throw e;
+  }
+  if (res.head) await fetchMissing(v, remote, await v.rootOf(since), res.head.snapshot, report, opts);
+  return res;
+}
+
+async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null, head: Address, report: SyncReport, opts: SyncOptions): Promise<void> {
+  const want = async (addrs: Address[]) => {
+    const have = await v.store.hasObjects(addrs);
+    const need = addrs.filter((a) => !have.has(a));
+    if (!need.length) return;
+    const r = await remote.pull(head, need, (p) => ingestPack(v, p, report, opts));
+    if (r.missing.length) throw new SyncError(`the remote lacks ${r.missing.length} objects of its own head (first: ${r.missing[0]}); run verify`, "remote_incomplete");
+  };
+  await want([head]);
+  const root = (await v.snapshot(head)).root;
+  await want([root]);
+  // Walk the new part of the tree level by level, fetching each level's missing nodes in one request.
+  const load = async (a: Address) => {
+    let b = await v.store.getObject(a);
+    if (!b) {
+      await want([a]);
+      b = await v.store.getObject(a);
+    }
+    if (!b) throw new SyncError(`object ${a} could not be fetched`, "remote_incomplete");
+    return b;
+  };
+  const diff = await diffTrees(knownRoot, root, load);
+  const refs: Address[] = [];
+  for (const c of diff.changes) if (c.after) refs.push(...entryRefs(c.after));
+  await want(refs);
+  const chunks: Address[] = [];
+  for (const c of diff.changes) {
+    if (c.after?.chunked && c.after.note) for (const ch of decodeChunkList(await load(c.after.note)).chunks) chunks.push(ch.addr);
+  }
+  await want(chunks);
+}
+
+/** Uploads the unpushed local packs and commits the head. Throws RemoteError head_moved on a lost CAS. */
+async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: SyncOptions): Promise<void> {
+  const head = v.refs.head as Address;
+  const snap = await v.snapshot(head);
+  const target = opts.requestTarget ?? DEFAULT_REQUEST_TARGET;
+  const packIds = [...v.refs.unpushed];
+  const batches: Address[][] = [];
+  let cur: Address[] = [];
+  let curBytes = 0;
+  const sizes = new Map<Address, number>();
+  for (const id of packIds) {
+    const p = await v.store.getPack(id);
+    if (!p) throw new SyncError(`local pack ${id} is missing; the local state is damaged (run verify)`, "local_corrupt");
+    sizes.set(id, p.length);
+    if (cur.length && curBytes + p.length > target) {
+      batches.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(id);
+    curBytes += p.length;
+  }
+  const last = cur;
+  const read = async (ids: Address[]) => Promise.all(ids.map(async (id) => (await v.store.getPack(id)) as Uint8Array));
+  // Every batch but the last goes up first (two at a time); the last carries the commit.
+  let sent = 0;
+  const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+  for (let i = 0; i < batches.length; i += 2) {
+    await Promise.all(
+      batches.slice(i, i + 2).map(async (ids) => {
+        await remote.push(await read(ids));
+        report.uploaded.requests++;
+        report.uploaded.packs += ids.length;
+        sent += ids.reduce((n, id) => n + (sizes.get(id) ?? 0), 0);
+        opts.onProgress?.({ phase: "upload", bytes: sent, total });
+      }),
+    );
+  }
+  report.uploaded.requests++;
+  await remote.push(await read(last), { snapshot: head, parents: snap.parents, expect: v.refs.base, packs: packIds });
+  report.uploaded.packs += last.length;
+  opts.onProgress?.({ phase: "upload", bytes: total, total });
+  for (const id of packIds) await v.store.releasePack(id);
+  await v.setRefs({ base: head, unpushed: [] });
+}
+
+/** pull + merge + push. */
+export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Promise<SyncReport> {
+  const report = emptyReport();
+  const start = snapshotStats(remote);
+  const sleep = opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+  const before = v.headRoot;
+  const committed = await v.commit();
+  if (committed.changes.length) report.pushed = countChanges(committed.changes);
+  const pushedRootChanges: TreeChange[] = [];
+  const maxAttempts = opts.maxAttempts ?? 6;
+  for (let attempt = 0; ; attempt++) {
+    if (attempt >= maxAttempts) throw new SyncError(`gave up after ${attempt} attempts: other devices keep moving the head`, "too_many_conflicts");
+    const { head, base } = v.refs;
+    if (head === base) {
+      const res = await pullSince(v, remote, base, report, opts);
+      if (res.head && res.head.snapshot !== base) {
+        await v.loadWorking(res.head.snapshot);
+        await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [] });
+      }
+      break;
+    }
+    try {
+      await pushHead(v, remote, report, opts);
+      break;
+    } catch (e) {
+      if (!(e instanceof RemoteError && e.code === "head_moved")) throw e;
+      report.retries++;
+      const res = await pullSince(v, remote, base, report, opts);
+      if (!res.head) throw new SyncError("the remote head vanished during sync", "remote_reset");
+      const remoteHead = res.head.snapshot;
+      const localHead = head as Address;
+      const anc = await mergeBase(v, localHead, remoteHead);
+      const [ls, rs] = await Promise.all([v.snapshot(localHead), v.snapshot(remoteHead)]);
+      const m = await mergeTrees(v, anc ? (await v.snapshot(anc)).root : null, { root: ls.root, device: ls.device }, { root: rs.root, device: rs.device });
+      report.merged = true;
+      report.conflicts.push(...m.conflicts);
+      report.needsEmbedding.push(...m.needsEmbedding.filter((id) => !report.needsEmbedding.includes(id)));
+      if (m.tree.root === rs.root) {
+        // The remote already holds everything we had: adopt its head, nothing to push.
+        await v.loadWorking(remoteHead);
+        await v.setRefs({ head: remoteHead, base: remoteHead, unpushed: [] });
+        break;
+      }
+      await v.setRefs({ base: remoteHead });
+      await v.writeSnapshot(m.tree, [localHead, remoteHead], "merge", true);
+      await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
+    }
+  }
+  report.snapshot = v.refs.head;
+  const after = v.headRoot;
+  if (after && after !== before) {
+    const d = await diffTrees(before, after, v.load);
+    const pushedIds = new Set(committed.changes.map((c) => c.id));
+    report.changes = countChanges(d.changes.filter((c) => !pushedIds.has(c.id) || report.merged));
+  }
+  void pushedRootChanges;
+  void ObjectType;
+  return finishReport(report, remote, start);
+}
+
+/** Push only: fails with head_moved (no merge) when the remote moved. */
+export async function push(v: Vault, remote: Remote, opts: SyncOptions = {}): Promise<SyncReport> {
+  const report = emptyReport();
+  const start = snapshotStats(remote);
+  const c = await v.commit();
+  report.pushed = countChanges(c.changes);
+  if (v.refs.head && v.refs.head !== v.refs.base) await pushHead(v, remote, report, opts);
+  report.snapshot = v.refs.head;
+  return finishReport(report, remote, start);
+}
+
+/** Pull only: fast-forwards when this device has nothing unpushed, else merges locally (push later). */
+export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Promise<SyncReport> {
+  const report = emptyReport();
+  const start = snapshotStats(remote);
+  const before = v.headRoot;
+  await v.commit();
+  const { head, base } = v.refs;
+  const res = await pullSince(v, remote, base, report, opts);
+  if (res.head && res.head.snapshot !== base) {
+    if (head === base) {
+      await v.loadWorking(res.head.snapshot);
+      await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [] });
+    } else {
+      const remoteHead = res.head.snapshot;
+      const anc = await mergeBase(v, head as Address, remoteHead);
+      const [ls, rs] = await Promise.all([v.snapshot(head as Address), v.snapshot(remoteHead)]);
+      const m = await mergeTrees(v, anc ? (await v.snapshot(anc)).root : null, { root: ls.root, device: ls.device }, { root: rs.root, device: rs.device });
+      report.merged = true;
+      report.conflicts.push(...m.conflicts);
+      report.needsEmbedding.push(...m.needsEmbedding);
+      await v.setRefs({ base: remoteHead });
+      if (m.tree.root === rs.root) {
+        await v.loadWorking(remoteHead);
+        await v.setRefs({ head: remoteHead, unpushed: [] });
+      } else await v.writeSnapshot(m.tree, [head as Address, remoteHead], "merge", true);
+    }
+  }
+  report.snapshot = v.refs.head;
+  if (v.headRoot && v.headRoot !== before) report.changes = countChanges((await diffTrees(before, v.headRoot, v.load)).changes);
+  return finishReport(report, remote, start);
+}

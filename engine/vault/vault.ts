@@ -1,0 +1,328 @@
+// A vault on one device: the working state (note id -> part addresses), the objects it stages, and
+// local snapshots. Sync lives in engine/sync/; this file knows nothing about the network.
+import { fromUtf8 } from "../core/bytes.ts";
+import { addressOf, type Address } from "../core/hash.ts";
+import { ObjectType, type StoredObject } from "../core/object.ts";
+import { PackBuilder } from "../core/pack.ts";
+import { fflateCompressor, type Compressor } from "../core/compress.ts";
+import { buildTree, diffTrees, iterateTree, entryRefs, type Entry, type RankCache, type TreeChange } from "../core/tree.ts";
+import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
+import { LARGE_BLOB, splitLargeBlob, decodeChunkList, joinChunks } from "../core/chunklist.ts";
+import { assertNoteId, decodeEmbedding, decodeJsonPart, encodeEmbedding, encodeJsonPart, type PartName } from "../core/parts.ts";
+import type { JsonObject } from "../core/canonical.ts";
+import type { LocalStore } from "../store/store.ts";
+
+/** Refs, written together in one atomic meta write. */
+export interface Refs {
+  /** This device's newest snapshot (may not be pushed yet). */
+  head: Address | null;
+  /** The newest remote head this device has all objects of and has merged. */
+  base: Address | null;
+  /** Local packs written since `base` that the remote may lack: a push uploads them as they are. */
+  unpushed: Address[];
+}
+
+export interface VaultOptions {
+  store: LocalStore;
+  device?: string;
+  compressor?: Compressor;
+  clock?: () => Date;
+  /** Upload packs are cut at about this many bytes (estimated after compression). */
+  packTarget?: number;
+}
+
+interface Staged {
+  obj: StoredObject;
+  compressible: boolean;
+}
+
+const EMPTY_REFS: Refs = { head: null, base: null, unpushed: [] };
+const DEFAULT_PACK_TARGET = 4 * 1024 * 1024;
+
+export class MissingObjectError extends Error {
+  override name = "MissingObjectError";
+  constructor(readonly addr: Address) {
+    super(`object ${addr} is not in the local store`);
+  }
+}
+
+export class Vault {
+  readonly store: LocalStore;
+  readonly device: string;
+  readonly compressor: Compressor;
+  readonly clock: () => Date;
+  readonly packTarget: number;
+  refs: Refs = { ...EMPTY_REFS };
+  /** Root of the head snapshot's tree (the empty tree's root when there is no head). */
+  headRoot: Address | null = null;
+  private entries = new Map<string, Entry>();
+  private staged = new Map<Address, Staged>();
+  private dirty = false;
+  private snapshots = new Map<Address, Snapshot>();
+  readonly rankCache: RankCache = new Map();
+
+  private constructor(opts: VaultOptions, device: string) {
+    this.store = opts.store;
+    this.device = device;
+    this.compressor = opts.compressor ?? fflateCompressor;
+    this.clock = opts.clock ?? (() => new Date());
+    this.packTarget = opts.packTarget ?? DEFAULT_PACK_TARGET;
+  }
+
+  static async open(opts: VaultOptions): Promise<Vault> {
+    let device = opts.device ?? (await opts.store.getMeta<string>("device"));
+    if (!device) {
+      const b = crypto.getRandomValues(new Uint8Array(8));
+      device = `dev-${[...b].map((x) => x.toString(16).padStart(2, "0")).join("")}`;
+    }
+    await opts.store.setMeta("device", device);
+    const v = new Vault(opts, device);
+    v.refs = { ...EMPTY_REFS, ...((await opts.store.getMeta<Refs>("refs")) ?? {}) };
+    await v.loadWorking(v.refs.head);
+    return v;
+  }
+
+  // ---- reading objects ----
+
+  readonly load = async (addr: Address): Promise<Uint8Array> => {
+    const s = this.staged.get(addr);
+    if (s) return s.obj.bytes;
+    const b = await this.store.getObject(addr);
+    if (!b) throw new MissingObjectError(addr);
+    return b;
+  };
+
+  async snapshot(addr: Address): Promise<Snapshot> {
+    let s = this.snapshots.get(addr);
+    if (!s) {
+      s = decodeSnapshot(await this.load(addr));
+      this.snapshots.set(addr, s);
+    }
+    return s;
+  }
+
+  async rootOf(snapshot: Address | null): Promise<Address | null> {
+    return snapshot ? (await this.snapshot(snapshot)).root : null;
+  }
+
+  /** A part's bytes, reassembling chunked notes. */
+  async readPart(addr: Address, chunked = false): Promise<Uint8Array> {
+    if (!chunked) return this.load(addr);
+    const list = decodeChunkList(await this.load(addr));
+    return joinChunks(list, await Promise.all(list.chunks.map((c) => this.load(c.addr))));
+  }
+
+  // ---- the working state ----
+
+  async loadWorking(head: Address | null): Promise<void> {
+    this.entries.clear();
+    this.headRoot = await this.rootOf(head);
+    if (this.headRoot) for await (const e of iterateTree(this.headRoot, this.load)) this.entries.set(e.id, e);
+    this.dirty = false;
+  }
+
+  ids(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  entry(id: string): Entry | undefined {
+    return this.entries.get(id);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get hasUncommittedChanges(): boolean {
+    return this.dirty;
+  }
+
+  private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean): Address {
+    const addr = addressOf(bytes);
+    if (!this.staged.has(addr)) this.staged.set(addr, { obj: { type, addr, bytes }, compressible });
+    return addr;
+  }
+
+  /** Stages a note's bytes: small notes as one blob, large ones as chunks + a chunk list. */
+  stageNoteBytes(bytes: Uint8Array): { note: Address; chunked?: true } {
+    if (bytes.length <= LARGE_BLOB) return { note: this.stage(ObjectType.Blob, bytes, true) };
+    const split = splitLargeBlob(bytes);
+    for (const c of split.chunks) this.stage(ObjectType.Blob, c.bytes, true);
+    return { note: this.stage(ObjectType.ChunkList, split.list, false), chunked: true };
+  }
+
+  stageJsonBlob(bytes: Uint8Array): Address {
+    return this.stage(ObjectType.Blob, bytes, true);
+  }
+
+  stageEmbeddingBytes(bytes: Uint8Array): Address {
+    if (bytes.length === 0 || bytes.length % 4 !== 0) throw new RangeError(`embedding of ${bytes.length} bytes: must be a positive multiple of 4`);
+    return this.stage(ObjectType.Blob, bytes, false);
+  }
+
+  /** Sets an entry's parts as given (undefined removes a part); an entry with no parts is deleted. */
+  setEntry(id: string, parts: Partial<Omit<Entry, "id">>): void {
+    assertNoteId(id);
+    const e: Entry = { id, ...(this.entries.get(id) ?? {}), ...parts };
+    for (const k of Object.keys(e) as (keyof Entry)[]) if (e[k] === undefined) delete e[k];
+    if (!e.note) delete e.chunked;
+    if (!e.embedding) delete e.dims;
+    if (!e.note && !e.embedding && !e.position) this.entries.delete(id);
+    else this.entries.set(id, e);
+    this.dirty = true;
+  }
+
+  /** Replaces the whole working state (the CLI does this after scanning the vault folder). */
+  replaceEntries(entries: Map<string, Entry>): void {
+    this.entries = entries;
+    this.dirty = true;
+  }
+
+  putEntry(e: Entry): void {
+    this.entries.set(e.id, { ...e });
+    this.dirty = true;
+  }
+
+  removeEntry(id: string): void {
+    if (this.entries.delete(id)) this.dirty = true;
+  }
+
+  async putNote(id: string, note: JsonObject): Promise<void> {
+    const r = this.stageNoteBytes(encodeJsonPart(note));
+    this.setEntry(id, { note: r.note, chunked: r.chunked });
+  }
+
+  async putEmbedding(id: string, values: Float32Array | readonly number[]): Promise<void> {
+    const bytes = encodeEmbedding(values);
+    this.setEntry(id, { embedding: this.stageEmbeddingBytes(bytes), dims: bytes.length / 4 });
+  }
+
+  async putPosition(id: string, position: JsonObject): Promise<void> {
+    this.setEntry(id, { position: this.stageJsonBlob(encodeJsonPart(position)) });
+  }
+
+  /** Deletes a whole note (all parts), or one part of it. */
+  async delete(id: string, part?: PartName): Promise<void> {
+    if (!part) return this.removeEntry(id);
+    if (part === "note") this.setEntry(id, { note: undefined, chunked: undefined });
+    else if (part === "embedding") this.setEntry(id, { embedding: undefined, dims: undefined });
+    else this.setEntry(id, { position: undefined });
+  }
+
+  async getNote(id: string): Promise<JsonObject | undefined> {
+    const e = this.entries.get(id);
+    return e?.note ? decodeJsonPart(await this.readPart(e.note, e.chunked), "note") : undefined;
+  }
+
+  async getNoteText(id: string): Promise<string | undefined> {
+    const e = this.entries.get(id);
+    return e?.note ? fromUtf8(await this.readPart(e.note, e.chunked)) : undefined;
+  }
+
+  async getEmbedding(id: string): Promise<Float32Array | undefined> {
+    const e = this.entries.get(id);
+    return e?.embedding ? decodeEmbedding(await this.load(e.embedding)) : undefined;
+  }
+
+  async getPosition(id: string): Promise<JsonObject | undefined> {
+    const e = this.entries.get(id);
+    return e?.position ? decodeJsonPart(await this.load(e.position), "position") : undefined;
+  }
+
+  // ---- local snapshots ----
+
+  async setRefs(refs: Partial<Refs>): Promise<void> {
+    this.refs = { ...this.refs, ...refs };
+    await this.store.setMeta("refs", this.refs);
+  }
+
+  /**
+   * Records the working state as a local snapshot if it differs from the head. An unpushed head is
+   * replaced (its parents kept), so at most one local snapshot ever waits for a push.
+   */
+  async commit(message?: string): Promise<{ snapshot: Address | null; changes: TreeChange[] }> {
+    if (!this.dirty && this.refs.head) return { snapshot: this.refs.head, changes: [] };
+    // An empty vault that never had a snapshot has nothing to record (a new device joining).
+    if (!this.refs.head && this.entries.size === 0) return { snapshot: null, changes: [] };
+    const tree = buildTree(this.entries.values(), undefined, this.rankCache);
+    if (tree.root === this.headRoot && this.refs.head) {
+      this.dirty = false;
+      return { snapshot: this.refs.head, changes: [] };
+    }
+    const parents = this.refs.head && this.refs.head !== this.refs.base ? (await this.snapshot(this.refs.head)).parents : this.refs.base ? [this.refs.base] : [];
+    const r = await this.writeSnapshot(tree, parents, message);
+    this.dirty = false;
+    return r;
+  }
+
+  /** Writes a snapshot of `tree` with these parents: new objects in packs, then refs (head last). */
+  async writeSnapshot(tree: { root: Address; nodes: Map<Address, Uint8Array> }, parents: Address[], message?: string, setWorking = false): Promise<{ snapshot: Address; changes: TreeChange[] }> {
+    const nodeLoad = async (a: Address) => tree.nodes.get(a) ?? this.load(a);
+    const diff = await diffTrees(this.headRoot, tree.root, nodeLoad);
+    const stats = { notes: 0, embeddings: 0, positions: 0 };
+    const entries = setWorking ? null : this.entries;
+    if (entries) {
+      for (const e of entries.values()) {
+        if (e.note) stats.notes++;
+        if (e.embedding) stats.embeddings++;
+        if (e.position) stats.positions++;
+      }
+    } else {
+      for await (const e of iterateTree(tree.root, nodeLoad)) {
+        if (e.note) stats.notes++;
+        if (e.embedding) stats.embeddings++;
+        if (e.position) stats.positions++;
+      }
+    }
+    const snap = encodeSnapshot({ parents, root: tree.root, device: this.device, time: this.clock().toISOString(), stats, message });
+    const objects: Staged[] = [];
+    const have = await this.store.hasObjects(diff.newNodes);
+    for (const a of diff.newNodes) if (!have.has(a)) objects.push({ obj: { type: ObjectType.Tree, addr: a, bytes: tree.nodes.get(a) as Uint8Array }, compressible: false });
+    for (const c of diff.changes) {
+      if (!c.after) continue;
+      for (const ref of entryRefs(c.after)) {
+        const s = this.staged.get(ref);
+        if (!s) continue;
+        objects.push(s);
+        if (s.obj.type === ObjectType.ChunkList) for (const ch of decodeChunkList(s.obj.bytes).chunks) {
+          const cs = this.staged.get(ch.addr);
+          if (cs) objects.push(cs);
+        }
+      }
+    }
+    objects.push({ obj: { type: ObjectType.Snapshot, addr: snap.addr, bytes: snap.bytes }, compressible: true });
+    const packs = await this.writePacks(objects);
+    this.staged.clear();
+    await this.setRefs({ head: snap.addr, unpushed: [...this.refs.unpushed, ...packs] });
+    this.headRoot = tree.root;
+    if (setWorking) await this.loadWorking(snap.addr);
+    return { snapshot: snap.addr, changes: diff.changes };
+  }
+
+  /** Packs objects (about packTarget bytes each after compression) into the store; returns pack ids. */
+  async writePacks(objects: Staged[]): Promise<Address[]> {
+    const ids: Address[] = [];
+    let b = new PackBuilder();
+    let est = 0;
+    const flush = async () => {
+      if (b.objectCount === 0) return;
+      const built = await b.finish(this.compressor);
+      await this.store.putObjects(
+        built.objects.map((o) => ({ type: o.type, addr: o.addr, bytes: objects.find((x) => x.obj.addr === o.addr)?.obj.bytes as Uint8Array })).filter((o) => o.bytes),
+        built.bytes,
+      );
+      ids.push(built.id);
+      b = new PackBuilder();
+      est = 0;
+    };
+    for (const s of objects) {
+      if (b.has(s.obj.addr)) continue;
+      b.add(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible);
+      // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
+      est += s.compressible ? s.obj.bytes.length * 0.5 : s.obj.bytes.length;
+      if (est >= this.packTarget) await flush();
+    }
+    await flush();
+    return ids;
+  }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): type-check, build the deployable Worker bundle, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/offline-env.sh
+echo "== tsc --noEmit"
+npx tsc --noEmit -p .
+echo "== wrangler deploy --dry-run"
+npx wrangler deploy --dry-run --outdir dist/worker >/dev/null
+ls -la dist/worker/index.js
+echo "== vitest"
+npx vitest run "$@"
