@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   pull: () => import("./commands/pull.ts"),
   status: () => import("./commands/status.ts"),
   log: () => import("./commands/log.ts"),
+  demo: () => import("./commands/demo.ts"),
 };
 
 function help(): string {

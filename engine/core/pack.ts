@@ -2,11 +2,11 @@
 //
 //   pack   := "PNPK" | version u8 (=1) | headerLength u32le | header | frame data...
 //   header := frameCount varint | frame* | objectCount varint | object*
-//   frame  := codec u8 (0 stored, 1 gzip) | storedLength varint | rawLength varint
+//   frame  := codec u8 (0 stored, 1 gzip, 2 shuffle4+gzip) | storedLength varint | rawLength varint
 //   object := type u8 | address [32] | frame varint | offset varint | length varint
 //
 // Frame data follows the header in order; an object is bytes [offset, offset+length) of its
-// frame's raw (inflated) bytes. Frames are small (~64 KiB raw) so that one object can be read with
+// frame's raw (inflated) bytes. Frames are small (~256 KiB raw) so that one object can be read with
 // one ranged read of one frame, while packing neighbours still gives gzip most of its ratio.
 // The pack's own name is the SHA-256 of all its bytes (docs/design.md, "Packs").
 import { ByteReader, ByteWriter, FormatError, fromHex, toHex } from "./bytes.ts";
@@ -18,8 +18,18 @@ export const PACK_MAGIC = new Uint8Array([0x50, 0x4e, 0x50, 0x4b]); // "PNPK"
 export const PACK_VERSION = 1;
 export const PACK_PREFIX_BYTES = 9;
 
-export const Codec = { Stored: 0, Gzip: 1 } as const;
+/**
+ * Shuffle4 groups byte i of every 4-byte word into plane i before gzip: float32 embeddings then
+ * compress to ~85% of raw instead of ~93% (docs/design.md). A trailing partial word stays as is.
+ */
+export const Codec = { Stored: 0, Gzip: 1, Shuffle4Gzip: 2 } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
+
+/**
+ * Raw bytes per frame. 256 KiB keeps one-object reads cheap (one ranged read, < 1 ms to inflate)
+ * while gzip keeps ~96% of the ratio it reaches on a whole pack (measured in docs/design.md).
+ */
+export const FRAME_TARGET = 256 * 1024;
 
 /** Decoder limits: a hostile pack cannot make a reader allocate more than this. */
 export const MAX_FRAME_RAW = 4 * 1024 * 1024;
@@ -75,7 +85,7 @@ export function decodePackHeader(available: Uint8Array): PackHeader {
   let offset = PACK_PREFIX_BYTES + headerLength;
   for (let i = 0; i < frameCount; i++) {
     const codec = h.byte();
-    if (codec !== Codec.Stored && codec !== Codec.Gzip) throw new FormatError(`unknown frame codec ${codec}`);
+    if (codec !== Codec.Stored && codec !== Codec.Gzip && codec !== Codec.Shuffle4Gzip) throw new FormatError(`unknown frame codec ${codec}`);
     const storedLength = h.varint();
     const rawLength = h.varint();
     if (rawLength > MAX_FRAME_RAW) throw new FormatError(`frame of ${rawLength} bytes exceeds ${MAX_FRAME_RAW}`);
@@ -113,11 +123,41 @@ export async function decodeFrame(codec: Codec, stored: Uint8Array, rawLength: n
     if (stored.length !== rawLength) throw new FormatError("stored frame length mismatch");
     return stored;
   }
+  let raw: Uint8Array;
   try {
-    return await c.gunzip(stored, rawLength);
+    raw = await c.gunzip(stored, rawLength);
   } catch (e) {
     throw new FormatError(`corrupt gzip frame: ${(e as Error).message}`);
   }
+  return codec === Codec.Shuffle4Gzip ? unshuffle4(raw) : raw;
+}
+
+export function shuffle4(data: Uint8Array): Uint8Array {
+  const words = data.length >>> 2;
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < words; i++) {
+    const o = i << 2;
+    out[i] = data[o];
+    out[words + i] = data[o + 1];
+    out[2 * words + i] = data[o + 2];
+    out[3 * words + i] = data[o + 3];
+  }
+  out.set(data.subarray(words << 2), words << 2);
+  return out;
+}
+
+export function unshuffle4(data: Uint8Array): Uint8Array {
+  const words = data.length >>> 2;
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < words; i++) {
+    const o = i << 2;
+    out[o] = data[i];
+    out[o + 1] = data[words + i];
+    out[o + 2] = data[2 * words + i];
+    out[o + 3] = data[3 * words + i];
+  }
+  out.set(data.subarray(words << 2), words << 2);
+  return out;
 }
 
 export interface ReadPackOptions {
@@ -159,9 +199,9 @@ interface OpenFrame {
 }
 
 /**
- * Collects objects into frames: compressible ones (note JSON, positions, snapshots) into gzip
- * frames, the rest (embeddings, tree nodes: float noise and hashes) into stored frames, because
- * gzip buys them < 8% for a large CPU cost (docs/design.md, measured).
+ * Collects objects into frames by codec: text (note JSON, positions, snapshots) into gzip frames,
+ * float32 embeddings into shuffle4+gzip frames, hashes (tree nodes, chunk lists) into stored
+ * frames, since gzip cannot shrink SHA-256 output (docs/design.md, measured).
  */
 export class PackBuilder {
   private frames: OpenFrame[] = [];
@@ -169,7 +209,7 @@ export class PackBuilder {
   private seen = new Set<Address>();
   rawBytes = 0;
 
-  constructor(private readonly frameTarget = 64 * 1024) {}
+  constructor(private readonly frameTarget = FRAME_TARGET) {}
 
   get objectCount(): number {
     return this.seen.size;
@@ -179,11 +219,11 @@ export class PackBuilder {
     return this.seen.has(addr);
   }
 
-  /** Adds an object unless this pack already holds it. */
-  add(type: ObjectType, addr: Address, bytes: Uint8Array, compressible: boolean): void {
+  /** Adds an object unless this pack already holds it. `true`/`false` mean gzip/stored. */
+  add(type: ObjectType, addr: Address, bytes: Uint8Array, compress: boolean | Codec): void {
     if (this.seen.has(addr)) return;
     this.seen.add(addr);
-    const codec: Codec = compressible ? Codec.Gzip : Codec.Stored;
+    const codec: Codec = compress === true ? Codec.Gzip : compress === false ? Codec.Stored : compress;
     let f = this.open[codec];
     if (!f || (f.size > 0 && f.size + bytes.length > this.frameTarget)) {
       f = { codec, parts: [], size: 0, objects: [] };
@@ -201,7 +241,7 @@ export class PackBuilder {
       this.frames.map(async (f) => {
         const raw = join(f.parts, f.size);
         if (f.codec === Codec.Stored) return { codec: f.codec, data: raw, rawLength: f.size };
-        const gz = await c.gzip(raw);
+        const gz = await c.gzip(f.codec === Codec.Shuffle4Gzip ? shuffle4(raw) : raw);
         // A frame that gzip cannot shrink is kept as it is.
         return gz.length < raw.length ? { codec: f.codec, data: gz, rawLength: f.size } : { codec: Codec.Stored as Codec, data: raw, rawLength: f.size };
       }),

@@ -3,7 +3,7 @@
 import { fromUtf8 } from "../core/bytes.ts";
 import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
-import { PackBuilder } from "../core/pack.ts";
+import { Codec, PackBuilder } from "../core/pack.ts";
 import { fflateCompressor, type Compressor } from "../core/compress.ts";
 import { buildTree, diffTrees, iterateTree, entryRefs, type Entry, type RankCache, type TreeChange } from "../core/tree.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
@@ -33,7 +33,8 @@ export interface VaultOptions {
 
 interface Staged {
   obj: StoredObject;
-  compressible: boolean;
+  /** Frame codec for packing: true = gzip, false = stored, or an explicit codec. */
+  compressible: boolean | Codec;
 }
 
 const EMPTY_REFS: Refs = { head: null, base: null, unpushed: [] };
@@ -137,7 +138,7 @@ export class Vault {
     return this.dirty;
   }
 
-  private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean): Address {
+  private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean | Codec): Address {
     const addr = addressOf(bytes);
     if (!this.staged.has(addr)) this.staged.set(addr, { obj: { type, addr, bytes }, compressible });
     return addr;
@@ -157,7 +158,7 @@ export class Vault {
 
   stageEmbeddingBytes(bytes: Uint8Array): Address {
     if (bytes.length === 0 || bytes.length % 4 !== 0) throw new RangeError(`embedding of ${bytes.length} bytes: must be a positive multiple of 4`);
-    return this.stage(ObjectType.Blob, bytes, false);
+    return this.stage(ObjectType.Blob, bytes, Codec.Shuffle4Gzip);
   }
 
   /** Sets an entry's parts as given (undefined removes a part); an entry with no parts is deleted. */
@@ -303,23 +304,23 @@ export class Vault {
   async writePacks(objects: Staged[]): Promise<Address[]> {
     const ids: Address[] = [];
     let b = new PackBuilder();
+    let inPack: StoredObject[] = [];
     let est = 0;
     const flush = async () => {
       if (b.objectCount === 0) return;
       const built = await b.finish(this.compressor);
-      await this.store.putObjects(
-        built.objects.map((o) => ({ type: o.type, addr: o.addr, bytes: objects.find((x) => x.obj.addr === o.addr)?.obj.bytes as Uint8Array })).filter((o) => o.bytes),
-        built.bytes,
-      );
+      await this.store.putObjects(inPack, built.bytes);
       ids.push(built.id);
       b = new PackBuilder();
+      inPack = [];
       est = 0;
     };
     for (const s of objects) {
       if (b.has(s.obj.addr)) continue;
       b.add(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible);
+      inPack.push(s.obj);
       // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
-      est += s.compressible ? s.obj.bytes.length * 0.5 : s.obj.bytes.length;
+      est += s.compressible === false ? s.obj.bytes.length : s.compressible === true ? s.obj.bytes.length * 0.5 : s.obj.bytes.length * 0.9;
       if (est >= this.packTarget) await flush();
     }
     await flush();

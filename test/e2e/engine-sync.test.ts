@@ -1,0 +1,79 @@
+// Two engine clients in Node syncing through the real Worker, served locally over real HTTP.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { Vault, MemoryStore, HttpRemote, sync, push, RemoteError } from "../../engine/index.ts";
+import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
+
+installNodeFastPaths();
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function device(vault: string, name: string) {
+  const remote = new HttpRemote({ url: server.url, vault, token: server.token });
+  if (!(await remote.info())) await remote.create({ format: 1, addressing: "sha256", encryption: null });
+  const v = await Vault.open({ store: new MemoryStore(), device: name, compressor: nodeCompressor });
+  return { v, remote };
+}
+
+describe("two devices through the local Worker", () => {
+  it("sends what one device writes to the other, deletions included", async () => {
+    const a = await device("e2e-basic", "dev-a");
+    const b = await device("e2e-basic", "dev-b");
+    await a.v.putNote("n1", { title: "One", body: "hello\nworld", updated: "2026-01-01T00:00:00.000Z" });
+    await a.v.putEmbedding("n1", new Float32Array([0.5, -0, 1e-40, 3]));
+    await a.v.putPosition("n1", { x: 1, y: 2, z: 3 });
+    await a.v.putNote("n2", { title: "Two", body: "x" });
+    const ra = await sync(a.v, a.remote);
+    expect(ra.pushed.added).toBe(2);
+    expect(ra.snapshot).toMatch(/^[0-9a-f]{64}$/);
+    const rb = await sync(b.v, b.remote);
+    expect(rb.changes.added).toBe(2);
+    expect(b.v.refs.head).toBe(a.v.refs.head);
+    expect(await b.v.getNote("n1")).toEqual({ title: "One", body: "hello\nworld", updated: "2026-01-01T00:00:00.000Z" });
+    const emb = (await b.v.getEmbedding("n1")) as Float32Array;
+    expect([...new Uint32Array(emb.buffer)]).toEqual([...new Uint32Array(new Float32Array([0.5, -0, 1e-40, 3]).buffer)]);
+    expect(await b.v.getPosition("n1")).toEqual({ x: 1, y: 2, z: 3 });
+
+    await b.v.delete("n2");
+    await sync(b.v, b.remote);
+    const r2 = await sync(a.v, a.remote);
+    expect(r2.changes.deleted).toBe(1);
+    expect(a.v.ids()).toEqual(["n1"]);
+  });
+
+  it("a push on a stale head gets head_moved and changes nothing; sync then merges both edits", async () => {
+    const a = await device("e2e-merge", "dev-a");
+    const b = await device("e2e-merge", "dev-b");
+    await a.v.putNote("n", { title: "T", body: "line1\nline2\nline3\nline4", updated: "2026-01-01T00:00:00.000Z" });
+    await sync(a.v, a.remote);
+    await sync(b.v, b.remote);
+    await a.v.putNote("n", { title: "T", body: "line1 edited by a\nline2\nline3\nline4", updated: "2026-01-02T00:00:00.000Z" });
+    await b.v.putNote("n", { title: "T", body: "line1\nline2\nline3\nline4 edited by b", updated: "2026-01-03T00:00:00.000Z" });
+    await b.v.putNote("only-b", { title: "B", body: "new" });
+    await sync(a.v, a.remote);
+    const headBefore = (await b.remote.info())?.head?.snapshot;
+    await expect(push(b.v, b.remote)).rejects.toMatchObject({ code: "head_moved" });
+    expect((await b.remote.info())?.head?.snapshot).toBe(headBefore);
+    const rb = await sync(b.v, b.remote);
+    expect(rb.merged).toBe(true);
+    expect(rb.retries).toBe(1);
+    await sync(a.v, a.remote);
+    expect(a.v.refs.head).toBe(b.v.refs.head);
+    for (const v of [a.v, b.v]) {
+      expect((await v.getNote("n"))?.body).toBe("line1 edited by a\nline2\nline3\nline4 edited by b");
+      expect(v.ids()).toEqual(["n", "only-b"]);
+    }
+  });
+
+  it("refuses a wrong token with a 401 RemoteError", async () => {
+    const remote = new HttpRemote({ url: server.url, vault: "e2e-auth", token: "wrong" });
+    const err = await remote.info().catch((e) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.status).toBe(401);
+  });
+});
