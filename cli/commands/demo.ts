@@ -76,6 +76,10 @@ export async function run(args: string[]): Promise<number> {
     await writeNotes(dirB, editsB);
     await appendLine(dirA, shared.id, "A line the laptop added at the end.");
     await prependLine(dirB, shared.id, "A line the phone added at the top.");
+    // The same line rewritten on both devices: an overlapping edit, kept whole as a conflict copy.
+    const clash = notes[5];
+    await editBody(dirA, clash.id, (b) => b.replace(/^[^\n]*/, "Title line as the laptop wrote it"));
+    await editBody(dirB, clash.id, (b) => b.replace(/^[^\n]*/, "Title line as the phone wrote it"));
     for (const n of notes.slice(100, 105)) for (const part of ["note", "embedding", "position"] as const) await unlink(partPath(dirA, part, n.id));
     await step("laptop: sync 20 edits + 5 deletes", dirA, everything);
     const r = await step("phone: sync 20 edits (merges with the laptop's)", dirB, everything);
@@ -85,6 +89,7 @@ export async function run(args: string[]): Promise<number> {
     printTable(rows, log);
     log("");
     log(`merge on the phone: ${r.conflicts.length} conflict(s) resolved by rule, ${r.needsEmbedding.length} note(s) to re-embed`);
+    for (const c of r.conflicts) log(`  ${c.id}: ${c.kind}${c.copy ? ` (kept both versions; the other is now note ${c.copy})` : ""}`);
     log(`both folders identical: ${ra === rb ? "yes" : "NO"} (manifest root ${ra.slice(0, 16)}...)`);
     log(`demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return ra === rb ? 0 : 1;

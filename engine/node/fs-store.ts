@@ -30,7 +30,7 @@ const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
 export class FsStore implements LocalStore {
   private index = new Map<Address, Location>();
   private frameCache = new Map<string, Uint8Array>();
-  private handles = new Map<string, FileHandle>();
+  private handles = new Map<string, Promise<FileHandle>>();
 
   private constructor(readonly root: string, private readonly compressor: Compressor) {}
 
@@ -71,12 +71,14 @@ export class FsStore implements LocalStore {
     }
   }
 
+  /** One open handle per pack, shared by concurrent reads (a promise, so two reads never open twice). */
   private async handle(pack: string): Promise<FileHandle> {
     let fh = this.handles.get(pack);
     if (!fh) {
-      if (this.handles.size > 64) await this.closeHandles();
-      fh = await open(this.packPath(pack), "r");
+      if (this.handles.size >= 64) await this.closeHandles();
+      fh = open(this.packPath(pack), "r");
       this.handles.set(pack, fh);
+      fh.catch(() => this.handles.delete(pack));
     }
     return fh;
   }
@@ -84,7 +86,7 @@ export class FsStore implements LocalStore {
   private async closeHandles(): Promise<void> {
     const hs = [...this.handles.values()];
     this.handles.clear();
-    await Promise.all(hs.map((h) => h.close().catch(() => {})));
+    await Promise.all(hs.map(async (h) => (await h.catch(() => null))?.close().catch(() => {})));
   }
 
   async getObject(addr: Address): Promise<Uint8Array | undefined> {

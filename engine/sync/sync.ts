@@ -25,6 +25,9 @@ export interface SyncOptions {
 }
 
 const DEFAULT_REQUEST_TARGET = 16 * 1024 * 1024;
+/** Above this many unpushed bytes (a one-note edit is ~11 KiB), sync checks the remote head before uploading. */
+const LOOK_BEFORE_PUSH = 64 * 1024;
+
 
 export class SyncError extends Error {
   override name = "SyncError";
@@ -147,7 +150,7 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
   report.uploaded.packs += last.length;
   opts.onProgress?.({ phase: "upload", bytes: total, total });
   for (const id of packIds) await v.store.releasePack(id);
-  await v.setRefs({ base: head, unpushed: [] });
+  await v.setRefs({ base: head, unpushed: [], unpushedBytes: 0 });
 }
 
 /** pull + merge + push. */
@@ -167,11 +170,13 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
       const res = await pullSince(v, remote, base, report, opts);
       if (res.head && res.head.snapshot !== base) {
         await v.loadWorking(res.head.snapshot);
-        await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [] });
+        await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [], unpushedBytes: 0 });
       }
       break;
     }
     try {
+      // A large upload first asks (cheaply) whether the remote moved, rather than being sent twice.
+      if (attempt === 0 && (v.refs.unpushedBytes ?? 0) > LOOK_BEFORE_PUSH && (await remote.info())?.head?.snapshot !== (base ?? undefined)) throw new RemoteError(409, "head_moved", "remote moved (checked before upload)");
       await pushHead(v, remote, report, opts);
       break;
     } catch (e) {
@@ -190,7 +195,7 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
       if (m.tree.root === rs.root) {
         // The remote already holds everything we had: adopt its head, nothing to push.
         await v.loadWorking(remoteHead);
-        await v.setRefs({ head: remoteHead, base: remoteHead, unpushed: [] });
+        await v.setRefs({ head: remoteHead, base: remoteHead, unpushed: [], unpushedBytes: 0 });
         break;
       }
       await v.setRefs({ base: remoteHead });
@@ -232,7 +237,7 @@ export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
   if (res.head && res.head.snapshot !== base) {
     if (head === base) {
       await v.loadWorking(res.head.snapshot);
-      await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [] });
+      await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [], unpushedBytes: 0 });
     } else {
       const remoteHead = res.head.snapshot;
       const anc = await mergeBase(v, head as Address, remoteHead);
@@ -244,7 +249,7 @@ export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
       await v.setRefs({ base: remoteHead });
       if (m.tree.root === rs.root) {
         await v.loadWorking(remoteHead);
-        await v.setRefs({ head: remoteHead, unpushed: [] });
+        await v.setRefs({ head: remoteHead, unpushed: [], unpushedBytes: 0 });
       } else await v.writeSnapshot(m.tree, [head as Address, remoteHead], "merge", true);
     }
   }

@@ -20,6 +20,8 @@ export interface Refs {
   base: Address | null;
   /** Local packs written since `base` that the remote may lack: a push uploads them as they are. */
   unpushed: Address[];
+  /** Total size of the unpushed packs. */
+  unpushedBytes?: number;
 }
 
 export interface VaultOptions {
@@ -294,15 +296,15 @@ export class Vault {
     objects.push({ obj: { type: ObjectType.Snapshot, addr: snap.addr, bytes: snap.bytes }, compressible: true });
     const packs = await this.writePacks(objects);
     this.staged.clear();
-    await this.setRefs({ head: snap.addr, unpushed: [...this.refs.unpushed, ...packs] });
+    await this.setRefs({ head: snap.addr, unpushed: [...this.refs.unpushed, ...packs.map((p) => p.id)], unpushedBytes: (this.refs.unpushedBytes ?? 0) + packs.reduce((n, p) => n + p.bytes, 0) });
     this.headRoot = tree.root;
     if (setWorking) await this.loadWorking(snap.addr);
     return { snapshot: snap.addr, changes: diff.changes };
   }
 
   /** Packs objects (about packTarget bytes each after compression) into the store; returns pack ids. */
-  async writePacks(objects: Staged[]): Promise<Address[]> {
-    const ids: Address[] = [];
+  async writePacks(objects: Staged[]): Promise<{ id: Address; bytes: number }[]> {
+    const ids: { id: Address; bytes: number }[] = [];
     let b = new PackBuilder();
     let inPack: StoredObject[] = [];
     let est = 0;
@@ -310,7 +312,7 @@ export class Vault {
       if (b.objectCount === 0) return;
       const built = await b.finish(this.compressor);
       await this.store.putObjects(inPack, built.bytes);
-      ids.push(built.id);
+      ids.push({ id: built.id, bytes: built.bytes.length });
       b = new PackBuilder();
       inPack = [];
       est = 0;
