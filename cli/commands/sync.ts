@@ -3,7 +3,7 @@ import { parse, emit } from "../args.ts";
 import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from "../context.ts";
 import { scanFolder, applyTree } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
-import type { SyncReport } from "../../engine/sync/report.ts";
+import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
 
 export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
 export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
@@ -29,12 +29,14 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
 export async function syncFolder(ctx: FolderContext, mode: Mode) {
   const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache);
   ctx.vault.replaceEntries(scan.entries);
-  await ctx.vault.commit();
+  const local = await ctx.vault.commit();
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
   await saveCheckout(ctx, from);
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
   const report: SyncReport = await op(ctx.vault, ctx.remote);
+  // The folder's changes were committed above, so the engine saw none: report them here.
+  if (mode !== "pull" && local.changes.length) report.pushed = countChanges(local.changes);
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];
   if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache)).skipped;
