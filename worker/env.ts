@@ -1,0 +1,41 @@
+// The bindings and variables the Worker runs with (wrangler.toml), and the limits derived from them.
+import type { VaultObject } from "./vault-object.ts";
+
+export interface Env {
+  BUCKET: R2Bucket;
+  VAULT: DurableObjectNamespace<VaultObject>;
+  /** Secret: `wrangler secret put SYNC_TOKEN`. Unset = every request is refused. */
+  SYNC_TOKEN?: string;
+  CORS_ORIGINS?: string;
+  MAX_BODY_BYTES?: string;
+  MAX_PACK_BYTES?: string;
+  MAX_OBJECTS_PER_REQUEST?: string;
+  VAULT_LIMIT_BYTES?: string;
+  DEFAULT_VAULT?: string;
+}
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxPackBytes: number;
+  maxObjectsPerRequest: number;
+  /** JSON request bodies (create, pull, missing): 10,000 addresses fit with room to spare. */
+  maxJsonBytes: number;
+  /** Addresses per `want` / `missing` request. */
+  maxAddrsPerRequest: number;
+}
+
+function positiveInt(v: string | undefined, fallback: number): number {
+  const n = v === undefined || v === "" ? NaN : Number(v);
+  return Number.isSafeInteger(n) && n > 0 ? n : fallback;
+}
+
+export function limitsOf(env: Env): Limits {
+  const maxBodyBytes = positiveInt(env.MAX_BODY_BYTES, 32 * 1024 * 1024);
+  return {
+    maxBodyBytes,
+    maxPackBytes: positiveInt(env.MAX_PACK_BYTES, 8 * 1024 * 1024),
+    maxObjectsPerRequest: positiveInt(env.MAX_OBJECTS_PER_REQUEST, 200_000),
+    maxJsonBytes: Math.min(maxBodyBytes, 1024 * 1024),
+    maxAddrsPerRequest: 10_000,
+  };
+}
