@@ -15,23 +15,25 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   pull: () => import("./commands/pull.ts"),
   status: () => import("./commands/status.ts"),
   log: () => import("./commands/log.ts"),
+  restore: () => import("./commands/restore.ts"),
+  verify: () => import("./commands/verify.ts"),
   demo: () => import("./commands/demo.ts"),
 };
 
-function help(): string {
-  const lines = ["usage: penumbra-sync <command> [options]", "", "commands:"];
-  return lines.join("\n") + "\n" + Object.keys(COMMANDS).map((c) => `  ${c}`).join("\n") + "\n\nRun `penumbra-sync <command> --help` for a command's options.";
+async function help(): Promise<string> {
+  const rows = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => `  ${name.padEnd(8)} ${(await load()).summary}`));
+  return ["usage: penumbra-sync <command> [options]", "", "commands:", ...rows, "", "Run `penumbra-sync <command> --help` for a command's options."].join("\n");
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
-    console.log(help());
+    console.log(await help());
     return name ? 0 : 2;
   }
   const load = COMMANDS[name];
   if (!load) {
-    console.error(`penumbra-sync: unknown command '${name}'\n\n${help()}`);
+    console.error(`penumbra-sync: unknown command '${name}'\n\n${await help()}`);
     return 2;
   }
   const cmd = await load();

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { Stats } from "node:fs";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
-import { diffTrees, type Entry } from "../engine/core/tree.ts";
+import { diffTrees, type Entry, type TreeChange } from "../engine/core/tree.ts";
 import type { Address } from "../engine/core/hash.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import { writeFileAtomic } from "../engine/node/atomic-file.ts";
@@ -153,9 +153,13 @@ export interface ApplyResult {
  * are atomic; a file whose stat no longer matches the cache was edited meanwhile and is skipped.
  */
 export async function applyTree(dir: string, v: Vault, from: Address | null, to: Address, cache: StatCache): Promise<ApplyResult> {
+  if (from === to) return { written: 0, deleted: 0, skipped: [] };
+  return applyChanges(dir, v, (await diffTrees(from, to, v.load)).changes, cache);
+}
+
+/** Writes these entry changes to the folder (same rules as applyTree). */
+export async function applyChanges(dir: string, v: Vault, changes: readonly TreeChange[], cache: StatCache): Promise<ApplyResult> {
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
-  if (from === to) return out;
-  const { changes } = await diffTrees(from, to, v.load);
   for (const c of changes) {
     for (const part of ["note", "embedding", "position"] as PartName[]) {
       const before = partAddr(c.before, part);

@@ -437,7 +437,8 @@ export function mergeNoteJson(base: JsonObject, first: JsonObject, second: JsonO
       losses.push({ field: k, value: s });
       if (typeof s === "string") conflictFields.push(k);
     }
-    if (val !== undefined) merged[k] = val;
+    // defineProperty, not `merged[k] =`: a field named "__proto__" must stay a field.
+    if (val !== undefined) Object.defineProperty(merged, k, { value: val, enumerable: true, writable: true, configurable: true });
   }
   return { merged, textConflict: conflictFields.length > 0, fieldWinners: losses.map((l) => l.field), losses, conflictFields };
 }

@@ -75,12 +75,24 @@ export async function pullSince(v: Vault, remote: Remote, since: Address | null,
   return res;
 }
 
-async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null, head: Address, report: SyncReport, opts: SyncOptions): Promise<void> {
+/** Makes sure the local store holds snapshot `snapshot` and its whole tree (restore, verify). */
+export async function fetchSnapshot(v: Vault, remote: Remote, snapshot: Address, opts: SyncOptions = {}): Promise<SyncReport> {
+  const report = emptyReport();
+  await fetchMissing(v, remote, v.headRoot, snapshot, report, opts, v.refs.base);
+  return report;
+}
+
+/**
+ * Fetches every object of `head`'s tree that is not in `knownRoot`'s and not stored here, one request
+ * per tree level. `since` should be the newest snapshot the remote knows we have, so that the
+ * requests carry just the wanted objects.
+ */
+async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null, head: Address, report: SyncReport, opts: SyncOptions, since: Address | null = head): Promise<void> {
   const want = async (addrs: Address[]) => {
     const have = await v.store.hasObjects(addrs);
     const need = addrs.filter((a) => !have.has(a));
     if (!need.length) return;
-    const r = await remote.pull(head, need, (p) => ingestPack(v, p, report, opts));
+    const r = await remote.pull(since, need, (p) => ingestPack(v, p, report, opts));
     if (r.missing.length) throw new SyncError(`the remote lacks ${r.missing.length} objects of its own head (first: ${r.missing[0]}); run verify`, "remote_incomplete");
   };
   await want([head]);

@@ -91,7 +91,27 @@ describe("penumbra-sync CLI", () => {
     const log = JSON.parse((await cli(["log", a, "--json"])).stdout);
     expect(log.snapshots.length).toBeGreaterThanOrEqual(2);
     expect(log.snapshots[0].stats).toEqual({ notes: 1, embeddings: 1, positions: 0 });
-  }, 120_000);
+
+    // restore one note from the first snapshot after editing it; the restore syncs like any edit.
+    const first = log.snapshots[log.snapshots.length - 1].snapshot as string;
+    await writeFile(path.join(a, "notes", "n1.json"), note("One", "rewritten"));
+    expect((await cli(["sync", a])).code).toBe(0);
+    const restored = await cli(["restore", a, "--snapshot", first.slice(0, 12), "--note", "n1", "--json"]);
+    expect(restored.code).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ snapshot: first, note: "n1", written: 2 }); // the note and its position (deleted since)
+    expect(JSON.parse(await readFile(path.join(a, "notes", "n1.json"), "utf8")).body).toBe("first\nnote");
+    expect((await cli(["sync", a])).code).toBe(0);
+    expect((await cli(["sync", b])).code).toBe(0);
+    expect(JSON.parse(await readFile(path.join(b, "notes", "n1.json"), "utf8")).body).toBe("first\nnote");
+    expect((await cli(["restore", a, "--snapshot", first, "--note", "nope"])).code).toBe(1);
+
+    const verify = await cli(["verify", b, "--json"]);
+    expect(verify.code).toBe(0);
+    const vr = JSON.parse(verify.stdout);
+    expect(vr.ok).toBe(true);
+    expect(vr.local.checked).toBeGreaterThan(3);
+    expect(vr.remote.checked).toBeGreaterThanOrEqual(vr.local.checked);
+  }, 180_000);
 
   it("exit codes: usage 2, wrong token 1, unreachable server 1, not a vault folder 1", async () => {
     const dir = path.join(tmp, "codes");
