@@ -4,6 +4,7 @@ import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from
 import { scanFolder, applyTree } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
+import { makeProgress, progressWanted, type Progress } from "../progress.ts";
 
 export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
 export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
@@ -14,7 +15,14 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
   const ctx = await openFolder(positionals[0], tokenFrom(values.token));
   try {
-    const { report, ignored, skipped, hashed } = await syncFolder(ctx, mode);
+    const progress = makeProgress(progressWanted(values.json));
+    let result;
+    try {
+      result = await syncFolder(ctx, mode, progress);
+    } finally {
+      progress.stop();
+    }
+    const { report, ignored, skipped, hashed } = result;
     const out = { ...report, ignored, skipped, hashed };
     emit(values.json, out, () => humanReport(mode, out));
     return 0;
@@ -26,15 +34,25 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
 }
 
 /** Scan -> local snapshot -> engine sync -> write what changed back to the folder. */
-export async function syncFolder(ctx: FolderContext, mode: Mode) {
-  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache);
+export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false)) {
+  let hashedBytes = 0;
+  progress.phase("hashing");
+  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => progress.update((hashedBytes += n)));
   ctx.vault.replaceEntries(scan.entries);
   const local = await ctx.vault.commit();
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
   await saveCheckout(ctx, from);
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
-  const report: SyncReport = await op(ctx.vault, ctx.remote);
+  let phase = "";
+  const report: SyncReport = await op(ctx.vault, ctx.remote, {
+    onProgress: (p) => {
+      const name = p.phase === "upload" ? "uploading" : "downloading";
+      if (name !== phase) progress.phase((phase = name), p.total);
+      progress.update(p.bytes);
+    },
+  });
+  progress.stop();
   // The folder's changes were committed above, so the engine saw none: report them here.
   if (mode !== "pull" && local.changes.length) report.pushed = countChanges(local.changes);
   const to = ctx.vault.headRoot;

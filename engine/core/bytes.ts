@@ -1,17 +1,38 @@
 // Byte helpers shared by every codec. Web APIs only: this runs in browsers, Workers and Node.
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+// Hex is on every hot path (addresses in trees, pack headers, indexes): table lookups and one
+// String.fromCharCode per call instead of per-byte string concatenation or parseInt.
+const HEX_CODES = new Uint16Array(256);
+for (let i = 0; i < 256; i++) {
+  const h = i.toString(16).padStart(2, "0");
+  HEX_CODES[i] = h.charCodeAt(0) | (h.charCodeAt(1) << 8);
+}
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
 
 export function toHex(bytes: Uint8Array): string {
+  const codes = new Array<number>(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    const c = HEX_CODES[bytes[i]];
+    codes[2 * i] = c & 0xff;
+    codes[2 * i + 1] = c >> 8;
+  }
   let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
+  for (let i = 0; i < codes.length; i += 8192) out += String.fromCharCode.apply(null, codes.slice(i, i + 8192));
   return out;
 }
 
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) throw new Error(`not lowercase hex: ${hex.slice(0, 80)}`);
+  if (hex.length % 2 !== 0) throw new Error(`not lowercase hex: ${hex.slice(0, 80)}`);
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const a = hex.charCodeAt(2 * i);
+    const b = hex.charCodeAt(2 * i + 1);
+    const hi = a < 128 ? HEX_VALUE[a] : -1;
+    const lo = b < 128 ? HEX_VALUE[b] : -1;
+    if (hi < 0 || lo < 0) throw new Error(`not lowercase hex: ${hex.slice(0, 80)}`);
+    out[i] = (hi << 4) | lo;
+  }
   return out;
 }
 

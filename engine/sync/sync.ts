@@ -55,7 +55,12 @@ async function ingestPack(v: Vault, pack: Uint8Array, report: SyncReport, opts: 
   await v.store.putObjects(objects, pack);
   report.downloaded.objects += objects.length;
   report.downloaded.packs++;
+  downloadedPackBytes.set(report, (downloadedPackBytes.get(report) ?? 0) + pack.length);
+  opts.onProgress?.({ phase: "download", bytes: downloadedPackBytes.get(report) as number });
 }
+
+/** Pack bytes received so far per report, for progress. */
+const downloadedPackBytes = new WeakMap<SyncReport, number>();
 
 /**
  * Downloads what the remote committed after `since`, then makes sure every object of the new head's
