@@ -11,6 +11,7 @@
 // after a criss-cross stays deleted (picking one of the ancestors instead could revive it).
 import type { Address } from "../core/hash.ts";
 import { encodeSnapshot } from "../core/snapshot.ts";
+import { ObjectType } from "../core/object.ts";
 import type { Vault } from "../vault/vault.ts";
 import { MissingObjectError } from "../vault/vault.ts";
 import { mergeTrees } from "./merge.ts";
@@ -215,7 +216,7 @@ async function virtualAncestor(v: Vault, history: History, lcas: Address[], dept
     const m = await mergeTrees(v, baseRoot, { root: acc.root, device: acc.device }, { root: ns.root, device: ns.device });
     // Staged (readable through v.load), never written to the store: a node only a virtual tree has
     // must not look "already stored" to a later writeSnapshot, or it would never be uploaded.
-    for (const bytes of m.tree.nodes.values()) v.stageJsonBlob(bytes);
+    for (const bytes of m.tree.nodes.values()) v.stageObject(ObjectType.Tree, bytes);
     acc = { starts: [...acc.starts, next], root: m.tree.root, device: acc.device > ns.device ? acc.device : ns.device };
   }
   const snap = encodeSnapshot({
@@ -226,6 +227,6 @@ async function virtualAncestor(v: Vault, history: History, lcas: Address[], dept
     stats: { notes: 0, embeddings: 0, positions: 0 },
     message: "virtual merge base",
   });
-  v.stageJsonBlob(snap.bytes);
+  v.stageObject(ObjectType.Snapshot, snap.bytes);
   return snap.addr;
 }

@@ -218,7 +218,7 @@ function hasParts(e: Entry): boolean {
 async function mergeEntry(ctx: MergeContext, id: string, base: Entry | undefined, a: Side, b: Side): Promise<EntryMerge> {
   const out: EntryMerge = { entry: undefined, conflicts: [], needsEmbedding: false };
   if (entriesEqual(a.entry, b.entry)) return { ...out, entry: a.entry };
-  if (!a.entry || !b.entry) return deletedOnOneSide(ctx, id, base as Entry, a.entry ? a : b, a.entry ? b : a);
+  if (!a.entry || !b.entry) return deletedOnOneSide(id, base, (a.entry ?? b.entry) as Entry);
   const ea = a.entry;
   const eb = b.entry;
   const result: Entry = { id };
@@ -289,19 +289,19 @@ async function mergeEntry(ctx: MergeContext, id: string, base: Entry | undefined
 }
 
 /**
- * One side (`del`) deleted the whole id, the other (`kept`) changed it. A changed note text beats
- * the delete (the note stays as `kept` has it). A change of only the embedding or position of a
- * deleted note does not bring the note back: a note never comes back from the dead without an edit
- * of its text. Ids that had no note (parts alone) merge part by part: changed parts stay.
+ * One side deleted the whole id, the other changed it (to `k`). A changed note text beats the
+ * delete (the note stays as `k`). A change of only the embedding or position of a deleted note does
+ * not bring the note back: a note never comes back from the dead without an edit of its text. Ids
+ * that had no note (parts alone) merge part by part: changed parts stay.
  */
-async function deletedOnOneSide(ctx: MergeContext, id: string, base: Entry, kept: Side, del: Side): Promise<EntryMerge> {
-  const k = kept.entry as Entry;
+function deletedOnOneSide(id: string, base: Entry | undefined, k: Entry): EntryMerge {
   const out: EntryMerge = { entry: undefined, conflicts: [], needsEmbedding: false };
-  void del;
+  // Unreachable (a side without the id changed it only if the ancestor had it), but safe: keep k.
+  if (!base) return { ...out, entry: k };
   if (k.note && k.note !== base.note) return { ...out, entry: k, conflicts: [{ id, kind: "edit-beats-delete", detail: "note" }] };
   if (base.note) {
-    if (k.embedding !== base.embedding) out.conflicts.push({ id, kind: "embedding-winner", detail: "dropped with the deleted note" });
-    if (k.position !== base.position) out.conflicts.push({ id, kind: "position-winner", detail: "dropped with the deleted note" });
+    if (k.embedding && k.embedding !== base.embedding) out.conflicts.push({ id, kind: "embedding-winner", detail: "dropped with the deleted note" });
+    if (k.position && k.position !== base.position) out.conflicts.push({ id, kind: "position-winner", detail: "dropped with the deleted note" });
     return out;
   }
   const result: Entry = { id };

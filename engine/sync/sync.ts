@@ -170,6 +170,13 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
   await v.setRefs({ base: head, unpushed: [], unpushedBytes: 0 });
 }
 
+/** A retry merges again: report each conflict and re-embed request once. */
+function addConflicts(report: SyncReport, m: { conflicts: SyncReport["conflicts"]; needsEmbedding: string[] }): void {
+  const seen = new Set(report.conflicts.map((c) => JSON.stringify(c)));
+  for (const c of m.conflicts) if (!seen.has(JSON.stringify(c))) report.conflicts.push(c);
+  for (const id of m.needsEmbedding) if (!report.needsEmbedding.includes(id)) report.needsEmbedding.push(id);
+}
+
 /** pull + merge + push. */
 export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Promise<SyncReport> {
   const report = emptyReport();
@@ -207,8 +214,7 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
       const [ls, rs] = await Promise.all([v.snapshot(localHead), v.snapshot(remoteHead)]);
       const m = await mergeTrees(v, anc ? (await v.snapshot(anc)).root : null, { root: ls.root, device: ls.device }, { root: rs.root, device: rs.device });
       report.merged = true;
-      report.conflicts.push(...m.conflicts);
-      report.needsEmbedding.push(...m.needsEmbedding.filter((id) => !report.needsEmbedding.includes(id)));
+      addConflicts(report, m);
       if (m.tree.root === rs.root) {
         // The remote already holds everything we had: adopt its head, nothing to push.
         await v.loadWorking(remoteHead);
@@ -261,8 +267,7 @@ export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
       const [ls, rs] = await Promise.all([v.snapshot(head as Address), v.snapshot(remoteHead)]);
       const m = await mergeTrees(v, anc ? (await v.snapshot(anc)).root : null, { root: ls.root, device: ls.device }, { root: rs.root, device: rs.device });
       report.merged = true;
-      report.conflicts.push(...m.conflicts);
-      report.needsEmbedding.push(...m.needsEmbedding);
+      addConflicts(report, m);
       await v.setRefs({ base: remoteHead });
       if (m.tree.root === rs.root) {
         await v.loadWorking(remoteHead);

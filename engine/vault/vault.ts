@@ -140,6 +140,11 @@ export class Vault {
     return this.dirty;
   }
 
+  /** Stages any object (merge writes virtual ancestors this way: staged, never stored unless referenced). */
+  stageObject(type: ObjectType, bytes: Uint8Array): Address {
+    return this.stage(type, bytes, type === ObjectType.Snapshot);
+  }
+
   private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean | Codec): Address {
     const addr = addressOf(bytes);
     if (!this.staged.has(addr)) this.staged.set(addr, { obj: { type, addr, bytes }, compressible });
