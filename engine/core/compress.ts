@@ -20,11 +20,38 @@ export const fflateCompressor: Compressor = {
     return gzipSync(data, { level: GZIP_LEVEL });
   },
   async gunzip(data, rawLength) {
-    const out = gunzipSync(data, { out: new Uint8Array(rawLength) });
-    if (out.length !== rawLength) throw new RangeError(`frame inflated to ${out.length} bytes, header says ${rawLength}`);
+    // One spare byte: fflate silently stops at the end of a full buffer, so an oversized frame
+    // shows up as rawLength + 1 instead of being cut short unnoticed.
+    const out = gunzipSync(data, { out: new Uint8Array(rawLength + 1) });
+    if (out.length !== rawLength) throw new RangeError(`frame inflated to ${out.length > rawLength ? "more than" : ""} ${out.length} bytes, header says ${rawLength}`);
+    checkGzipTrailer(data, out);
     return out;
   },
 };
+
+/** fflate does not check the gzip trailer (CRC-32 and length of the data); node and browsers do. */
+export function checkGzipTrailer(gz: Uint8Array, raw: Uint8Array): void {
+  if (gz.length < 18) throw new RangeError("gzip frame too short");
+  const dv = new DataView(gz.buffer, gz.byteOffset + gz.length - 8, 8);
+  if (dv.getUint32(4, true) !== raw.length >>> 0) throw new RangeError("gzip length field does not match the data");
+  if (dv.getUint32(0, true) !== crc32(raw)) throw new RangeError("gzip CRC-32 does not match the data");
+}
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+export function crc32(data: Uint8Array): number {
+  let c = -1;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
 
 /** Native streams (browsers, Workers, Node >= 18). Used by the Worker to inflate without JS cost. */
 export const streamCompressor: Compressor = {
@@ -39,6 +66,8 @@ export const streamCompressor: Compressor = {
 async function pipe(data: Uint8Array, stream: { writable: WritableStream<BufferSource>; readable: ReadableStream<Uint8Array> }): Promise<Uint8Array> {
   const writer = stream.writable.getWriter();
   const written = writer.write(data as Uint8Array<ArrayBuffer>).then(() => writer.close());
+  // A corrupt frame errors the readable side first; the write side's rejection must not go unhandled.
+  written.catch(() => {});
   const chunks: Uint8Array[] = [];
   let n = 0;
   const reader = stream.readable.getReader();

@@ -222,6 +222,8 @@ export class PackBuilder {
   /** Adds an object unless this pack already holds it. `true`/`false` mean gzip/stored. */
   add(type: ObjectType, addr: Address, bytes: Uint8Array, compress: boolean | Codec): void {
     if (this.seen.has(addr)) return;
+    // Readers refuse larger frames (decompression bombs); never write what cannot be read back.
+    if (bytes.length > MAX_FRAME_RAW) throw new RangeError(`object of ${bytes.length} bytes exceeds the ${MAX_FRAME_RAW}-byte frame limit`);
     this.seen.add(addr);
     const codec: Codec = compress === true ? Codec.Gzip : compress === false ? Codec.Stored : compress;
     let f = this.open[codec];
