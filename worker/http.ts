@@ -1,6 +1,7 @@
 // HTTP plumbing shared by every route: the one error type, JSON answers, and request bodies read
 // within a byte limit (checked from Content-Length before reading, and again while streaming, so a
 // body that lies about its length or has none is still cut off at the limit).
+import { concatBytes } from "../engine/core/bytes.ts";
 import { isAddress } from "../engine/core/hash.ts";
 
 /** An error the client caused (or may retry): becomes `{"error": code, "message"}` with `status`. */
@@ -62,20 +63,12 @@ export function limitedBody(request: Request, limit: number): ReadableStream<Uin
 export async function readLimitedBytes(request: Request, limit: number): Promise<Uint8Array> {
   const reader = limitedBody(request, limit).getReader();
   const parts: Uint8Array[] = [];
-  let n = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     parts.push(value);
-    n += value.length;
   }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** A JSON object body, or 400 bad_request. */

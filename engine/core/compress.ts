@@ -2,6 +2,7 @@
 // each runtime plugs in its fastest one (node:zlib in the Node adapter, fflate everywhere else) and
 // every reader can read every writer's packs.
 import { gzipSync, gunzipSync } from "fflate";
+import { concatBytes } from "./bytes.ts";
 
 export interface Compressor {
   gzip(data: Uint8Array): Promise<Uint8Array>;
@@ -69,21 +70,12 @@ async function pipe(data: Uint8Array, stream: { writable: WritableStream<BufferS
   // A corrupt frame errors the readable side first; the write side's rejection must not go unhandled.
   written.catch(() => {});
   const chunks: Uint8Array[] = [];
-  let n = 0;
   const reader = stream.readable.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     chunks.push(value);
-    n += value.length;
   }
   await written;
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
 }

@@ -9,7 +9,7 @@
 // frame's raw (inflated) bytes. Frames are small (~256 KiB raw) so that one object can be read with
 // one ranged read of one frame, while packing neighbours still gives gzip most of its ratio.
 // The pack's own name is the SHA-256 of all its bytes (docs/design.md, "Packs").
-import { ByteReader, ByteWriter, FormatError, fromHex, toHex } from "./bytes.ts";
+import { ByteReader, ByteWriter, FormatError, concatBytes, fromHex, toHex } from "./bytes.ts";
 import { ADDRESS_BYTES, addressOf, type Address } from "./hash.ts";
 import type { Compressor } from "./compress.ts";
 import { isObjectType, type ObjectType, type StoredObject } from "./object.ts";
@@ -241,7 +241,7 @@ export class PackBuilder {
   async finish(c: Compressor): Promise<BuiltPack> {
     const stored = await Promise.all(
       this.frames.map(async (f) => {
-        const raw = join(f.parts, f.size);
+        const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
         if (f.codec === Codec.Stored) return { codec: f.codec, data: raw, rawLength: f.size };
         const gz = await c.gzip(f.codec === Codec.Shuffle4Gzip ? shuffle4(raw) : raw);
         // A frame that gzip cannot shrink is kept as it is.
@@ -256,18 +256,7 @@ export class PackBuilder {
       stored.map((s) => ({ codec: s.codec, storedLength: s.data.length, rawLength: s.rawLength })),
       objects,
     );
-    const bytes = join([header, ...stored.map((s) => s.data)], header.length + stored.reduce((n, s) => n + s.data.length, 0));
+    const bytes = concatBytes([header, ...stored.map((s) => s.data)]);
     return { id: addressOf(bytes), bytes, objects, rawBytes: this.rawBytes };
   }
-}
-
-function join(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -33,7 +33,7 @@ function faultyFetch(fault: Fault, route: "/push" | "/pull", nth = 1): typeof fe
         throw new TypeError("fetch failed (injected: response lost after the server acted)");
       }
       case "truncate-request":
-        return fetch(input, { ...init, body: body?.subarray(0, Math.floor(body.length / 2)) });
+        return fetch(input, { ...init, body: body?.slice(0, Math.floor(body.length / 2)) as BodyInit | undefined });
       case "truncate-response": {
         const res = await fetch(input, init);
         const bytes = new Uint8Array(await res.arrayBuffer());
