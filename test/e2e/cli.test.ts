@@ -129,5 +129,15 @@ describe("penumbra-sync CLI", () => {
     expect(notVault.code).toBe(1);
     expect(notVault.stderr).toMatch(/not a penumbra-sync vault folder/);
     expect((await cli(["status", dir], { PENUMBRA_SYNC_TOKEN: undefined })).code).toBe(1);
+
+    // A damaged local state is named as such, with what to do.
+    const damaged = path.join(tmp, "damaged");
+    expect((await cli(["init", damaged, "--remote", url, "--vault", "dmg"])).code).toBe(0);
+    await writeFile(path.join(damaged, "notes", "x.json"), note("X", "x"));
+    expect((await cli(["sync", damaged])).code).toBe(0);
+    await writeFile(path.join(damaged, ".penumbra-sync", "store", "meta", "refs.json"), "{ half a file");
+    const corrupt = await cli(["sync", damaged]);
+    expect(corrupt.code).toBe(1);
+    expect(corrupt.stderr).toMatch(/local state .* is corrupt/);
   }, 60_000);
 });
