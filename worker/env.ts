@@ -22,6 +22,8 @@ export interface Limits {
   maxJsonBytes: number;
   /** Addresses per `want` / `missing` request. */
   maxAddrsPerRequest: number;
+  /** Quota of one vault's stored bytes (VAULT_LIMIT_BYTES, default 512 MiB): a write past it is 413 quota_exceeded. */
+  vaultLimitBytes: number;
 }
 
 function positiveInt(v: string | undefined, fallback: number): number {
@@ -37,5 +39,6 @@ export function limitsOf(env: Env): Limits {
     maxObjectsPerRequest: positiveInt(env.MAX_OBJECTS_PER_REQUEST, 200_000),
     maxJsonBytes: Math.min(maxBodyBytes, 1024 * 1024),
     maxAddrsPerRequest: 10_000,
+    vaultLimitBytes: positiveInt(env.VAULT_LIMIT_BYTES, 512 * 1024 * 1024),
   };
 }

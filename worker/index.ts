@@ -8,20 +8,21 @@
 //   GET     /v1/vaults/:vault/log           snapshot log             vaults.ts
 //   GET     /v1/vaults/:vault/objects/:addr one object               objects.ts
 //   POST    /v1/vaults/:vault/missing       which addresses are absent objects.ts
-//   /sync/*, /notes/*                       the predecessor's API    legacy/ (hook)
+//   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md)
 import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { allowedOrigin, corsHeaders, preflight } from "./cors.ts";
 import { secretsEqual } from "./crypto.ts";
 import { limitsOf, type Env } from "./env.ts";
 import { ApiError, badRequest, errorResponse, json } from "./http.ts";
-import { handleLegacy, isLegacyPath } from "./legacy/index.ts";
+import { handleLegacy, isLegacyPath, legacyPreflight } from "./legacy/index.ts";
 import { handleGetObject, handleMissing } from "./objects.ts";
 import { PackStore } from "./pack-store.ts";
 import { handlePull } from "./pull.ts";
 import { handlePush } from "./push.ts";
 import { handleCreate, handleInfo, handleLog } from "./vaults.ts";
 import { VaultObject } from "./vault-object.ts";
+import { serveApp } from "./app.ts";
 
 export { VaultObject };
 
@@ -112,11 +113,14 @@ function failure(e: unknown): Response {
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const app = await serveApp(request, env); // the inspector at /app/: null unless APP_ENABLED (worker/app.ts)
+    if (app) return app;
     const origin = allowedOrigin(request, env);
     const bucket = new CountingBucket(env.BUCKET);
     let response: Response;
     try {
-      response = request.method === "OPTIONS" ? preflight(origin) : await route(request, env, ctx, bucket);
+      if (request.method !== "OPTIONS") response = await route(request, env, ctx, bucket);
+      else response = isLegacyPath(new URL(request.url).pathname) ? legacyPreflight(origin) : preflight(origin);
     } catch (e) {
       response = failure(e);
     }

@@ -66,7 +66,8 @@ export class PushSession {
       throw new ApiError(413, "too_large", `request holds more than ${limits.maxObjectsPerRequest} objects (MAX_OBJECTS_PER_REQUEST); split it`);
     if (this.plain) await this.verifyObjects(bytes, header);
     // Index first (invisible until settled), then store: a failed put is released like any failure.
-    const { stored } = await stub.registerPack(id, bytes.length, bytes.slice(0, header.headerEnd));
+    const { stored, quotaExceeded } = await stub.registerPack(id, bytes.length, bytes.slice(0, header.headerEnd), limits.vaultLimitBytes);
+    if (quotaExceeded) throw quotaError(quotaExceeded.used, bytes.length, quotaExceeded.limit);
     if (!stored) {
       this.own.push(id);
       await store.put(id, bytes);
@@ -113,6 +114,14 @@ export class PushSession {
     if (deleted.length) this.req.bucket.addClassA(1);
     this.own.length = 0;
   }
+}
+
+/** 413 quota_exceeded: storing `adding` more bytes would take the vault past VAULT_LIMIT_BYTES. */
+export function quotaError(used: number, adding: number, limit: number): ApiError {
+  return new ApiError(413, "quota_exceeded", `the vault holds ${used} bytes; ${adding} more would exceed its quota of ${limit} bytes (VAULT_LIMIT_BYTES); nothing was changed`, {
+    bytes: used,
+    limitBytes: limit,
+  });
 }
 
 function packError(e: unknown): unknown {

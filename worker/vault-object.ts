@@ -155,6 +155,23 @@ export class VaultObject extends DurableObject<Env> {
     });
   }
 
+  /**
+   * `rekey`: replaces the `encryption` block of an encrypted vault (the vault key rewrapped under a
+   * new passphrase). Nothing else of the config may change; compare-and-swap on the current block
+   * (`expect`: its canonical JSON), so two concurrent rekeys cannot silently overwrite each other.
+   */
+  replaceEncryption(config: VaultConfig, expect: string): { ok: true; info: VaultInfo } | { ok: false; reason: "unknown_vault" | "not_encrypted" | "config_differs" | "encryption_changed"; config?: VaultConfig } {
+    return this.ctx.storage.transactionSync(() => {
+      const existing = this.config();
+      if (!existing) return { ok: false as const, reason: "unknown_vault" as const };
+      if (existing.addressing !== "hmac-sha256" || existing.encryption === null) return { ok: false as const, reason: "not_encrypted" as const, config: existing };
+      if (config.format !== existing.format || config.addressing !== existing.addressing || config.encryption === null) return { ok: false as const, reason: "config_differs" as const, config: existing };
+      if (canonicalJson(existing.encryption) !== expect) return { ok: false as const, reason: "encryption_changed" as const, config: existing };
+      this.sql.exec("UPDATE meta SET value = ? WHERE key = 'config'", canonicalJson(config));
+      return { ok: true as const, info: this.infoOf(config) };
+    });
+  }
+
   /** Null when the vault was never created. */
   info(): VaultInfo | null {
     const config = this.config();
@@ -196,15 +213,22 @@ export class VaultObject extends DurableObject<Env> {
   /**
    * Indexes a verified pack before the Worker puts it to R2 (its objects stay invisible to other
    * requests until the request settles it). `stored: true` = the pack is already settled: the
-   * Worker skips the put and must not release it.
+   * Worker skips the put and must not release it. With `limitBytes`, a new pack that would take
+   * the vault's stored bytes past it is refused (`quotaExceeded`, nothing indexed).
    */
-  registerPack(id: string, bytes: number, header: Uint8Array): { stored: boolean } {
+  registerPack(id: string, bytes: number, header: Uint8Array, limitBytes?: number): { stored: boolean; quotaExceeded?: { used: number; limit: number } } {
     return this.ctx.storage.transactionSync(() => {
       const row = this.sql.exec<{ n: number; state: string }>("SELECT n, state FROM packs WHERE id = ?", id).toArray()[0];
       if (row && row.state !== "uploading") return { stored: true };
       if (row) {
         this.sql.exec("UPDATE packs SET uploaders = uploaders + 1 WHERE n = ?", row.n);
         return { stored: false };
+      }
+      // The vault quota (VAULT_LIMIT_BYTES): checked here, in the transaction that adds the bytes,
+      // so concurrent requests cannot pass it together. Nothing is indexed when it refuses.
+      if (limitBytes !== undefined) {
+        const used = this.stats().bytes;
+        if (used + bytes > limitBytes) return { stored: false, quotaExceeded: { used, limit: limitBytes } };
       }
       const h = decodePackHeader(header);
       const n = this.sql
@@ -547,6 +571,15 @@ export class VaultObject extends DurableObject<Env> {
   }
 
   // ---- log ------------------------------------------------------------------------------------
+
+  /** The log entries of these snapshots (those not in the log are left out). Empty when the vault does not exist. */
+  logEntries(ids: string[]): LogEntry[] {
+    if (!ids.length || !this.config()) return [];
+    return this.sql
+      .exec<SnapshotRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids))
+      .toArray()
+      .map(toLogEntry);
+  }
 
   /** Newest first: `limit` entries with seq < `before` (all when null). Null when the vault does not exist. */
   log(limit: number, before: number | null): LogPage | null {

@@ -1,5 +1,5 @@
 // PUT/GET /v1/vaults/:vault (create, info) and GET /v1/vaults/:vault/log.
-import { canonicalBytes } from "../engine/core/canonical.ts";
+import { canonicalBytes, canonicalJson } from "../engine/core/canonical.ts";
 import type { VaultRequest } from "./context.ts";
 import { ApiError, badRequest, json, readJsonObject } from "./http.ts";
 import type { VaultConfig } from "./vault-types.ts";
@@ -30,6 +30,7 @@ function parseConfig(v: unknown): VaultConfig {
 export async function handleCreate(req: VaultRequest): Promise<Response> {
   const body = await readJsonObject(req.request, req.limits.maxJsonBytes);
   const config = parseConfig(body.config);
+  if (body.replaceEncryption !== undefined) return replaceEncryption(req, config, body);
   const r = await req.stub.create(req.vault, config);
   if (r.conflict) throw new ApiError(409, "vault_exists", `vault ${req.vault} exists with another config`, { config: r.info.config });
   return json(r.info, r.created ? 201 : 200);
@@ -55,4 +56,28 @@ export async function handleLog(req: VaultRequest): Promise<Response> {
   const page = await req.stub.log(limit, before);
   if (!page) throw new ApiError(404, "unknown_vault", `vault ${req.vault} does not exist`);
   return json(page);
+}
+
+/**
+ * PUT {"config", "replaceEncryption": true, "expect": <the current encryption block>}: `rekey` of an
+ * encrypted vault. Only `encryption` may change (format and addressing must stay), and only if
+ * `expect` is the block the vault holds now (409 encryption_changed otherwise, with the current config).
+ */
+async function replaceEncryption(req: VaultRequest, config: VaultConfig, body: Record<string, unknown>): Promise<Response> {
+  if (body.replaceEncryption !== true) throw badRequest("replaceEncryption must be true when given");
+  if (config.addressing !== "hmac-sha256" || config.encryption === null) throw badRequest("replaceEncryption applies to encrypted vaults: config.addressing must be hmac-sha256 and config.encryption an object");
+  const expect = body.expect;
+  if (!expect || typeof expect !== "object" || Array.isArray(expect)) throw badRequest("`expect` must be the vault's current config.encryption (compare-and-swap)");
+  const r = await req.stub.replaceEncryption(config, canonicalJson(expect));
+  if (r.ok) return json(r.info);
+  switch (r.reason) {
+    case "unknown_vault":
+      throw new ApiError(404, "unknown_vault", `vault ${req.vault} does not exist`);
+    case "not_encrypted":
+      throw new ApiError(409, "not_encrypted", `vault ${req.vault} is not encrypted: its config cannot change`, { config: r.config });
+    case "config_differs":
+      throw new ApiError(409, "vault_exists", `vault ${req.vault} exists with another format or addressing; replaceEncryption changes only config.encryption`, { config: r.config });
+    case "encryption_changed":
+      throw new ApiError(409, "encryption_changed", `the encryption block of vault ${req.vault} is not \`expect\` (changed meanwhile?): read it again and retry`, { config: r.config });
+  }
 }

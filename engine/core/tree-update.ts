@@ -270,7 +270,7 @@ export async function updateTree(
         built.set(addr, { bytes, children: [] });
       } else {
         bytes = encodeInner(group, level);
-        addr = addressOf(bytes);
+        addr = (keying.addressOf ?? addressOf)(bytes);
         built.set(addr, { bytes, children: group.map((g) => g.addr as Address) });
       }
       const last = group[group.length - 1];

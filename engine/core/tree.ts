@@ -40,6 +40,8 @@ export interface TreeKeying {
   /** Sort key of an id. Plain vaults: its UTF-8 bytes. Encrypted vaults: a keyed hash (the id then travels as `name`). */
   keyOf(id: string): Uint8Array;
   plainKeys: boolean;
+  /** Address of a node's bytes. Plain vaults: SHA-256 (the default). Encrypted vaults: the vault's keyed hash. */
+  addressOf?(bytes: Uint8Array): Address;
 }
 
 export const plainKeying: TreeKeying = { keyOf: utf8, plainKeys: true };
@@ -97,22 +99,23 @@ export function buildTree(entries: Iterable<Entry>, keying: TreeKeying = plainKe
     if (compareBytes(items[i - 1].key, items[i].key) === 0) throw new RangeError(`duplicate id ${items[i].entry.id}`);
   }
   const nodes = new Map<Address, Uint8Array>();
-  let level: ChildItem[] = groupLevel(items, 0, (group) => encodeLeaf(group, keying), nodes);
+  const address = keying.addressOf ?? addressOf;
+  let level: ChildItem[] = groupLevel(items, 0, (group) => encodeLeaf(group, keying), nodes, address);
   let height = 1;
   while (level.length > 1) {
-    level = groupLevel(level, height, (group) => encodeInner(group, height), nodes);
+    level = groupLevel(level, height, (group) => encodeInner(group, height), nodes, address);
     height++;
   }
   return { root: level[0].addr, count: level[0].count, nodes };
 }
 
-function groupLevel<T extends Keyed>(items: T[], levelNo: number, encode: (g: T[]) => Uint8Array, nodes: Map<Address, Uint8Array>): ChildItem[] {
+function groupLevel<T extends Keyed>(items: T[], levelNo: number, encode: (g: T[]) => Uint8Array, nodes: Map<Address, Uint8Array>, address: (bytes: Uint8Array) => Address): ChildItem[] {
   const out: ChildItem[] = [];
   let start = 0;
   const close = (end: number) => {
     const group = items.slice(start, end);
     const bytes = encode(group);
-    const addr = addressOf(bytes);
+    const addr = address(bytes);
     nodes.set(addr, bytes);
     const last = group[group.length - 1];
     const count = levelNo === 0 ? group.length : (group as unknown as ChildItem[]).reduce((n, c) => n + c.count, 0);

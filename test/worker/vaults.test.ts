@@ -92,7 +92,7 @@ describe("vaults", () => {
     await expectError(await api("/v1/vaults/methods/nothing"), 404, "not_found");
     await expectError(await api("/v1/vaults"), 404, "not_found");
     await expectError(await api("/"), 404, "not_found");
-    await expectError(await api("/sync/status"), 404, "not_found"); // legacy hook, not implemented yet
+    await expectError(await api("/sync/nothing"), 404, "not_found"); // no such route of the predecessor's API
     expect((await vaultInfo("methods")).stats.packs).toBe(0);
   });
 });

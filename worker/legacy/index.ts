@@ -1,13 +1,28 @@
-// HOOK for the predecessor's API (/sync/*, /notes/:id, ...), to be implemented in this folder.
+// The predecessor's API (docs/legacy-api.md), served over the content-addressed store so that its
+// clients and engine clients see the same vault:
 //
-// worker/index.ts calls handleLegacy for every path that isLegacyPath accepts, after CORS and
-// after the bearer-token check (if the predecessor's clients authenticate differently, move the
-// call above the check in worker/index.ts). It gets the request's CountingBucket (so x-r2-ops
-// counts its R2 calls) and the DEFAULT_VAULT name (already validated); answer null to fall
-// through to 404.
-// Throw ApiError (worker/http.ts) for client errors: the edge turns it into the JSON error format.
+//   POST   /sync/push                      notes, embeddings, positions, deletions: one snapshot
+//   POST   /sync/pull                      everything, or what changed since a snapshot    pull.ts
+//   GET    /sync/status                    counts, bytes stored, quota, head
+//   POST   /sync/clear                     a new empty snapshot
+//   GET|PUT|DELETE /notes/:id              one note (a JSON object)
+//   GET|PUT|DELETE /embeddings/:id         one embedding (raw little-endian float32 bytes)
+//   GET|PUT|DELETE /positions/:id          one position (a JSON object {x, y, z?})
+//
+// Every route acts on `?vault=<name>`, else DEFAULT_VAULT. worker/index.ts calls handleLegacy
+// after CORS and the bearer-token check, exactly as for the engine's routes. Reads of a vault
+// that does not exist see an empty vault; the first write creates it (plain). Encrypted vaults
+// are 409 encrypted_vault: the server cannot read them. Writes: write.ts.
 import type { CountingBucket } from "../counting-bucket.ts";
-import type { Env } from "../env.ts";
+import { preflight } from "../cors.ts";
+import { limitsOf, type Env } from "../env.ts";
+import { ApiError, badRequest, errorResponse, json, readJsonObject, readLimitedBytes } from "../http.ts";
+import { PackStore } from "../pack-store.ts";
+import { lookupEntries } from "../../engine/core/tree-update.ts";
+import { checkEmbeddingBytes, checkId, embeddingBytes, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
+import { legacyPull, parsePullBody } from "./pull.ts";
+import { VaultReader } from "./reader.ts";
+import { writeItems, type ItemWrite, type WriteTarget } from "./write.ts";
 
 export interface LegacyContext {
   env: Env;
@@ -17,10 +32,208 @@ export interface LegacyContext {
   waitUntil(p: Promise<unknown>): void;
 }
 
+/** Same rule as worker/index.ts VAULT_NAME_RE (not imported: index.ts imports this module). */
+const VAULT_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Largest /sync/push or PUT /notes body (or MAX_BODY_BYTES if smaller): the Worker parses it whole. */
+export const LEGACY_MAX_BODY = 16 * 1024 * 1024;
+/** Ids one /sync/push may touch. */
+export const MAX_PUSH_ITEMS = 50_000;
+const PULL_BODY_MAX = 4096;
+
+const COLLECTIONS = ["notes", "embeddings", "positions"] as const;
+type Collection = (typeof COLLECTIONS)[number];
+
 export function isLegacyPath(path: string): boolean {
-  return path.startsWith("/sync/") || path === "/sync" || path.startsWith("/notes/") || path === "/notes";
+  return ["sync", ...COLLECTIONS].some((p) => path === `/${p}` || path.startsWith(`/${p}/`));
 }
 
-export async function handleLegacy(_request: Request, _ctx: LegacyContext): Promise<Response | null> {
-  return null; // not implemented yet
+/** Preflights of the legacy routes also allow DELETE (the engine's routes never use it). */
+export function legacyPreflight(origin: string | null): Response {
+  const r = preflight(origin);
+  if (r.status === 204) r.headers.set("access-control-allow-methods", "GET, PUT, POST, DELETE, OPTIONS");
+  return r;
+}
+
+type Handler = () => Promise<Response>;
+
+function methodNotAllowed(method: string, handlers: Record<string, Handler>): Response {
+  const allow = Object.keys(handlers).join(", ");
+  return errorResponse(new ApiError(405, "method_not_allowed", `${method} is not allowed here; use ${allow}`), { allow });
+}
+
+export async function handleLegacy(request: Request, ctx: LegacyContext): Promise<Response | null> {
+  const url = new URL(request.url);
+  const segs = url.pathname.split("/").slice(1);
+  let handlers: Record<string, Handler> | null = null;
+  const vault = () => {
+    const v = url.searchParams.get("vault");
+    if (v === null) return ctx.defaultVault;
+    if (!VAULT_NAME_RE.test(v)) throw badRequest(`?vault= must match [A-Za-z0-9_-]{1,64}; got ${JSON.stringify(v.slice(0, 80))}`);
+    return v;
+  };
+  const limits = limitsOf(ctx.env);
+  const maxBody = Math.min(limits.maxBodyBytes, LEGACY_MAX_BODY);
+  const target = (): WriteTarget & { reader: VaultReader } => {
+    const name = vault();
+    const stub = ctx.env.VAULT.get(ctx.env.VAULT.idFromName(name));
+    const store = new PackStore(ctx.bucket, name);
+    return { vault: name, stub, store, bucket: ctx.bucket, limitBytes: limits.vaultLimitBytes, reader: new VaultReader(name, stub, store) };
+  };
+
+  if (segs[0] === "sync" && segs.length === 2) {
+    switch (segs[1]) {
+      case "push":
+        handlers = {
+          POST: async () => {
+            requireJsonType(request);
+            const writes = parsePush(await readJsonObject(request, maxBody));
+            const t = target();
+            const r = await writeItems(t, writes);
+            return json({ snapshot: r.snapshot, stored: r.stored, deleted: r.deleted });
+          },
+        };
+        break;
+      case "pull":
+        handlers = {
+          POST: async () => {
+            requireJsonType(request);
+            const body = await readJsonObject(request, PULL_BODY_MAX);
+            return legacyPull(target().reader, parsePullBody(body), ctx.waitUntil);
+          },
+        };
+        break;
+      case "status":
+        handlers = {
+          GET: async () => {
+            const s = await target().reader.state();
+            return json({
+              notes: s.stats.notes,
+              embeddings: s.stats.embeddings,
+              positions: s.stats.positions,
+              bytes: s.bytes,
+              limitBytes: limits.vaultLimitBytes,
+              snapshot: s.head?.snapshot ?? null,
+              lastModified: s.head?.committedAt ?? null,
+            });
+          },
+        };
+        break;
+      case "clear":
+        handlers = {
+          POST: async () => {
+            // A clear must work on a vault at its quota: it is how a full vault is emptied.
+            const r = await writeItems({ ...target(), limitBytes: undefined }, [], { clear: true });
+            return json({ cleared: true, snapshot: r.snapshot });
+          },
+        };
+        break;
+    }
+  } else if ((COLLECTIONS as readonly string[]).includes(segs[0]) && segs.length === 2) {
+    handlers = itemRoutes(segs[0] as Collection, segs[1], request, target, maxBody);
+  }
+  if (!handlers) return null;
+  const h = handlers[request.method];
+  return h ? h() : methodNotAllowed(request.method, handlers);
+}
+
+function itemId(segment: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    throw badRequest("malformed percent-encoding in the path");
+  }
+  return checkId(id, "the id in the path");
+}
+
+const PART: Record<Collection, "note" | "embedding" | "position"> = { notes: "note", embeddings: "embedding", positions: "position" };
+
+function itemRoutes(collection: Collection, segment: string, request: Request, target: () => WriteTarget & { reader: VaultReader }, maxBody: number): Record<string, Handler> {
+  const part = PART[collection];
+  const notFound = (id: string, vault: string) => new ApiError(404, "not_found", `no ${part} ${id} in vault ${vault}`);
+  return {
+    GET: async () => {
+      const id = itemId(segment);
+      const t = target();
+      const state = await t.reader.state();
+      const e = (await lookupEntries(state.root, [id], t.reader.load)).get(id);
+      const addr = e?.[part];
+      if (!e || !addr) throw notFound(id, t.vault);
+      const bytes = await t.reader.partBytes(addr, part === "note" && e.chunked);
+      const type = part === "embedding" ? "application/octet-stream" : "application/json; charset=utf-8";
+      return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": type } });
+    },
+    PUT: async () => {
+      const id = itemId(segment);
+      const w: ItemWrite = { id };
+      if (part === "embedding") {
+        requireOctetType(request);
+        let bytes: Uint8Array;
+        try {
+          bytes = await readLimitedBytes(request, MAX_EMBEDDING_BYTES);
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 413) throw badRequest(`an embedding is at most ${MAX_EMBEDDING_BYTES} bytes`);
+          throw e;
+        }
+        w.embedding = checkEmbeddingBytes(bytes, "the body");
+      } else {
+        requireJsonType(request);
+        const body = await readJsonObject(request, part === "note" ? maxBody : MAX_POSITION_BYTES);
+        if (part === "note") w.note = noteBytes(body, "the note");
+        else w.position = positionBytes(body, "the position");
+      }
+      const r = await writeItems(target(), [w]);
+      return json({ id, snapshot: r.snapshot, stored: r.committed });
+    },
+    DELETE: async () => {
+      const id = itemId(segment);
+      const t = target();
+      // Deleting a note deletes the whole item (its embedding and position too), as a pushed `deleted` id does.
+      const w: ItemWrite = part === "note" ? { id, remove: true } : { id, [part]: null };
+      const r = await writeItems(t, [w]);
+      if (r.absent.includes(id)) throw notFound(id, t.vault);
+      return json({ id, snapshot: r.snapshot, deleted: true });
+    },
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** The body of POST /sync/push as item writes, every value checked (a 4xx before anything is stored). */
+export function parsePush(body: Record<string, unknown>): ItemWrite[] {
+  for (const k of Object.keys(body))
+    if (!["notes", "embeddings", "positions", "deleted"].includes(k)) throw badRequest(`unknown field ${JSON.stringify(k).slice(0, 80)}; a push takes {"notes"?, "embeddings"?, "positions"?, "deleted"?}`);
+  const writes = new Map<string, ItemWrite>();
+  const item = (id: string) => {
+    let w = writes.get(id);
+    if (!w) {
+      if (writes.size >= MAX_PUSH_ITEMS) throw new ApiError(413, "too_large", `a push may touch at most ${MAX_PUSH_ITEMS} ids; split it`);
+      writes.set(id, (w = { id }));
+    }
+    return w;
+  };
+  for (const c of COLLECTIONS) {
+    const m = body[c];
+    if (m === undefined) continue;
+    if (!isObject(m)) throw badRequest(`\`${c}\` must be an object of id -> value`);
+    for (const [id, v] of Object.entries(m)) {
+      checkId(id, `a key of \`${c}\``);
+      const where = `${c}.${id}`;
+      if (c === "notes") item(id).note = noteBytes(v, where);
+      else if (c === "embeddings") item(id).embedding = embeddingBytes(v, where);
+      else item(id).position = positionBytes(v, where);
+    }
+  }
+  if (body.deleted !== undefined) {
+    if (!Array.isArray(body.deleted)) throw badRequest("`deleted` must be an array of ids");
+    for (const id of body.deleted) {
+      checkId(id, "an entry of `deleted`");
+      const w = writes.get(id);
+      if (w && !w.remove) throw badRequest(`${id} is both written and deleted in this push`);
+      item(id).remove = true;
+    }
+  }
+  return [...writes.values()];
 }
