@@ -43,7 +43,17 @@ function headMoved(head: Head | null): ApiError {
 }
 
 export async function commitPush(session: PushSession, c: CommitInput): Promise<{ seq: number; head: Head }> {
+  // A garbage collection that removed or moved objects while we walked: walk again (gc_raced).
+  for (let attempt = 1; ; attempt++) {
+    const r = await commitOnce(session, c);
+    if (r !== "gc_raced") return r;
+    if (attempt >= 3) throw new ApiError(503, "gc_raced", "garbage collection kept moving objects during this commit; nothing was committed, retry");
+  }
+}
+
+async function commitOnce(session: PushSession, c: CommitInput): Promise<{ seq: number; head: Head } | "gc_raced"> {
   const { stub } = session.req;
+  const gcEpoch = await stub.gcEpoch();
   // Cheap early answer for a stale `expect`; the compare-and-swap below is the one that counts.
   const now = await stub.info();
   if ((now?.head?.snapshot ?? null) !== c.expect) throw headMoved(now?.head ?? null);
@@ -71,6 +81,7 @@ export async function commitPush(session: PushSession, c: CommitInput): Promise<
     packs: [...new Set([...c.packs, ...session.packs.map((p) => p.id), ...walk.pendingPacks])],
     own: session.own,
     completeNodes: walk.completeNodes,
+    gcEpoch,
     ...(snapshot ? { root: snapshot.root, device: snapshot.device, time: snapshot.time, stats: { ...snapshot.stats } } : {}),
   });
   if (r.ok) return { seq: r.seq, head: r.head };
@@ -85,6 +96,8 @@ export async function commitPush(session: PushSession, c: CommitInput): Promise<
       throw badCommit(`object ${c.snapshot} is not stored as a snapshot`);
     case "already_committed":
       throw badCommit(`snapshot ${c.snapshot} is already in the log (seq ${r.seq})`);
+    case "gc_raced":
+      return "gc_raced";
   }
 }
 

@@ -12,6 +12,10 @@ export interface Env {
   MAX_OBJECTS_PER_REQUEST?: string;
   VAULT_LIMIT_BYTES?: string;
   DEFAULT_VAULT?: string;
+  /** Retention and GC (worker/retention.ts, docs/reliability.md). */
+  RETENTION_DAYS?: string;
+  RETENTION_SNAPSHOTS?: string;
+  GC_GRACE_SECONDS?: string;
 }
 
 export interface Limits {

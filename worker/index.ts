@@ -8,6 +8,8 @@
 //   GET     /v1/vaults/:vault/log           snapshot log             vaults.ts
 //   GET     /v1/vaults/:vault/objects/:addr one object               objects.ts
 //   POST    /v1/vaults/:vault/missing       which addresses are absent objects.ts
+//   POST    /v1/vaults/:vault/gc            garbage collection       gc.ts (+ retention.ts; also the Cron Trigger)
+//   POST    /v1/vaults/:vault/check|repair  corruption check, repair repair.ts
 //   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md)
 import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
@@ -22,6 +24,8 @@ import { handlePull } from "./pull.ts";
 import { handlePush } from "./push.ts";
 import { handleCreate, handleInfo, handleLog } from "./vaults.ts";
 import { VaultObject } from "./vault-object.ts";
+import { handleGc } from "./gc.ts";
+import { handleCheck, handleRepair } from "./repair.ts";
 import { serveApp } from "./app.ts";
 
 export { VaultObject };
@@ -43,6 +47,12 @@ function routeOf(rest: string[]): Partial<Record<string, Handler>> | null {
         return { GET: handleLog };
       case "missing":
         return { POST: handleMissing };
+      case "gc":
+        return { POST: handleGc };
+      case "check":
+        return { POST: handleCheck };
+      case "repair":
+        return { POST: handleRepair };
     }
   }
   if (rest.length === 2 && rest[0] === "objects") return { GET: handleGetObject };
@@ -128,5 +138,28 @@ export default {
     for (const [k, v] of Object.entries(corsHeaders(origin))) out.headers.set(k, v);
     out.headers.set("x-r2-ops", bucket.header());
     return out;
+  },
+
+  /**
+   * Cron Trigger (wrangler.toml [triggers]): the vaults are the `vaults/<name>/` prefixes of R2 (a
+   * Worker cannot list Durable Objects); each is asked whether it saw activity since its last GC,
+   * and if so runs the GC in its own alarm, one bounded step at a time (docs/reliability.md).
+   */
+  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+    let cursor: string | undefined;
+    let kicked = 0;
+    for (let page = 0; page < 10 && kicked < 900; page++) {
+      const list = await env.BUCKET.list({ prefix: "vaults/", delimiter: "/", cursor });
+      for (const prefix of list.delimitedPrefixes) {
+        const vault = prefix.slice("vaults/".length, -1);
+        if (!VAULT_NAME_RE.test(vault)) continue;
+        kicked++;
+        await env.VAULT.get(env.VAULT.idFromName(vault))
+          .gcKick()
+          .catch((e) => console.error(`gc kick of ${vault} failed`, e));
+      }
+      if (!list.truncated) break;
+      cursor = list.cursor;
+    }
   },
 } satisfies ExportedHandler<Env>;

@@ -55,8 +55,8 @@ export class PackStore {
     } catch (e) {
       throw storageError(`reading pack ${id}`, e);
     }
-    if (!obj) throw new ApiError(500, "internal", `pack ${id} is indexed but not in storage`);
-    if (obj.size !== expectedBytes) throw new ApiError(500, "internal", `pack ${id} is ${obj.size} bytes, the index says ${expectedBytes}`);
+    if (!obj) throw new ApiError(500, "corrupt_object", `pack ${id} is indexed but missing from storage: its objects are lost here; repair from a device that has them (verify --repair)`);
+    if (obj.size !== expectedBytes) throw new ApiError(500, "corrupt_object", `stored pack ${id} is ${obj.size} bytes, the index says ${expectedBytes} (truncated or damaged); repair with verify --repair`);
     return obj;
   }
 
@@ -67,9 +67,9 @@ export class PackStore {
     } catch (e) {
       throw storageError(`reading pack ${id}`, e);
     }
-    if (!obj) throw new ApiError(500, "internal", `pack ${id} is indexed but not in storage`);
+    if (!obj) throw new ApiError(500, "corrupt_object", `pack ${id} is indexed but missing from storage: its objects are lost here; repair from a device that has them (verify --repair)`);
     const bytes = new Uint8Array(await obj.arrayBuffer());
-    if (bytes.length !== length) throw new ApiError(500, "internal", `short read of pack ${id}: ${bytes.length} of ${length} bytes`);
+    if (bytes.length !== length) throw new ApiError(500, "corrupt_object", `short read of stored pack ${id}: ${bytes.length} of ${length} bytes (truncated); repair with verify --repair`);
     return bytes;
   }
 

@@ -56,7 +56,8 @@ export async function handlePull(req: VaultRequest): Promise<Response> {
 /** Writes one P section; answers how many objects it carries. */
 async function sendPack(req: VaultRequest, pp: PackPlan, writer: WritableStreamDefaultWriter<Uint8Array>): Promise<number> {
   const needed = [...new Set(pp.objects.map((o) => o.frame))].sort((a, b) => a - b);
-  if (needed.length === pp.frames.length) {
+  // Whole only when it carries nothing else: a repaired pack keeps damaged copies it no longer locates.
+  if (needed.length === pp.frames.length && pp.objects.length === pp.objectCount) {
     const obj = await req.store.getWhole(pp.id, pp.bytes);
     await writer.write(sectionHeader(Section.Pack, pp.bytes));
     let n = 0;

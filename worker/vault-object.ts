@@ -18,7 +18,10 @@ import { canonicalJson } from "../engine/core/canonical.ts";
 import { ObjectType } from "../engine/core/object.ts";
 import { decodePackHeader } from "../engine/core/pack.ts";
 import type { Env } from "./env.ts";
-import { packKey, type FrameRef } from "./pack-store.ts";
+import { packKey, PackStore, type FrameRef } from "./pack-store.ts";
+import { retainedCondition, type GcPolicy } from "./retention.ts";
+import { runGc, type GcBegin, type GcSweep, type GcVault } from "./gc.ts";
+import { policyOf } from "./retention.ts";
 import type {
   CommitRequest,
   CommitResult,
@@ -71,6 +74,38 @@ CREATE TABLE IF NOT EXISTS snapshots (
   root TEXT, device TEXT, time TEXT, stats TEXT, committed_at INTEGER NOT NULL
 );
 `;
+
+/**
+ * Schema version 2 (garbage collection): the mark set and work queue of a GC run. Guarded by
+ * meta.schema_version so that a Durable Object created by an older version gains the tables once,
+ * in one transaction; existing tables and rows are never rewritten.
+ */
+const SCHEMA_VERSION = 2;
+const SCHEMA_V2 = `
+CREATE TABLE IF NOT EXISTS gc_marks (addr TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gc_queue (addr TEXT PRIMARY KEY, kind INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+function migrateGcSchema(sql: SqlStorage): void {
+  const row = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+  const version = row ? Number(row.value) : 1;
+  if (version >= SCHEMA_VERSION) return;
+  sql.exec(SCHEMA_V2);
+  sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", SCHEMA_VERSION);
+}
+
+/** A GC run in progress (meta gc_run), possibly spanning several requests. */
+interface GcRun {
+  startedAt: number;
+  /** Head seq when the run started: retention is decided against it. */
+  startHeadSeq: number;
+  /** Every snapshot up to this seq has had its tree enqueued (catch-up moves it to the head). */
+  markedSeq: number;
+  policy: GcPolicy;
+  plain: boolean;
+}
+
+const LEASE_MS = 120_000;
 
 const COUNTERS = ["packs", "objects", "bytes", "snapshots"] as const;
 type Counter = (typeof COUNTERS)[number];
@@ -137,6 +172,7 @@ export class VaultObject extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
+    migrateGcSchema(this.sql);
   }
 
   // ---- vault ----------------------------------------------------------------------------------
@@ -219,7 +255,11 @@ export class VaultObject extends DurableObject<Env> {
   registerPack(id: string, bytes: number, header: Uint8Array, limitBytes?: number): { stored: boolean; quotaExceeded?: { used: number; limit: number } } {
     return this.ctx.storage.transactionSync(() => {
       const row = this.sql.exec<{ n: number; state: string }>("SELECT n, state FROM packs WHERE id = ?", id).toArray()[0];
-      if (row && row.state !== "uploading") return { stored: true };
+      if (row && row.state !== "uploading") {
+        // Re-sent by a client about to rely on it: its grace period (GC_GRACE_SECONDS) starts again.
+        if (row.state === "pending") this.sql.exec("UPDATE packs SET created_at = ? WHERE n = ?", Date.now(), row.n);
+        return { stored: true };
+      }
       if (row) {
         this.sql.exec("UPDATE packs SET uploaders = uploaders + 1 WHERE n = ?", row.n);
         return { stored: false };
@@ -294,7 +334,15 @@ export class VaultObject extends DurableObject<Env> {
       this.sql.exec("UPDATE packs SET uploaders = max(uploaders - 1, 0) WHERE n = ?", row.n);
       return false;
     }
-    const n = row.n;
+    this.unindexPack(row.n, row.bytes);
+    return true;
+  }
+
+  /**
+   * Removes a pack from the index: objects located in it that another pack also holds move there
+   * (settled packs first); the others are dropped. Counters follow. (Rollback and GC.)
+   */
+  private unindexPack(n: number, bytes: number): number {
     // Objects located here that another pack also holds move there (settled packs first); the rest go.
     const located = "addr IN (SELECT addr FROM pack_members WHERE pack = ?) AND pack = ?";
     const elsewhere = "EXISTS (SELECT 1 FROM pack_members m WHERE m.addr = objects.addr AND m.pack != ?)";
@@ -312,9 +360,9 @@ export class VaultObject extends DurableObject<Env> {
     this.sql.exec("DELETE FROM frames WHERE pack = ?", n);
     this.sql.exec("DELETE FROM packs WHERE n = ?", n);
     this.bump("packs", -1);
-    this.bump("bytes", -row.bytes);
+    this.bump("bytes", -bytes);
     this.bump("objects", -gone);
-    return true;
+    return gone;
   }
 
   /** A request that stored packs and ended without a commit makes them visible (state pending). Answers the head. */
@@ -455,6 +503,8 @@ export class VaultObject extends DurableObject<Env> {
     return this.ctx.storage.transactionSync((): CommitResult => {
       const head = this.head();
       if ((head?.snapshot ?? null) !== c.expect) return { ok: false, reason: "head_moved", head };
+      // A GC removed or moved objects since the caller's walk began: its proof may be stale.
+      if (c.gcEpoch !== undefined && c.gcEpoch !== this.gcEpoch()) return { ok: false, reason: "gc_raced" };
       const done = this.sql.exec<{ seq: number }>("SELECT seq FROM snapshots WHERE id = ?", c.snapshot).toArray()[0];
       if (done) return { ok: false, reason: "already_committed", seq: done.seq };
       const own = new Set(c.own);
@@ -588,5 +638,319 @@ export class VaultObject extends DurableObject<Env> {
       .exec<SnapshotRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM snapshots WHERE seq < ? ORDER BY seq DESC LIMIT ?`, before ?? Number.MAX_SAFE_INTEGER, limit)
       .toArray();
     return { head: this.head(), snapshots: rows.map(toLogEntry) };
+  }
+
+  // ---- garbage collection (worker/gc.ts drives these; docs/reliability.md) --------------------
+
+  /** Bumped by every GC step that removes or moves indexed objects; commits compare it (gc_raced). */
+  gcEpoch(): number {
+    const r = this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'gc_epoch'").toArray()[0];
+    return r ? Number(r.value) : 0;
+  }
+
+  private setMeta(key: string, value: SqlStorageValue): void {
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+  }
+
+  private getMetaJson<T>(key: string): T | null {
+    const r = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+    return r ? (JSON.parse(r.value) as T) : null;
+  }
+
+  /**
+   * Starts (or resumes) a GC run under a lease, so one vault runs one GC at a time. A new run
+   * enqueues the roots of the retained snapshots. A run resumed with another policy starts over.
+   */
+  gcBegin(policy: GcPolicy, lease: string, now: number = Date.now()): GcBegin {
+    return this.ctx.storage.transactionSync((): GcBegin => {
+      const config = this.config();
+      if (!config) return { status: "unknown_vault" };
+      const held = this.getMetaJson<{ lease: string; until: number }>("gc_lease");
+      if (held && held.lease !== lease && held.until > now) return { status: "busy" };
+      this.setMeta("gc_lease", JSON.stringify({ lease, until: now + LEASE_MS }));
+      const plain = config.addressing === "sha256";
+      let run = this.getMetaJson<GcRun>("gc_run");
+      const resumed = !!run && JSON.stringify(run.policy) === JSON.stringify(policy);
+      if (!run || !resumed) {
+        this.sql.exec("DELETE FROM gc_marks");
+        this.sql.exec("DELETE FROM gc_queue");
+        const headSeq = this.head()?.seq ?? 0;
+        run = { startedAt: now, startHeadSeq: headSeq, markedSeq: headSeq, policy, plain };
+        if (plain) {
+          const keep = retainedCondition(policy, headSeq, now);
+          this.enqueueSnapshots(`${keep.sql} AND seq <= ?`, [...keep.args, headSeq]);
+        }
+        this.setMeta("gc_run", JSON.stringify(run));
+      }
+      return { status: "ok", plain, resumed, stats: this.stats() };
+    });
+  }
+
+  /** Marks the snapshots matching `where` and enqueues their roots (or the snapshot, when the log lacks its root). */
+  private enqueueSnapshots(where: string, args: SqlStorageValue[]): void {
+    const rows = this.sql.exec<{ id: string; root: string | null }>(`SELECT id, root FROM snapshots WHERE ${where}`, ...args).toArray();
+    for (const r of rows) {
+      this.sql.exec("INSERT OR IGNORE INTO gc_marks (addr) VALUES (?)", r.id);
+      if (r.root) this.markNode(r.root, ObjectType.Tree);
+      else this.sql.exec("INSERT OR IGNORE INTO gc_queue (addr, kind) VALUES (?, ?)", r.id, ObjectType.Snapshot);
+    }
+  }
+
+  /** Marks a node and queues it to be read, unless it was marked already (then its subtree is or will be). */
+  private markNode(addr: string, kind: number): void {
+    this.sql.exec("INSERT OR IGNORE INTO gc_marks (addr) VALUES (?)", addr);
+    if (this.sql.exec<{ c: number }>("SELECT changes() AS c").one().c) this.sql.exec("INSERT OR IGNORE INTO gc_queue (addr, kind) VALUES (?, ?)", addr, kind);
+  }
+
+  /** The next nodes to read, with their locations (null location: not stored or not visible). */
+  gcNext(limit: number): { addr: string; kind: number; location: ObjectLocation | null }[] {
+    const batch = this.sql.exec<{ addr: string; kind: number }>("SELECT addr, kind FROM gc_queue LIMIT ?", limit).toArray();
+    const found = this.findObjects(batch.map((b) => b.addr), [], true);
+    return batch.map((b) => ({ addr: b.addr, kind: b.kind, location: found.has(b.addr) ? toLocation(found.get(b.addr)!) : null }));
+  }
+
+  /** Records what reading `done` found: its child nodes (queued) and leaves (marked). */
+  gcMark(done: string[], nodes: { addr: string; kind: number }[], leaves: string[]): number {
+    return this.ctx.storage.transactionSync(() => {
+      for (const n of nodes) this.markNode(n.addr, n.kind);
+      if (leaves.length) this.sql.exec("INSERT OR IGNORE INTO gc_marks (addr) SELECT value FROM json_each(?)", JSON.stringify(leaves));
+      if (done.length) this.sql.exec("DELETE FROM gc_queue WHERE addr IN (SELECT value FROM json_each(?))", JSON.stringify(done));
+      return this.sql.exec<{ c: number }>("SELECT count(*) AS c FROM gc_queue").one().c;
+    });
+  }
+
+  /** Enqueues the snapshots committed since the run last looked: they are retained, and their trees must be marked. */
+  gcCatchUp(): number {
+    return this.ctx.storage.transactionSync(() => {
+      const run = this.getMetaJson<GcRun>("gc_run");
+      const headSeq = this.head()?.seq ?? 0;
+      if (!run || !run.plain || headSeq <= run.markedSeq) return 0;
+      this.enqueueSnapshots("seq > ? AND seq <= ?", [run.markedSeq, headSeq]);
+      run.markedSeq = headSeq;
+      this.setMeta("gc_run", JSON.stringify(run));
+      return this.sql.exec<{ c: number }>("SELECT count(*) AS c FROM gc_queue").one().c;
+    });
+  }
+
+  /** SQL condition on pack_members m / objects o (located in m.pack) / packs p: the object must be kept. */
+  private liveCondition(run: GcRun, now: number): { sql: string; args: SqlStorageValue[] } {
+    const cg = this.sql
+      .exec<{ s: number | null }>("SELECT min(seq) AS s FROM snapshots WHERE committed_at >= ?", now - run.policy.committedGraceSeconds * 1000)
+      .one().s;
+    const graceSeq = cg ?? Number.MAX_SAFE_INTEGER;
+    const recentPack = "(p.state = 'uploading' OR (p.state = 'pending' AND p.created_at >= ?))";
+    const args: SqlStorageValue[] = [now - run.policy.graceSeconds * 1000, graceSeq, run.markedSeq];
+    // Plain vaults: marked (reachable from a retained snapshot). Encrypted vaults cannot be walked:
+    // everything ever committed is kept; only pending packs past the grace period are collected.
+    const reach = run.plain ? "EXISTS (SELECT 1 FROM gc_marks g WHERE g.addr = o.addr)" : "o.seq IS NOT NULL";
+    return { sql: `(${recentPack} OR o.seq >= ? OR o.seq > ? OR ${reach})`, args };
+  }
+
+  /**
+   * The sweep, with every other event of this object held back: checks that the marking is
+   * complete up to the head, prunes the log, unindexes up to `maxPacks` packs without a live
+   * object (bumping the epoch), then deletes them from R2. Answers the packs worth repacking.
+   */
+  async gcSweep(now: number, maxPacks: number): Promise<GcSweep> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const result = this.ctx.storage.transactionSync((): GcSweep & { keys: string[] } => {
+        const run = this.getMetaJson<GcRun>("gc_run");
+        const empty = { again: false, deletedPacks: 0, deletedBytes: 0, prunedSnapshots: 0, morePacks: false, repack: [], keys: [] };
+        if (!run) return empty;
+        const headSeq = this.head()?.seq ?? 0;
+        const queued = this.sql.exec<{ c: number }>("SELECT count(*) AS c FROM gc_queue").one().c;
+        if (queued || (run.plain && headSeq !== run.markedSeq)) return { ...empty, again: true };
+        const live = this.liveCondition(run, now);
+        let prunedSnapshots = 0;
+        if (run.plain) {
+          const keep = retainedCondition(run.policy, run.startHeadSeq, run.startedAt);
+          prunedSnapshots = this.sql.exec<{ c: number }>(`SELECT count(*) AS c FROM snapshots WHERE NOT ${keep.sql}`, ...keep.args).one().c;
+          if (prunedSnapshots) {
+            this.sql.exec(`DELETE FROM snapshots WHERE NOT ${keep.sql}`, ...keep.args);
+            this.bump("snapshots", -prunedSnapshots);
+          }
+        }
+        const dead = this.sql
+          .exec<{ n: number; id: string; bytes: number }>(
+            `SELECT p.n AS n, p.id AS id, p.bytes AS bytes FROM packs p
+             WHERE p.state != 'uploading' AND NOT (p.state = 'pending' AND p.created_at >= ?) AND NOT EXISTS (
+               SELECT 1 FROM pack_members m JOIN objects o ON o.addr = m.addr AND o.pack = m.pack
+               WHERE m.pack = p.n AND ${live.sql})
+             ORDER BY p.n LIMIT ?`,
+            now - run.policy.graceSeconds * 1000,
+            ...live.args,
+            maxPacks,
+          )
+          .toArray();
+        let deletedBytes = 0;
+        for (const d of dead) {
+          this.unindexPack(d.n, d.bytes);
+          deletedBytes += d.bytes;
+        }
+        if (dead.length) this.setMeta("gc_epoch", this.gcEpoch() + 1);
+        // Nodes not reachable from a retained snapshot may have lost descendants: never trust them as complete.
+        if (run.plain) this.sql.exec("UPDATE objects SET complete = 0 WHERE complete = 1 AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.addr = objects.addr)");
+        // Packs mostly garbage (more than half their object bytes dead): worth copying the rest out.
+        const repack = run.plain
+          ? this.sql
+              .exec<{ id: string }>(
+                `SELECT p.id AS id FROM packs p JOIN pack_members m ON m.pack = p.n LEFT JOIN objects o ON o.addr = m.addr AND o.pack = m.pack
+                 WHERE p.state = 'committed'
+                 GROUP BY p.n
+                 HAVING sum(CASE WHEN o.addr IS NOT NULL AND ${live.sql} THEN m.len ELSE 0 END) * 2 < sum(m.len)
+                 ORDER BY p.n LIMIT 16`,
+                ...live.args,
+              )
+              .toArray()
+              .map((r) => r.id)
+          : [];
+        const vault = this.vaultName();
+        return { again: false, deletedPacks: dead.length, deletedBytes, prunedSnapshots, morePacks: dead.length === maxPacks, repack, keys: dead.map((d) => packKey(vault, d.id)) };
+      });
+      const { keys, ...answer } = result;
+      let r2Deletes = 0;
+      // A failed delete leaves unreferenced bytes in R2 (never read; see gcOrphans in docs/reliability.md).
+      for (let i = 0; i < keys.length; i += 1000) {
+        r2Deletes++;
+        await this.env.BUCKET.delete(keys.slice(i, i + 1000)).catch((e) => console.error("gc: R2 delete failed", e));
+      }
+      return { ...answer, r2Deletes };
+    });
+  }
+
+  /** The live objects located in a pack (for a repack), with their locations; null when the pack is gone or not committed. */
+  gcLiveObjects(id: string, now: number): Record<string, ObjectLocation> | null {
+    const run = this.getMetaJson<GcRun>("gc_run");
+    const p = this.sql.exec<{ n: number; state: string }>("SELECT n, state FROM packs WHERE id = ?", id).toArray()[0];
+    if (!run || !p || p.state !== "committed") return null;
+    const live = this.liveCondition(run, now);
+    const rows = this.sql
+      .exec<LocationRow>(
+        `SELECT m.addr AS addr, ${LOCATION_COLUMNS}
+         FROM pack_members m JOIN objects o ON o.addr = m.addr AND o.pack = m.pack JOIN packs p ON p.n = m.pack JOIN frames f ON f.pack = m.pack AND f.idx = m.frame
+         WHERE m.pack = ? AND ${live.sql}`,
+        p.n,
+        ...live.args,
+      )
+      .toArray();
+    const out: Record<string, ObjectLocation> = {};
+    for (const r of rows) out[r.addr] = toLocation(r);
+    return out;
+  }
+
+  /**
+   * A repack: `newId` (already in R2) holds copies of the live objects of `oldId`. In one
+   * transaction the new pack is indexed (committed) and those objects re-pointed to it (their seq
+   * kept, so pulls see no change), then the old pack is unindexed and deleted from R2. Refused
+   * (ok: false) when the old pack changed meanwhile; the caller then deletes the new one.
+   */
+  async gcReplacePack(oldId: string, newId: string, bytes: number, header: Uint8Array, now: number): Promise<{ ok: boolean; freedBytes: number; r2Deletes: number }> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const r = this.ctx.storage.transactionSync(() => {
+        const old = this.sql.exec<{ n: number; bytes: number; state: string }>("SELECT n, bytes, state FROM packs WHERE id = ?", oldId).toArray()[0];
+        if (!old || old.state !== "committed" || this.sql.exec("SELECT 1 FROM packs WHERE id = ?", newId).toArray().length) return null;
+        const live = Object.keys(this.gcLiveObjects(oldId, now) ?? {});
+        const h = decodePackHeader(header);
+        const inNew = new Set(h.objects.map((o) => o.addr));
+        if (live.some((a) => !inNew.has(a))) return null;
+        const n = this.sql
+          .exec<{ n: number }>("INSERT INTO packs (id, bytes, objects, frames, created_at, state, uploaders) VALUES (?, ?, ?, ?, ?, 'committed', 0) RETURNING n", newId, bytes, h.objects.length, h.frames.length, now)
+          .one().n;
+        this.sql.exec(
+          `INSERT INTO frames (pack, idx, off, stored_len, raw_len, codec)
+           SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?)`,
+          n,
+          JSON.stringify(h.frames.map((f, i) => [i, f.offset, f.storedLength, f.rawLength, f.codec])),
+        );
+        this.sql.exec(
+          `INSERT OR IGNORE INTO pack_members (pack, addr, type, frame, off, len)
+           SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?)`,
+          n,
+          JSON.stringify(h.objects.map((o) => [o.addr, o.type, o.frame, o.offset, o.length])),
+        );
+        this.sql.exec("UPDATE objects SET pack = ? WHERE pack = ? AND addr IN (SELECT value FROM json_each(?))", n, old.n, JSON.stringify([...inNew]));
+        this.bump("packs", 1);
+        this.bump("bytes", bytes);
+        this.unindexPack(old.n, old.bytes);
+        this.setMeta("gc_epoch", this.gcEpoch() + 1);
+        return { freedBytes: old.bytes - bytes };
+      });
+      if (!r) return { ok: false, freedBytes: 0, r2Deletes: 0 };
+      await this.env.BUCKET.delete(packKey(this.vaultName(), oldId)).catch((e) => console.error("gc: R2 delete failed", e));
+      return { ok: true, freedBytes: r.freedBytes, r2Deletes: 1 };
+    });
+  }
+
+  /** Deletes these packs from R2 if the index does not know them (a repack that was refused, orphans). */
+  async gcDeleteUnindexed(ids: string[]): Promise<number> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const known = new Set(this.sql.exec<{ id: string }>("SELECT id FROM packs WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids)).toArray().map((r) => r.id));
+      const gone = ids.filter((id) => !known.has(id));
+      if (gone.length) await this.env.BUCKET.delete(gone.map((id) => packKey(this.vaultName(), id))).catch(() => {});
+      return gone.length;
+    });
+  }
+
+  /** Ends this request's part of a run: releases the lease; a finished run forgets its marks. */
+  gcEnd(lease: string, finished: boolean, now: number = Date.now()): VaultStats {
+    return this.ctx.storage.transactionSync(() => {
+      const held = this.getMetaJson<{ lease: string }>("gc_lease");
+      if (held?.lease === lease) this.sql.exec("DELETE FROM meta WHERE key = 'gc_lease'");
+      if (finished) {
+        this.sql.exec("DELETE FROM meta WHERE key = 'gc_run'");
+        this.sql.exec("DELETE FROM gc_marks");
+        this.sql.exec("DELETE FROM gc_queue");
+        this.setMeta("gc_last_end", now);
+      }
+      return this.stats();
+    });
+  }
+
+  /**
+   * The Cron Trigger asks each vault: collect if something was committed or uploaded since the last
+   * GC (and that GC is older than `minIntervalMs`); the work then runs in this object's alarm,
+   * where it has its own budget of subrequests, one bounded step per alarm.
+   */
+  async gcKick(now: number = Date.now(), minIntervalMs = 6 * 3600_000): Promise<boolean> {
+    if (!this.config()) return false;
+    const last = Number(this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'gc_last_end'").toArray()[0]?.value ?? 0);
+    const activity = this.sql.exec<{ t: number | null }>("SELECT max(t) AS t FROM (SELECT max(committed_at) AS t FROM snapshots UNION ALL SELECT max(created_at) FROM packs)").one().t ?? 0;
+    const running = !!this.getMetaJson<GcRun>("gc_run");
+    if (!running && (activity <= last || now - last < minIntervalMs)) return false;
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now + 1000);
+    return true;
+  }
+
+  /** One bounded GC step; another alarm follows while work remains. */
+  override async alarm(): Promise<void> {
+    const r = await runGc(this as unknown as GcVault, new PackStore(this.env.BUCKET, this.vaultName()), policyOf(this.env));
+    if (r.more || r.busy) await this.ctx.storage.setAlarm(Date.now() + (r.busy ? 60_000 : 1000));
+  }
+
+  // ---- repair (docs/protocol.md, verify --repair) ----------------------------------------------
+
+  /**
+   * Makes the objects of these packs (uploaded by a repair request, already hash-checked in plain
+   * vaults) the located copy of every object they hold: a damaged or missing copy elsewhere is no
+   * longer read, and GC collects the old pack once nothing is located in it. Seqs are kept (pulls
+   * see no change); an object unknown to the index is added as committed at the head's seq.
+   */
+  repairPacks(own: string[]): { repointed: number; added: number } {
+    return this.ctx.storage.transactionSync(() => {
+      const ns = this.packNumbers(own);
+      const set = JSON.stringify(ns);
+      const headSeq = this.head()?.seq ?? null;
+      const mine = "SELECT m.pack FROM pack_members m WHERE m.addr = objects.addr AND m.pack IN (SELECT value FROM json_each(?)) LIMIT 1";
+      this.sql.exec(`UPDATE objects SET pack = (${mine}) WHERE addr IN (SELECT addr FROM pack_members WHERE pack IN (SELECT value FROM json_each(?)))`, set, set);
+      const repointed = this.sql.exec<{ c: number }>("SELECT changes() AS c").one().c;
+      let added = 0;
+      if (headSeq !== null) {
+        this.sql.exec("UPDATE objects SET seq = ? WHERE seq IS NULL AND pack IN (SELECT value FROM json_each(?))", headSeq, set);
+        added = this.sql.exec<{ c: number }>("SELECT changes() AS c").one().c;
+      }
+      this.sql.exec(`UPDATE packs SET state = ${headSeq !== null ? "'committed'" : "'pending'"}, uploaders = 0 WHERE n IN (SELECT value FROM json_each(?))`, set);
+      this.setMeta("gc_epoch", this.gcEpoch() + 1);
+      return { repointed, added };
+    });
   }
 }

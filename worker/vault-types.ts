@@ -84,6 +84,8 @@ export interface CommitRequest {
   device?: string;
   time?: string;
   stats?: Record<string, number>;
+  /** gcEpoch() read before the walk began: the commit is refused (gc_raced) if a GC removed or moved objects since. */
+  gcEpoch?: number;
 }
 
 export type CommitResult =
@@ -92,7 +94,8 @@ export type CommitResult =
   | { ok: false; reason: "missing_packs"; packs: string[] }
   | { ok: false; reason: "missing_snapshot" }
   | { ok: false; reason: "not_a_snapshot" }
-  | { ok: false; reason: "already_committed"; seq: number };
+  | { ok: false; reason: "already_committed"; seq: number }
+  | { ok: false; reason: "gc_raced" };
 
 export interface PullPlan {
   head: Head | null;

@@ -149,17 +149,18 @@ describe("legacy push, pull, status", () => {
     await expectError(await pullL(v, { since: "not-a-snapshot" }), 400, "bad_request");
   });
 
-  it("clears: a new empty snapshot, status and pull empty, history kept", async () => {
+  it("clears: a new empty snapshot, status and pull empty, storage reclaimed by GC", async () => {
     const v = "lg-clear";
     const s1 = await ok(await pushL(v, { notes: { a: { x: 1 }, b: { x: 2 } }, embeddings: { a: [1, 2, 3] } }));
     const c = await ok(await api(`/sync/clear${q(v)}`, { method: "POST" }));
-    expect(c).toEqual({ cleared: true, snapshot: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(c).toMatchObject({ cleared: true, snapshot: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(c.gc.after.bytes).toBeLessThan(c.gc.before.bytes);
     expect(c.snapshot).not.toBe(s1.snapshot);
     expect(await parentsOf(v, c.snapshot)).toEqual([s1.snapshot]);
     expect(await ok(await pullL(v))).toEqual({ snapshot: c.snapshot, notes: {}, embeddings: {}, positions: {}, deleted: [] });
     expect(await ok(await statusL(v))).toMatchObject({ notes: 0, embeddings: 0, positions: 0, snapshot: c.snapshot });
-    const since = await ok(await pullL(v, { since: s1.snapshot }));
-    expect(since.deleted).toEqual(["a", "b"]);
+    // The clear's GC kept only the head: a pull since older history is 404 (the client pulls in full).
+    expect((await pullL(v, { since: s1.snapshot })).status).toBe(404);
     // Clearing an empty vault changes nothing; clearing a vault never written creates it, empty.
     expect((await ok(await api(`/sync/clear${q(v)}`, { method: "POST" }))).snapshot).toBe(c.snapshot);
     const fresh = await ok(await api(`/sync/clear${q("lg-clear-new")}`, { method: "POST" }));

@@ -18,6 +18,8 @@ import { preflight } from "../cors.ts";
 import { limitsOf, type Env } from "../env.ts";
 import { ApiError, badRequest, errorResponse, json, readJsonObject, readLimitedBytes } from "../http.ts";
 import { PackStore } from "../pack-store.ts";
+import { gcToCompletion, type GcVault } from "../gc.ts";
+import { headOnlyPolicy, policyOf } from "../retention.ts";
 import { lookupEntries } from "../../engine/core/tree-update.ts";
 import { checkEmbeddingBytes, checkId, embeddingBytes, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
 import { legacyPull, parsePullBody } from "./pull.ts";
@@ -122,8 +124,11 @@ export async function handleLegacy(request: Request, ctx: LegacyContext): Promis
         handlers = {
           POST: async () => {
             // A clear must work on a vault at its quota: it is how a full vault is emptied.
-            const r = await writeItems({ ...target(), limitBytes: undefined }, [], { clear: true });
-            return json({ cleared: true, snapshot: r.snapshot });
+            const t = target();
+            const r = await writeItems({ ...t, limitBytes: undefined }, [], { clear: true });
+            // Storage is reclaimed at once: a GC that keeps only the head (uploads in flight stay protected).
+            const gc = r.snapshot ? await gcToCompletion(t.stub as unknown as GcVault, t.store, headOnlyPolicy(policyOf(ctx.env))) : null;
+            return json({ cleared: true, snapshot: r.snapshot, ...(gc ? { gc } : {}) });
           },
         };
         break;

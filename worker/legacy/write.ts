@@ -75,6 +75,7 @@ export async function writeItems(t: WriteTarget, writes: readonly ItemWrite[], o
 }
 
 async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonly ItemWrite[], clear: boolean): Promise<WriteResult | "retry"> {
+  const gcEpoch = await t.stub.gcEpoch(); // a GC removing objects before our commit makes it retry
   const state = await reader.state();
   const old = clear ? new Map<string, Entry>() : await lookupEntries(state.root, new Set(writes.map((w) => w.id)), reader.load);
   const objects = new Map<Address, Pending>();
@@ -214,6 +215,7 @@ async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonl
       device: LEGACY_DEVICE,
       time,
       stats: { ...stats },
+      gcEpoch,
     });
   } catch (e) {
     await release().catch((err) => console.error("legacy write rollback failed", err));
@@ -221,7 +223,7 @@ async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonl
   }
   if (!result.ok) {
     await release();
-    if (result.reason === "head_moved") return "retry";
+    if (result.reason === "head_moved" || result.reason === "gc_raced") return "retry";
     throw new ApiError(500, "internal", `commit of a legacy write failed: ${result.reason}`);
   }
   return { snapshot: snap.addr, committed: true, stored, deleted, absent };
