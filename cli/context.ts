@@ -1,11 +1,17 @@
 // Opening a vault folder: its config, local store, engine vault and remote; and the errors a user
 // can act on (wrong token, unreachable server, corrupt local state, full quota).
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import readline from "node:readline";
 import { FsStore } from "../engine/node/fs-store.ts";
 import { installNodeFastPaths, nodeCompressor } from "../engine/node/native.ts";
 import { writeFileAtomic } from "../engine/node/atomic-file.ts";
-import { Vault } from "../engine/vault/vault.ts";
+import { Vault, VaultKeyError } from "../engine/vault/vault.ts";
+import { VaultKeys } from "../engine/crypto/keys.ts";
+import { EncryptionConfigError, WrongPassphraseError } from "../engine/crypto/envelope.ts";
+import { TamperedObjectError } from "../engine/crypto/seal.ts";
+import { installNodeCrypto } from "../engine/crypto/node.ts";
+import { fromHex, toHex } from "../engine/core/bytes.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { RemoteError } from "../engine/remote/remote.ts";
 import { SyncError } from "../engine/sync/sync.ts";
@@ -18,7 +24,16 @@ export const STATE_DIR = ".penumbra-sync";
 export interface FolderConfig {
   remote: string;
   vault: string;
+  /** An encrypted vault: its key is in <dir>/.penumbra-sync/vault-key.json (KEY_FILE). */
+  encrypted?: true;
 }
+
+/** The device's copy of an encrypted vault's key (mode 0600): later commands need no passphrase. */
+export const KEY_FILE = "vault-key.json";
+export const PASSPHRASE_ENV = "PENUMBRA_SYNC_PASSPHRASE";
+export const NEW_PASSPHRASE_ENV = "PENUMBRA_SYNC_NEW_PASSPHRASE";
+/** Asked of a new passphrase (creation, rekey); an existing one is taken as it is. */
+export const MIN_PASSPHRASE = 8;
 
 export interface FolderContext {
   dir: string;
@@ -45,7 +60,7 @@ export async function readFolderConfig(dir: string): Promise<FolderConfig> {
   }
   try {
     const c = JSON.parse(text) as FolderConfig;
-    if (typeof c.remote !== "string" || typeof c.vault !== "string") throw new Error("fields");
+    if (typeof c.remote !== "string" || typeof c.vault !== "string" || (c.encrypted !== undefined && c.encrypted !== true)) throw new Error("fields");
     return c;
   } catch {
     throw new CliError(`the local state in ${path} is corrupt`, "fix or delete that file and run init again");
@@ -58,13 +73,16 @@ export async function writeFolderConfig(dir: string, c: FolderConfig): Promise<v
 
 export async function openFolder(dir: string, token: string): Promise<FolderContext> {
   installNodeFastPaths();
+  installNodeCrypto();
   const config = await readFolderConfig(dir);
+  const keys = config.encrypted ? await readVaultKey(dir) : undefined;
   let store: FsStore;
   let vault: Vault;
   try {
     store = await FsStore.open(join(dir, STATE_DIR, "store"), nodeCompressor);
-    vault = await Vault.open({ store, compressor: nodeCompressor });
+    vault = await Vault.open({ store, compressor: nodeCompressor, keys });
   } catch (e) {
+    if (e instanceof VaultKeyError) throw new CliError(`${join(dir, STATE_DIR)}: ${e.message}`, "move the folder's .penumbra-sync away and init again to re-clone", "vault_key");
     throw new CliError(`the local state in ${join(dir, STATE_DIR)} is corrupt: ${(e as Error).message}`, "run verify, or move the folder's .penumbra-sync away and init again to re-clone");
   }
   const remote = new HttpRemote({ url: config.remote, vault: config.vault, token });
@@ -72,6 +90,71 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   const ctx = { dir, config, store, vault, remote, statCache };
   await finishCheckout(ctx);
   return ctx;
+}
+
+export function keyFilePath(dir: string): string {
+  return join(dir, STATE_DIR, KEY_FILE);
+}
+
+/** Writes the device's copy of the vault key, readable by its owner only. */
+export async function writeVaultKey(dir: string, keys: VaultKeys): Promise<void> {
+  const body = { v: 1, keyId: keys.keyId, key: toHex(keys.exportVaultKey()) };
+  await writeFileAtomic(keyFilePath(dir), JSON.stringify(body, null, 2) + "\n", { mode: 0o600 });
+}
+
+/** The device's copy of the vault key; refuses a key file others can read (as ssh does). */
+export async function readVaultKey(dir: string): Promise<VaultKeys> {
+  const path = keyFilePath(dir);
+  const hint = "init the folder again with the vault's passphrase (move its .penumbra-sync away first)";
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    throw new CliError(`the vault is encrypted but its key file ${path} is missing`, hint, "vault_key");
+  }
+  if (process.platform !== "win32" && ((await stat(path)).mode & 0o077) !== 0) throw new CliError(`the vault key file ${path} can be read by other users`, `run: chmod 600 ${path}`, "vault_key");
+  try {
+    const o = JSON.parse(text) as { v: number; keyId: string; key: string };
+    if (o.v !== 1 || typeof o.key !== "string" || !/^[0-9a-f]{64}$/.test(o.key)) throw new Error("fields");
+    const keys = VaultKeys.fromVaultKey(fromHex(o.key));
+    if (keys.keyId !== o.keyId) throw new Error("keyId");
+    return keys;
+  } catch {
+    throw new CliError(`the vault key file ${path} is corrupt`, hint, "vault_key");
+  }
+}
+
+/**
+ * A passphrase from the environment, else asked on the terminal (not echoed; twice for a new one).
+ * No terminal and no variable: a clear error, nothing asked.
+ */
+export async function passphraseFrom(env: string, what: string, isNew: boolean): Promise<string> {
+  let p = process.env[env];
+  if (p === undefined) {
+    if (!process.stdin.isTTY) throw new CliError(`no ${what}`, `set ${env} or run in a terminal to be asked`, "no_passphrase");
+    p = await askHidden(`${what}: `);
+    if (isNew && (await askHidden(`${what} again: `)) !== p) throw new CliError("the two passphrases differ", "try again", "no_passphrase");
+  }
+  if (!p) throw new CliError(`the ${what} is empty`, `set ${env} or type one`, "no_passphrase");
+  if (isNew && [...p].length < MIN_PASSPHRASE) throw new CliError(`the ${what} is shorter than ${MIN_PASSPHRASE} characters`, "use a long passphrase, e.g. five or more random words (docs/security.md)", "weak_passphrase");
+  return p;
+}
+
+function askHidden(question: string): Promise<string> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  let muted = false;
+  // readline echoes what is typed through _writeToOutput: print the question, then nothing.
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s) => {
+    if (!muted) process.stderr.write(s);
+  };
+  return new Promise((resolve) => {
+    rl.question(question, (answer) => {
+      rl.close();
+      process.stderr.write("\n");
+      resolve(answer);
+    });
+    muted = true;
+  });
 }
 
 /** Root of the tree the folder's files reflect. */
@@ -105,5 +188,8 @@ export function explain(e: unknown, ctx?: { config: FolderConfig }): never {
     throw new CliError(`the server answered ${e.status} ${e.code}: ${e.message}`, e.retryable ? "try again" : undefined, e.code);
   }
   if (e instanceof SyncError) throw new CliError(e.message, undefined, e.code);
+  if (e instanceof TamperedObjectError) throw new CliError(e.message, "nothing was applied; run verify (the server, the network or the local store altered it)", "tampered");
+  if (e instanceof WrongPassphraseError) throw new CliError(`${e.message}${where}`, "nothing was written; try again", "wrong_passphrase");
+  if (e instanceof EncryptionConfigError) throw new CliError(`${e.message}${where}`, undefined, "bad_encryption");
   throw e;
 }

@@ -22,6 +22,8 @@ export interface LocalServerOptions {
   token: string;
   /** Overrides of wrangler.toml [vars], e.g. limits or CORS_ORIGINS. */
   vars?: Record<string, string>;
+  /** Serve the vault inspector at /app/ (built into <state>/.build/site; docs/browser.md). Default off. */
+  app?: boolean;
 }
 
 export interface LocalServer {
@@ -162,6 +164,11 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   await checkPortFree(port, host); // with port 0 this still checks that the host can be bound
   await mkdir(state, { recursive: true, mode: 0o700 }); // holds the token file and the vault data
   await buildWorker(scriptPath);
+  let siteDir: string | undefined;
+  if (opts.app) {
+    const { buildBrowser } = await import("../scripts/build-browser.ts");
+    siteDir = (await buildBrowser({ out: path.join(state, ".build"), engine: false })).siteDir;
+  }
 
   const mf = new Miniflare({
     modules: true,
@@ -173,7 +180,8 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
     r2Persist: path.join(state, "r2"),
     durableObjects: { VAULT: { className: VAULT_CLASS, useSQLite: true } },
     durableObjectsPersist: path.join(state, "do"),
-    bindings: { ...vars, ...opts.vars, SYNC_TOKEN: opts.token },
+    bindings: { ...vars, ...opts.vars, ...(siteDir ? { APP_ENABLED: "true" } : {}), SYNC_TOKEN: opts.token },
+    serviceBindings: siteDir ? { ASSETS: { disk: { path: siteDir, writable: false } } } : undefined,
     cf: false,
     host,
     port,

@@ -17,6 +17,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   log: () => import("./commands/log.ts"),
   restore: () => import("./commands/restore.ts"),
   verify: () => import("./commands/verify.ts"),
+  gc: () => import("./commands/gc.ts"),
+  rekey: () => import("./commands/rekey.ts"),
   demo: () => import("./commands/demo.ts"),
 };
 

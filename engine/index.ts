@@ -10,3 +10,6 @@ export { fflateCompressor, streamCompressor, type Compressor } from "./core/comp
 export { isNoteId, NOTE_ID_RE, type PartName } from "./core/parts.ts";
 export type { Entry } from "./core/tree.ts";
 export type { Address } from "./core/hash.ts";
+// End-to-end encrypted vaults (docs/security.md): create or unlock the vault key, pass it as Vault.open({ keys }).
+export { VaultKeys, createEncryption, unlockEncryption, rewrapEncryption, WrongPassphraseError, EncryptionConfigError, TamperedObjectError, type EncryptionConfig } from "./crypto/index.ts";
+export { VaultKeyError } from "./vault/vault.ts";

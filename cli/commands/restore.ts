@@ -9,7 +9,6 @@ import { fetchSnapshot } from "../../engine/sync/sync.ts";
 import { diffTrees, lookup } from "../../engine/core/tree.ts";
 import { isAddress } from "../../engine/core/hash.ts";
 import { isNoteId } from "../../engine/core/parts.ts";
-import { utf8 } from "../../engine/core/bytes.ts";
 
 export const summary = "Bring back the whole vault, or one note, as it was in a snapshot (then run sync to send it).";
 export const usage = "penumbra-sync restore <dir> --snapshot <id> [--note <id>] [--token <t>] [--json]";
@@ -36,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
     const target = (await v.snapshot(snapshot)).root;
     let changes;
     if (values.note) {
-      const old = await lookup(target, utf8(values.note), v.load);
+      const old = await lookup(target, v.keying.keyOf(values.note), v.load);
       if (!old) throw new CliError(`note ${values.note} is not in snapshot ${snapshot.slice(0, 16)}`, "pick another snapshot (see log)");
       const cur = v.entry(values.note);
       changes = [{ id: values.note, before: cur, after: old }];

@@ -6,7 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, UsageError } from "../errors.ts";
 
-export const summary = "Run the sync server locally (the Worker in workerd; vault data kept in a folder).";
+export const summary = "Run the sync server locally (the Worker in workerd; vault data kept in a folder; the vault inspector at /app/).";
 export const usage = "penumbra-sync serve [--port 8787] [--host 127.0.0.1] [--state .penumbra-sync-server/] [--token <token>]";
 
 const DEFAULT_STATE = ".penumbra-sync-server";
@@ -73,7 +73,7 @@ export async function run(args: string[]): Promise<number> {
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   // Loaded here, not at the top: Miniflare takes ~1 s to import, and --help or a typo should not wait.
   const { startLocalServer } = await import("../local-server.ts");
-  const server = await startLocalServer({ port, host: values.host, state, token });
+  const server = await startLocalServer({ port, host: values.host, state, token, app: true });
   for (const s of signals) {
     for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
   }
@@ -85,6 +85,7 @@ export async function run(args: string[]): Promise<number> {
   if (!LOOPBACK.has(values.host)) {
     process.stderr.write(`note: bound to ${values.host}, not only this machine: anyone who can reach it and has the token can read and write the vaults\n`);
   }
+  process.stdout.write(`vault inspector at ${server.url}/app/\n`);
   process.stdout.write(`listening on ${server.url}\n`);
 
   const signal = await stopSignal;

@@ -23,10 +23,11 @@ export interface ChunkedBlob {
   chunks: { addr: Address; bytes: Uint8Array }[];
 }
 
-export function splitLargeBlob(data: Uint8Array): ChunkedBlob {
-  const chunks = chunk(data).map((bytes) => ({ addr: addressOf(bytes), bytes }));
+/** `address` names chunks and the list: SHA-256 in plain vaults, the vault's keyed hash in encrypted ones. */
+export function splitLargeBlob(data: Uint8Array, address: (bytes: Uint8Array) => Address = addressOf): ChunkedBlob {
+  const chunks = chunk(data).map((bytes) => ({ addr: address(bytes), bytes }));
   const list = encodeChunkList(chunks.map((c) => ({ addr: c.addr, length: c.bytes.length })));
-  return { list, listAddr: addressOf(list), chunks };
+  return { list, listAddr: address(list), chunks };
 }
 
 export function encodeChunkList(refs: readonly ChunkRef[]): Uint8Array {

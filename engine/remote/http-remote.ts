@@ -77,6 +77,11 @@ export class HttpRemote implements Remote {
     return this.json<VaultInfo>("PUT", "", { config });
   }
 
+  /** `rekey`: replaces an encrypted vault's `encryption` block, if it is still `expect` (409 encryption_changed otherwise). */
+  replaceEncryption(config: VaultConfig, expect: unknown): Promise<VaultInfo> {
+    return this.json<VaultInfo>("PUT", "", { config, replaceEncryption: true, expect });
+  }
+
   async push(packs: readonly Uint8Array[], commit?: CommitRequest): Promise<PushResult> {
     const parts: Uint8Array[] = [STREAM_MAGIC];
     for (const p of packs) parts.push(encodeSection(Section.Pack, p));

@@ -21,7 +21,17 @@ export interface LocalStore {
   getMeta<T>(key: string): Promise<T | undefined>;
   setMeta(key: string, value: unknown): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Replaces how the store checks an object it returns (default: SHA-256 of the bytes = the
+   * address). Encrypted vaults call this: their objects are sealed and named by a keyed hash of the
+   * plaintext, which only the vault can check (it authenticates every object it reads). A store
+   * without this method cannot hold an encrypted vault.
+   */
+  setObjectCheck?(check: ObjectCheck): void;
 }
+
+/** True when `bytes` may be the object named `addr` (a store throws CorruptObjectError otherwise). */
+export type ObjectCheck = (addr: Address, bytes: Uint8Array) => boolean;
 
 export class CorruptObjectError extends Error {
   override name = "CorruptObjectError";

@@ -227,6 +227,6 @@ async function virtualAncestor(v: Vault, history: History, lcas: Address[], dept
     stats: { notes: 0, embeddings: 0, positions: 0 },
     message: "virtual merge base",
   });
-  v.stageObject(ObjectType.Snapshot, snap.bytes);
-  return snap.addr;
+  // Named by the vault (SHA-256, or the keyed hash of an encrypted vault), like every object.
+  return v.stageObject(ObjectType.Snapshot, snap.bytes);
 }

@@ -4,13 +4,12 @@
 // push uploads the local packs written since base (they hold exactly what base lacks); a pull
 // stores what the remote committed after base, then fetches anything still missing by address.
 import type { Address } from "../core/hash.ts";
-import { readPack } from "../core/pack.ts";
 import { decodeChunkList } from "../core/chunklist.ts";
 import { diffTrees, entryRefs, type TreeChange } from "../core/tree.ts";
 import { ObjectType } from "../core/object.ts";
 import { RemoteError, type Remote, type PullResult } from "../remote/remote.ts";
 import type { Vault } from "../vault/vault.ts";
-import { mergeBase } from "./ancestry.ts";
+import { mergeBase, mergeBases } from "./ancestry.ts";
 import { mergeTrees } from "./merge.ts";
 import { countChanges, emptyReport, type SyncReport } from "./report.ts";
 
@@ -49,9 +48,13 @@ function finishReport(r: SyncReport, remote: Remote, start: { requests: number; 
   return r;
 }
 
-/** Stores one downloaded pack after checking it (layout, every hash). */
+/**
+ * Stores one downloaded pack after checking it: layout, and every object (plain vaults: its
+ * SHA-256; encrypted vaults: its AEAD tag and keyed address, by opening it). A pack with one bad
+ * object is refused whole, before anything of it is stored.
+ */
 async function ingestPack(v: Vault, pack: Uint8Array, report: SyncReport, opts: SyncOptions): Promise<void> {
-  const objects = await readPack(pack, v.compressor, { verifyAddresses: opts.verifyAddresses ?? true });
+  const objects = await v.readPack(pack, opts.verifyAddresses ?? true);
   await v.store.putObjects(objects, pack);
   report.downloaded.objects += objects.length;
   report.downloaded.packs++;
@@ -105,10 +108,10 @@ async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null,
   await want([root]);
   // Walk the new part of the tree level by level, fetching each level's missing nodes in one request.
   const load = async (a: Address) => {
-    let b = await v.store.getObject(a);
+    let b = await v.readStored(a);
     if (!b) {
       await want([a]);
-      b = await v.store.getObject(a);
+      b = await v.readStored(a);
     }
     if (!b) throw new SyncError(`object ${a} could not be fetched`, "remote_incomplete");
     return b;
@@ -122,6 +125,19 @@ async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null,
     if (c.after?.chunked && c.after.note) for (const ch of decodeChunkList(await load(c.after.note)).chunks) chunks.push(ch.addr);
   }
   await want(chunks);
+}
+
+/**
+ * Encrypted vaults do not trust the server with anything but storage: before a device fast-forwards
+ * to the remote head, that head must descend from the snapshot the device last synced (snapshots
+ * are sealed, so the server cannot forge that history). A server that rolled the vault back, forked
+ * it between devices or withheld history gets a clear error instead of a silent step back in time.
+ */
+async function checkDescends(v: Vault, base: Address | null, head: Address): Promise<void> {
+  if (!v.encrypted || !base || base === head) return;
+  const lcas = await mergeBases(v, base, head);
+  if (lcas.length !== 1 || lcas[0] !== base)
+    throw new SyncError(`the remote head ${head} does not descend from this device's last synced snapshot ${base}: the server rolled the vault back, forked its history or withheld part of it; nothing was applied`, "rollback");
 }
 
 /** Uploads the unpushed local packs and commits the head. Throws RemoteError head_moved on a lost CAS. */
@@ -193,6 +209,7 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
     if (head === base) {
       const res = await pullSince(v, remote, base, report, opts);
       if (res.head && res.head.snapshot !== base) {
+        await checkDescends(v, base, res.head.snapshot);
         await v.loadWorking(res.head.snapshot);
         await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [], unpushedBytes: 0 });
       }
@@ -259,6 +276,7 @@ export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
   const res = await pullSince(v, remote, base, report, opts);
   if (res.head && res.head.snapshot !== base) {
     if (head === base) {
+      await checkDescends(v, base, res.head.snapshot);
       await v.loadWorking(res.head.snapshot);
       await v.setRefs({ head: res.head.snapshot, base: res.head.snapshot, unpushed: [], unpushedBytes: 0 });
     } else {

@@ -3,14 +3,15 @@
 import { fromUtf8 } from "../core/bytes.ts";
 import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
-import { Codec, PackBuilder } from "../core/pack.ts";
+import { Codec, PackBuilder, readPack } from "../core/pack.ts";
 import { fflateCompressor, type Compressor } from "../core/compress.ts";
-import { buildTree, diffTrees, iterateTree, entryRefs, type Entry, type RankCache, type TreeChange } from "../core/tree.ts";
+import { buildTree, diffTrees, iterateTree, entryRefs, plainKeying, type Entry, type RankCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
 import { LARGE_BLOB, splitLargeBlob, decodeChunkList, joinChunks } from "../core/chunklist.ts";
 import { assertNoteId, decodeEmbedding, decodeJsonPart, encodeEmbedding, encodeJsonPart, type PartName } from "../core/parts.ts";
 import type { JsonObject } from "../core/canonical.ts";
 import type { LocalStore } from "../store/store.ts";
+import { VaultKeys } from "../crypto/keys.ts";
 
 /** Refs, written together in one atomic meta write. */
 export interface Refs {
@@ -31,6 +32,18 @@ export interface VaultOptions {
   clock?: () => Date;
   /** Upload packs are cut at about this many bytes (estimated after compression). */
   packTarget?: number;
+  /**
+   * An encrypted vault's keys (engine/crypto: unlockEncryption, or VaultKeys.fromVaultKey of the
+   * device's stored key). Objects are then named by keyed hashes and sealed before they reach the
+   * store; every read authenticates them. A store that held this vault encrypted refuses to open
+   * without them, and with another vault's keys.
+   */
+  keys?: VaultKeys;
+}
+
+/** The store and the keys given do not belong together. */
+export class VaultKeyError extends Error {
+  override name = "VaultKeyError";
 }
 
 interface Staged {
@@ -51,6 +64,12 @@ export class MissingObjectError extends Error {
 
 export class Vault {
   readonly store: LocalStore;
+  /** Encrypted vaults: the keys (null for plain vaults). */
+  readonly keys: VaultKeys | null;
+  /** How the manifest is keyed and its nodes named (plain: ids and SHA-256; encrypted: keyed hashes). */
+  readonly keying: TreeKeying;
+  /** Names an object by its (plaintext) bytes: SHA-256, or the vault's keyed hash. */
+  readonly addressOf: (bytes: Uint8Array) => Address;
   readonly device: string;
   readonly compressor: Compressor;
   readonly clock: () => Date;
@@ -66,6 +85,9 @@ export class Vault {
 
   private constructor(opts: VaultOptions, device: string) {
     this.store = opts.store;
+    this.keys = opts.keys ?? null;
+    this.keying = this.keys ? this.keys.keying : plainKeying;
+    this.addressOf = this.keys ? this.keys.addressOf : addressOf;
     this.device = device;
     this.compressor = opts.compressor ?? fflateCompressor;
     this.clock = opts.clock ?? (() => new Date());
@@ -73,6 +95,7 @@ export class Vault {
   }
 
   static async open(opts: VaultOptions): Promise<Vault> {
+    await checkStoreKeys(opts.store, opts.keys);
     let device = opts.device ?? (await opts.store.getMeta<string>("device"));
     if (!device) {
       const b = crypto.getRandomValues(new Uint8Array(8));
@@ -90,10 +113,33 @@ export class Vault {
   readonly load = async (addr: Address): Promise<Uint8Array> => {
     const s = this.staged.get(addr);
     if (s) return s.obj.bytes;
-    const b = await this.store.getObject(addr);
+    const b = await this.readStored(addr);
     if (!b) throw new MissingObjectError(addr);
     return b;
   };
+
+  get encrypted(): boolean {
+    return this.keys !== null;
+  }
+
+  /** An object from the store (not the staging area), authenticated and opened in encrypted vaults; undefined if not stored. */
+  async readStored(addr: Address): Promise<Uint8Array | undefined> {
+    const b = await this.store.getObject(addr);
+    if (!b || !this.keys) return b;
+    return this.keys.openObject(addr, b).bytes;
+  }
+
+  /**
+   * The objects of a downloaded pack, checked as this vault stores them: plain vaults by SHA-256,
+   * encrypted vaults by authenticating (opening) every sealed object, whose listed type must be
+   * the sealed one. `verify` false skips the per-object check (a caller that checked elsewhere).
+   * The objects come back as stored (sealed, in encrypted vaults).
+   */
+  async readPack(pack: Uint8Array, verify = true): Promise<StoredObject[]> {
+    const objects = await readPack(pack, this.compressor, { verifyAddresses: verify && !this.keys });
+    if (verify && this.keys) for (const o of objects) this.keys.openObject(o.addr, o.bytes, o.type);
+    return objects;
+  }
 
   async snapshot(addr: Address): Promise<Snapshot> {
     let s = this.snapshots.get(addr);
@@ -146,7 +192,7 @@ export class Vault {
   }
 
   private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean | Codec): Address {
-    const addr = addressOf(bytes);
+    const addr = this.addressOf(bytes);
     if (!this.staged.has(addr)) this.staged.set(addr, { obj: { type, addr, bytes }, compressible });
     return addr;
   }
@@ -154,7 +200,7 @@ export class Vault {
   /** Stages a note's bytes: small notes as one blob, large ones as chunks + a chunk list. */
   stageNoteBytes(bytes: Uint8Array): { note: Address; chunked?: true } {
     if (bytes.length <= LARGE_BLOB) return { note: this.stage(ObjectType.Blob, bytes, true) };
-    const split = splitLargeBlob(bytes);
+    const split = splitLargeBlob(bytes, this.addressOf);
     for (const c of split.chunks) this.stage(ObjectType.Blob, c.bytes, true);
     return { note: this.stage(ObjectType.ChunkList, split.list, false), chunked: true };
   }
@@ -252,7 +298,7 @@ export class Vault {
     if (!this.dirty && this.refs.head) return { snapshot: this.refs.head, changes: [] };
     // An empty vault that never had a snapshot has nothing to record (a new device joining).
     if (!this.refs.head && this.entries.size === 0) return { snapshot: null, changes: [] };
-    const tree = buildTree(this.entries.values(), undefined, this.rankCache);
+    const tree = buildTree(this.entries.values(), this.keying, this.rankCache);
     if (tree.root === this.headRoot && this.refs.head) {
       this.dirty = false;
       return { snapshot: this.refs.head, changes: [] };
@@ -282,7 +328,8 @@ export class Vault {
         if (e.position) stats.positions++;
       }
     }
-    const snap = encodeSnapshot({ parents, root: tree.root, device: this.device, time: this.clock().toISOString(), stats, message });
+    const encoded = encodeSnapshot({ parents, root: tree.root, device: this.device, time: this.clock().toISOString(), stats, message });
+    const snap = { addr: this.addressOf(encoded.bytes), bytes: encoded.bytes };
     const objects: Staged[] = [];
     const have = await this.store.hasObjects(diff.newNodes);
     for (const a of diff.newNodes) if (!have.has(a)) objects.push({ obj: { type: ObjectType.Tree, addr: a, bytes: tree.nodes.get(a) as Uint8Array }, compressible: false });
@@ -324,13 +371,45 @@ export class Vault {
     };
     for (const s of objects) {
       if (b.has(s.obj.addr)) continue;
-      b.add(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible);
-      inPack.push(s.obj);
-      // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
-      est += s.compressible === false ? s.obj.bytes.length : s.compressible === true ? s.obj.bytes.length * 0.5 : s.obj.bytes.length * 0.9;
+      if (this.keys) {
+        // Sealed one by one (compressed first where it pays: notes, positions, snapshots, tree
+        // nodes, whose ids compress); ciphertext cannot shrink, so its frames are stored.
+        const sealed = this.keys.sealObject(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible === true || s.obj.type === ObjectType.Tree);
+        b.add(s.obj.type, s.obj.addr, sealed, false);
+        inPack.push({ type: s.obj.type, addr: s.obj.addr, bytes: sealed });
+        est += sealed.length;
+      } else {
+        b.add(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible);
+        inPack.push(s.obj);
+        // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
+        est += s.compressible === false ? s.obj.bytes.length : s.compressible === true ? s.obj.bytes.length * 0.5 : s.obj.bytes.length * 0.9;
+      }
       if (est >= this.packTarget) await flush();
     }
     await flush();
     return ids;
   }
+}
+
+const ENCRYPTION_META = "encryption";
+
+/**
+ * A store remembers whether it holds an encrypted vault and with which key (by its public key id):
+ * opening it without keys, or with another vault's keys, fails before anything is read or written.
+ */
+async function checkStoreKeys(store: LocalStore, keys: VaultKeys | undefined): Promise<void> {
+  const recorded = await store.getMeta<{ keyId: string }>(ENCRYPTION_META);
+  if (!keys) {
+    if (recorded) throw new VaultKeyError("this local store holds an encrypted vault: open it with the vault's keys");
+    return;
+  }
+  if (!store.setObjectCheck) throw new VaultKeyError("this local store cannot hold an encrypted vault (it has no setObjectCheck)");
+  if (recorded) {
+    if (recorded.keyId !== keys.keyId) throw new VaultKeyError(`this local store holds the encrypted vault with key ${recorded.keyId}, not ${keys.keyId}`);
+  } else {
+    const refs = await store.getMeta<Refs>("refs");
+    if (refs?.head || refs?.base) throw new VaultKeyError("this local store holds a plain vault: it cannot be opened as an encrypted one");
+    await store.setMeta(ENCRYPTION_META, { keyId: keys.keyId });
+  }
+  store.setObjectCheck((_addr, bytes) => VaultKeys.looksSealed(bytes));
 }

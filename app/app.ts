@@ -1,0 +1,407 @@
+// The vault inspector: plain DOM, no framework. Sign in (server URL, vault, token) and the page is a
+// device of the vault (app/device.ts); it shows the head, the snapshot log, stats, a note's history
+// with restore, and syncs on demand, after each edit, and again when the server comes back.
+import { Device, type Profile, type Version } from "./device.ts";
+import { RemoteError, type LogEntry, type SyncReport } from "../engine/browser/index.ts";
+
+const PROFILE_KEY = "penumbra-inspector-profile";
+const LIST_LIMIT = 200;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]) => {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...kids);
+  return e;
+};
+const code = (s: string) => el("code", { title: s }, s.slice(0, 12));
+const nf = new Intl.NumberFormat("en");
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+function when(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+function fillDl(dl: HTMLElement, rows: [string, Node | string][]): void {
+  dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+// ---- state ----------------------------------------------------------------------------------
+
+let device: Device | null = null;
+let log: LogEntry[] = [];
+let selected: string | null = null;
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+let retryDelay = 2000;
+let syncing: Promise<void> | null = null;
+let lastReport: (SyncReport & { ms: number }) | null = null;
+let online: boolean | null = null;
+
+/** For tests and the curious: the live device and the inspector's last numbers. */
+const api = {
+  get device() {
+    return device;
+  },
+  get lastReport() {
+    return lastReport;
+  },
+  get online() {
+    return online;
+  },
+  /** A sync that starts after any running one (whose changes may predate the caller's). */
+  syncAgain: async () => {
+    if (syncing) await syncing;
+    await syncNow();
+  },
+};
+(globalThis as unknown as { inspector: typeof api }).inspector = api;
+
+function setStatus(text: string, kind: "" | "offline" | "error" = ""): void {
+  const s = $("status");
+  s.textContent = text;
+  s.className = kind;
+}
+
+function loadProfile(): Profile | null {
+  const raw = sessionStorage.getItem(PROFILE_KEY) ?? localStorage.getItem(PROFILE_KEY);
+  try {
+    return raw ? (JSON.parse(raw) as Profile) : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- sign in / out ----------------------------------------------------------------------------
+
+async function signIn(p: Profile, remember: boolean, check: boolean): Promise<void> {
+  if (check) {
+    // A first sign-in asks the server, so a typo is caught here; a saved one opens offline too.
+    const probe = await Device.open(p);
+    try {
+      const info = await probe.info();
+      if (!info) throw new Error(`the vault "${p.vault}" does not exist on ${p.url} (create it with the CLI: init)`);
+    } catch (e) {
+      await probe.close();
+      throw e;
+    }
+    device = probe;
+  } else device = await Device.open(p);
+  (remember ? localStorage : sessionStorage).setItem(PROFILE_KEY, JSON.stringify(p));
+  $("signin").hidden = true;
+  $("device").hidden = false;
+  document.title = `${p.vault} · Vault inspector`;
+  await renderAll();
+  void syncNow();
+}
+
+async function signOut(): Promise<void> {
+  clearTimeout(retryTimer);
+  localStorage.removeItem(PROFILE_KEY);
+  sessionStorage.removeItem(PROFILE_KEY);
+  const d = device;
+  device = null;
+  await d?.close();
+  location.reload();
+}
+
+// ---- sync ---------------------------------------------------------------------------------------
+
+function showProgress(p: { phase: "upload" | "download"; bytes: number; total?: number }): void {
+  const bar = $<HTMLProgressElement>("sync-progress");
+  if (p.total) {
+    bar.max = p.total;
+    bar.value = p.bytes;
+  } else bar.removeAttribute("value");
+  $("sync-progress-text").textContent = `${p.phase === "upload" ? "uploaded" : "downloaded"} ${bytes(p.bytes)}${p.total ? ` of ${bytes(p.total)}` : ""}`;
+}
+
+function showReport(r: SyncReport & { ms: number }): void {
+  const c = (x: { added: number; modified: number; deleted: number }) => `${x.added} added, ${x.modified} modified, ${x.deleted} deleted`;
+  fillDl($("report"), [
+    ["Finished", new Date().toLocaleTimeString()],
+    ["Took", `${nf.format(r.ms)} ms`],
+    ["Snapshot", r.snapshot ? code(r.snapshot) : "—"],
+    ["Received", c(r.changes)],
+    ["Sent", c(r.pushed)],
+    ["Downloaded", `${bytes(r.downloaded.bytes)} in ${r.downloaded.requests} requests, ${nf.format(r.downloaded.objects)} objects, ${r.downloaded.packs} packs`],
+    ["Uploaded", `${bytes(r.uploaded.bytes)} in ${r.uploaded.requests} requests, ${r.uploaded.packs} packs`],
+    ["Merged", r.merged ? `yes (${r.retries} retries)` : "no"],
+    ["Conflicts", r.conflicts.length ? r.conflicts.map((x) => `${x.id}: ${x.kind}${x.copy ? ` (copy ${x.copy})` : ""}`).join("; ") : "none"],
+    ["Needs re-embedding", r.needsEmbedding.length ? r.needsEmbedding.join(", ") : "none"],
+  ]);
+}
+
+function scheduleRetry(): void {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(() => void syncNow(), retryDelay);
+  retryDelay = Math.min(retryDelay * 2, 15_000);
+}
+
+function syncNow(): Promise<void> {
+  if (!device) return Promise.resolve();
+  if (syncing) return syncing;
+  const d = device;
+  const button = $<HTMLButtonElement>("sync-now");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  clearTimeout(retryTimer);
+  setStatus("Syncing…");
+  const bar = $<HTMLProgressElement>("sync-progress");
+  bar.removeAttribute("value");
+  syncing = (async () => {
+    try {
+      const r = await d.sync(showProgress);
+      lastReport = r;
+      online = true;
+      retryDelay = 2000;
+      bar.max = 1;
+      bar.value = 1;
+      $("sync-progress-text").textContent = "done";
+      showReport(r);
+    } catch (e) {
+      bar.max = 1;
+      bar.value = 0;
+      if (e instanceof RemoteError && (e.status === 0 || e.status >= 500)) {
+        online = false;
+        $("sync-progress-text").textContent = "server unreachable";
+        scheduleRetry();
+      } else {
+        $("sync-progress-text").textContent = "failed";
+        setStatus(`Sync failed: ${(e as Error).message}`, "error");
+      }
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      syncing = null;
+    }
+    await renderAll();
+  })();
+  return syncing;
+}
+
+// ---- rendering --------------------------------------------------------------------------------
+
+async function renderStatus(): Promise<void> {
+  if (!device) return;
+  const queued = await device.queuedChanges();
+  const p = device.profile;
+  if (online === false) setStatus(`Offline: ${p.vault} on ${p.url} cannot be reached. ${queued} change${queued === 1 ? "" : "s"} waiting; retrying…`, "offline");
+  else if (!device.lastSyncError) setStatus(`${p.vault} on ${p.url}: ${queued ? `${queued} change${queued === 1 ? "" : "s"} waiting to sync` : "in sync"}`);
+}
+
+async function renderHead(info: Awaited<ReturnType<Device["info"]>> | null): Promise<void> {
+  const d = device as Device;
+  const { head, base, unpushed, unpushedBytes } = d.vault.refs;
+  fillDl($("head"), [
+    ["Server head", info?.head ? el("span", {}, code(info.head.snapshot), ` #${info.head.seq}, ${when(info.head.committedAt)}`) : online === false ? "unknown (offline)" : "none"],
+    ["This device's head", head ? code(head) : "none"],
+    ["Last synced (base)", base ? code(base) : "never"],
+    ["Waiting to push", head === base ? "nothing" : `${unpushed.length} pack${unpushed.length === 1 ? "" : "s"}, ${bytes(unpushedBytes ?? 0)}, ${await d.queuedChanges()} notes changed`],
+    ["Device", d.vault.device],
+  ]);
+}
+
+function renderStats(info: Awaited<ReturnType<Device["info"]>> | null): void {
+  const d = device as Device;
+  const c = d.counts();
+  const s = d.store.stats();
+  fillDl($("stats"), [
+    ["Notes", nf.format(c.notes)],
+    ["Embeddings", nf.format(c.embeddings)],
+    ["Positions", nf.format(c.positions)],
+    ["Stored here", `${nf.format(s.objects)} objects in ${nf.format(s.packs)} packs, ${bytes(s.bytes)} (IndexedDB)`],
+    ["On the server", info ? `${nf.format(info.stats.objects)} objects in ${nf.format(info.stats.packs)} packs, ${bytes(info.stats.bytes)}, ${nf.format(info.stats.snapshots)} snapshots` : "unknown (offline)"],
+  ]);
+}
+
+async function renderLog(): Promise<void> {
+  const d = device as Device;
+  const r = await d.log(50);
+  log = r.entries;
+  const rows = log.map((e) => {
+    const bytesCell = el("td", { className: "num" }, "…");
+    const tr = el(
+      "tr",
+      {},
+      el("td", { className: "num" }, String(e.seq)),
+      el("td", {}, when(e.time ?? e.committedAt)),
+      el("td", {}, code(e.snapshot)),
+      el("td", {}, e.device ?? "?"),
+      el("td", { className: "num" }, e.stats ? nf.format(e.stats.notes) : "?"),
+      el("td", { className: "num" }, e.stats ? nf.format(e.stats.embeddings) : "?"),
+      el("td", { className: "num" }, e.stats ? nf.format(e.stats.positions) : "?"),
+      bytesCell,
+    );
+    return { tr, e, bytesCell };
+  });
+  $("log").querySelector("tbody")!.replaceChildren(...rows.map((r) => r.tr));
+  $("log").querySelector("caption")!.textContent = `Newest first${r.cached ? " (as last seen: the server cannot be reached)" : ""}. Bytes: raw size of the objects a snapshot added to its first parent.`;
+  // Bytes per snapshot walk trees: fill them in after the table is up, one row at a time.
+  void (async () => {
+    for (const row of rows) {
+      if (!row.tr.isConnected) return;
+      row.bytesCell.textContent = await d.bytesAdded(row.e).then((n) => (n === null ? "?" : bytes(n)), () => "?");
+    }
+  })();
+}
+
+function renderNoteList(): void {
+  const d = device as Device;
+  const q = $<HTMLInputElement>("note-filter").value.trim().toLowerCase();
+  const ids = d.vault.ids();
+  const matching = q ? ids.filter((id) => id.toLowerCase().includes(q)) : ids;
+  $("note-count").textContent = `${nf.format(matching.length)} of ${nf.format(ids.length)} notes${matching.length > LIST_LIMIT ? ` (first ${LIST_LIMIT} shown)` : ""}`;
+  $("note-list").replaceChildren(
+    ...matching.slice(0, LIST_LIMIT).map((id) => {
+      const b = el("button", { type: "button", textContent: id });
+      b.dataset.id = id;
+      if (id === selected) b.setAttribute("aria-current", "true");
+      return el("li", {}, b);
+    }),
+  );
+}
+
+async function renderNote(): Promise<void> {
+  const d = device as Device;
+  const art = $("note");
+  if (!selected) {
+    art.hidden = true;
+    return;
+  }
+  const id = selected;
+  art.hidden = false;
+  $("note-h").textContent = id;
+  const text = await d.noteText(d.vault.entry(id));
+  if (selected !== id) return;
+  const title = $<HTMLInputElement>("note-title");
+  const body = $<HTMLTextAreaElement>("note-body");
+  if (document.activeElement !== title && document.activeElement !== body) {
+    title.value = text?.title ?? "";
+    body.value = text?.body ?? "";
+  }
+  const list = $("history");
+  list.replaceChildren(el("li", {}, "Loading history…"));
+  const versions = await d.history(id, log);
+  if (selected !== id) return;
+  const items = await Promise.all(versions.map((v) => versionItem(id, v)));
+  list.replaceChildren(...items);
+}
+
+async function versionItem(id: string, v: Version): Promise<HTMLLIElement> {
+  const d = device as Device;
+  const text = await d.noteText(v.entry).catch(() => null);
+  const label = v.snapshot ? `#${v.seq} · ${when(v.time)} · ${v.device ?? "?"}` : `local, not pushed yet · ${d.vault.device}`;
+  const li = el("li", {}, el("div", { className: "meta" }, label, v.current ? " · current" : ""), el("div", {}, v.entry ? (text ? `${text.title || "(no title)"}: ${text.body.slice(0, 80)}` : "(no note text: embedding or position only)") : "(deleted)"));
+  if (!v.current && v.entry) {
+    const b = el("button", { type: "button", textContent: "Restore this version" });
+    b.setAttribute("aria-label", `Restore ${id} as of ${v.snapshot ? `snapshot #${v.seq}` : "the local version"}`);
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      await d.restore(id, v);
+      $("note-saved").textContent = `Restored the version of #${v.seq}`;
+      await renderAll();
+      void syncNow();
+    });
+    li.append(b);
+  }
+  return li;
+}
+
+async function renderAll(): Promise<void> {
+  if (!device) return;
+  const info = await device.info().catch((e) => {
+    if (e instanceof RemoteError && e.status === 0) online = false;
+    return null;
+  });
+  await renderStatus();
+  await renderHead(info);
+  renderStats(info);
+  await renderLog().catch(() => {});
+  renderNoteList();
+  await renderNote();
+  document.body.dataset.ready = "true";
+}
+
+// ---- wiring -------------------------------------------------------------------------------------
+
+function wire(): void {
+  $("signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target as HTMLFormElement);
+    const p: Profile = { url: String(f.get("url")).replace(/\/+$/, ""), vault: String(f.get("vault")), token: String(f.get("token")) };
+    $("signin-error").textContent = "";
+    const button = (ev.target as HTMLFormElement).querySelector("button") as HTMLButtonElement;
+    button.disabled = true;
+    try {
+      await signIn(p, f.get("remember") === "on", true);
+    } catch (e) {
+      $("signin-error").textContent = e instanceof RemoteError && e.status === 401 ? "The server refused this token." : (e as Error).message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("sync-now").addEventListener("click", () => void syncNow());
+  $("sign-out").addEventListener("click", () => void signOut());
+  $("note-filter").addEventListener("input", renderNoteList);
+  $("note-list").addEventListener("click", (ev) => {
+    const id = (ev.target as HTMLElement).closest("button")?.dataset.id;
+    if (!id) return;
+    selected = id;
+    $("note-saved").textContent = "";
+    renderNoteList();
+    void renderNote();
+  });
+  $("note-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!device || !selected) return;
+    await device.saveNote(selected, $<HTMLInputElement>("note-title").value, $<HTMLTextAreaElement>("note-body").value);
+    $("note-saved").textContent = `Saved on this device at ${new Date().toLocaleTimeString()}`;
+    (document.activeElement as HTMLElement | null)?.blur();
+    await renderAll();
+    void syncNow();
+  });
+  $("new-note-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!device) return;
+    const input = $<HTMLInputElement>("new-note-id");
+    const id = input.value.trim();
+    if (device.vault.entry(id)) {
+      input.setCustomValidity("a note with this id exists");
+      input.reportValidity();
+      return;
+    }
+    input.setCustomValidity("");
+    await device.saveNote(id, "", "");
+    input.value = "";
+    selected = id;
+    await renderAll();
+    $<HTMLInputElement>("note-title").focus();
+  });
+  window.addEventListener("online", () => void syncNow());
+}
+
+async function main(): Promise<void> {
+  wire();
+  // Keeps the page's files for when the server is down (the vault itself is in IndexedDB).
+  navigator.serviceWorker?.register("sw.js").catch((e) => console.warn(`no offline copy of the page: ${(e as Error).message}`));
+  $<HTMLInputElement>("f-url").value = location.origin;
+  const p = loadProfile();
+  if (p) {
+    try {
+      await signIn(p, localStorage.getItem(PROFILE_KEY) !== null, false);
+      return;
+    } catch (e) {
+      setStatus(`Could not open the saved vault: ${(e as Error).message}`, "error");
+    }
+  } else setStatus("Not signed in");
+  $("signin").hidden = false;
+  document.body.dataset.ready = "true";
+}
+
+void main();

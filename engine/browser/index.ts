@@ -1,0 +1,15 @@
+// The engine for browsers: the public API (engine/index.ts), the IndexedDB store, and the Web
+// Worker services that keep hashing, packing and compression off the page's main thread.
+// Bundled by scripts/build-browser.ts into one ES module (penumbra-sync.js) + worker.js.
+export * from "../index.ts";
+export { IdbStore, yieldToEventLoop, webDigest, type IdbStoreOptions } from "../store/idb-store.ts";
+export { CorruptObjectError } from "../store/store.ts";
+export { EngineWorker, WorkerTaskError, type EngineWorkerOptions } from "./client.ts";
+export { VerifyingRemote } from "./verifying-remote.ts";
+export { stageNotes, type StageReport } from "./stage.ts";
+export type { NoteInput, StageResult } from "./protocol.ts";
+export { fetchSnapshot } from "../sync/sync.ts";
+export { diffTrees, iterateTree, lookup, type TreeChange } from "../core/tree.ts";
+export { decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
+export { utf8, fromUtf8 } from "../core/bytes.ts";
+export { addressOf, isAddress } from "../core/hash.ts";

@@ -1,0 +1,86 @@
+// The one-note byte budget of issue #2 for encrypted vaults: on the same generated 10,000-note vault
+// and the same edit, an encrypted vault may cost at most 15% more on the wire than a plain one, on
+// both devices. Counted by a TCP proxy (counts, not times: deterministic to assert).
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { startCountingProxy, type CountingProxy } from "../helpers/counting-proxy.ts";
+import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
+import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
+import { installNodeCrypto } from "../../engine/crypto/node.ts";
+import { createEncryption, unlockEncryption } from "../../engine/crypto/envelope.ts";
+import type { VaultKeys } from "../../engine/crypto/keys.ts";
+import { generateVault, editNote, makeRng, type GeneratedNote } from "../../bench/generate.ts";
+
+installNodeFastPaths();
+installNodeCrypto();
+const NOTES = 10_000;
+const FAST = { kdf: { name: "scrypt" as const, N: 1024, r: 8, p: 1 }, allowWeakKdf: true };
+let server: TestServer;
+let proxy: CountingProxy;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  proxy = await startCountingProxy(server.url);
+}, 60_000);
+afterAll(async () => {
+  await proxy?.close();
+  await server?.stop();
+});
+
+async function put(v: Vault, n: GeneratedNote) {
+  await v.putNote(n.id, n.note as never);
+  await v.putEmbedding(n.id, n.embedding);
+  await v.putPosition(n.id, n.position);
+}
+
+async function measure<T>(remote: HttpRemote, op: () => Promise<T>) {
+  proxy.reset();
+  const r0 = remote.stats.requests;
+  const result = await op();
+  return { result, bytes: proxy.up + proxy.down, requests: remote.stats.requests - r0 };
+}
+
+/** Initial push, clone, then one note edited on a and synced to b: wire bytes of each step. */
+async function scenario(vault: string, notes: GeneratedNote[], encrypted: boolean) {
+  const remoteOf = () => new HttpRemote({ url: proxy.url, vault, token: server.token });
+  const ra = remoteOf();
+  let keysA: VaultKeys | undefined;
+  let keysB: VaultKeys | undefined;
+  if (encrypted) {
+    const made = await createEncryption("budget pass phrase", FAST);
+    await ra.create({ format: 1, addressing: "hmac-sha256", encryption: made.encryption });
+    keysA = made.keys;
+    keysB = await unlockEncryption((await ra.info())!.config.encryption, "budget pass phrase");
+  } else await ra.create({ format: 1, addressing: "sha256", encryption: null });
+  const a = await Vault.open({ store: new MemoryStore(), device: "dev-a", compressor: nodeCompressor, keys: keysA });
+  for (const n of notes) await put(a, n);
+  const initial = await measure(ra, () => sync(a, ra));
+  const rb = remoteOf();
+  const b = await Vault.open({ store: new MemoryStore(), device: "dev-b", compressor: nodeCompressor, keys: keysB });
+  const clone = await measure(rb, () => sync(b, rb));
+  expect(b.refs.head).toBe(a.refs.head);
+  const noop = await measure(ra, () => sync(a, ra));
+  const edited = editNote(notes[1234], makeRng(99));
+  await put(a, edited);
+  const one = await measure(ra, () => sync(a, ra));
+  const other = await measure(rb, () => sync(b, rb));
+  expect(b.refs.head).toBe(a.refs.head);
+  expect(await b.getNote(edited.id)).toEqual(edited.note);
+  return { initial, clone, noop, one, other };
+}
+
+describe(`encrypted vs plain on a ${NOTES.toLocaleString("en")}-note vault`, () => {
+  it("one-note edit: within +15% of the plain vault's bytes on both devices", async () => {
+    const notes = [...generateVault({ notes: NOTES, seed: 7 })];
+    const plain = await scenario("budget-plain", notes, false);
+    const enc = await scenario("budget-enc", notes, true);
+    const row = (k: keyof typeof plain) => `${k}: plain ${plain[k].bytes} B / ${plain[k].requests} req, encrypted ${enc[k].bytes} B / ${enc[k].requests} req (${((enc[k].bytes / plain[k].bytes - 1) * 100).toFixed(1)}%)`;
+    for (const k of ["initial", "clone", "noop", "one", "other"] as const) console.log(row(k));
+    expect(enc.one.bytes).toBeLessThanOrEqual(1.15 * plain.one.bytes);
+    expect(enc.other.bytes).toBeLessThanOrEqual(1.15 * plain.other.bytes);
+    expect(enc.one.requests).toBeLessThanOrEqual(2);
+    expect(enc.other.requests).toBeLessThanOrEqual(2);
+    expect(enc.noop.requests).toBe(1);
+    expect(enc.noop.bytes).toBeLessThanOrEqual(1024);
+  }, 400_000);
+});
