@@ -20,6 +20,8 @@ function headerBytes(h: Headers, firstLine: string): number {
   return n;
 }
 
+const RETRIES = 2;
+
 export class HttpRemote implements Remote {
   readonly stats: TransferStats = { requests: 0, bytesUp: 0, bytesDown: 0 };
   private readonly base: string;
@@ -36,11 +38,20 @@ export class HttpRemote implements Remote {
     const url = this.base + path;
     this.stats.requests++;
     this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + (body?.length ?? 0);
-    let res: Response;
-    try {
-      res = await this.doFetch(url, { method, headers, body: body as BodyInit | undefined });
-    } catch (e) {
-      throw new RemoteError(0, "unreachable", `cannot reach ${this.opts.url}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause?.message})` : ""}`);
+    let res: Response | undefined;
+    // A connection can die under a request (a keep-alive socket the server just closed): retry twice
+    // with backoff. Every request is safe to repeat: a push whose first try landed gets head_moved,
+    // which sync resolves by pulling its own snapshot (test/e2e/interrupted.test.ts).
+    for (let attempt = 0; !res; attempt++) {
+      try {
+        res = await this.doFetch(url, { method, headers, body: body as BodyInit | undefined });
+      } catch (e) {
+        if (attempt < RETRIES) {
+          await new Promise((r) => setTimeout(r, 100 * 4 ** attempt));
+          continue;
+        }
+        throw new RemoteError(0, "unreachable", `cannot reach ${this.opts.url}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause?.message})` : ""}`);
+      }
     }
     this.stats.bytesDown += headerBytes(res.headers, `HTTP/1.1 ${res.status} ${res.statusText}`);
     if (!res.ok) {

@@ -105,7 +105,14 @@ describe("interrupted syncs", () => {
 
   it("a multi-request push cut after some uploads: the head never moves early, the retry completes", async () => {
     const vault = `cut-${n++}`;
-    const remote = new HttpRemote({ url: server.url, vault, token: server.token, fetch: faultyFetch("drop-request", "/push", 3) });
+    // The link goes down for good after two uploads (the client's own retries cannot get through).
+    let pushes = 0;
+    let down = true;
+    const flaky: typeof fetch = async (input, init) => {
+      if (String(input).endsWith("/push") && ++pushes > 2 && down) throw new TypeError("fetch failed (injected: link down)");
+      return fetch(input, init);
+    };
+    const remote = new HttpRemote({ url: server.url, vault, token: server.token, fetch: flaky });
     await remote.create({ format: 1, addressing: "sha256", encryption: null });
     const a = await Vault.open({ store: new MemoryStore(), device: "dev-a", compressor: nodeCompressor, packTarget: 48 * 1024 });
     for (let i = 0; i < 60; i++) await a.putNote(`big${i}`, { title: `big ${i}`, body: Array.from({ length: 400 }, (_, j) => `line ${j} of note ${i} ${(i * 7919 + j * 104729) % 1000003}`).join("\n") });
@@ -113,6 +120,7 @@ describe("interrupted syncs", () => {
     await expect(sync(a, remote, opts)).rejects.toThrow(/injected/);
     expect(a.refs.unpushed.length).toBeGreaterThan(3);
     expect((await remote.info())?.head).toBeNull();
+    down = false;
     const report = await sync(a, remote, opts);
     expect(report.uploaded.requests).toBeGreaterThan(1);
     expect((await remote.info())?.head?.snapshot).toBe(a.refs.head);
