@@ -1,50 +1,25 @@
 // The command line with an encrypted vault, as a user runs it: init --encrypt with the passphrase
 // from the environment, join with it, a wrong one writes nothing, sync/status/verify/restore/log
 // work, the key file is 0600, rekey changes the passphrase without re-encrypting.
-import { spawn, execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile, readFile, readdir, stat, chmod, access } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import readline from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, spawnServe, type CliResult } from "../helpers/cli.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(ROOT, "bin", "penumbra-sync.js");
 const TOKEN = "cli-enc-test-token-0123456789";
 const PASS = "seven purple otters juggle fog";
 let tmp: string;
 let url: string;
 let stopServer: () => Promise<void>;
 
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base: Record<string, string | undefined> = { ...process.env, PENUMBRA_SYNC_TOKEN: TOKEN, PENUMBRA_SYNC_PASSPHRASE: undefined, PENUMBRA_SYNC_NEW_PASSPHRASE: undefined };
-  const merged = { ...base, ...env };
-  for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: merged as NodeJS.ProcessEnv }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return runCli(args, { PENUMBRA_SYNC_TOKEN: TOKEN, PENUMBRA_SYNC_PASSPHRASE: undefined, PENUMBRA_SYNC_NEW_PASSPHRASE: undefined, ...env });
 }
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), "penumbra-enc-cli-"));
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--state", path.join(tmp, "server"), "--token", TOKEN], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("serve did not print 'listening on' in 30 s")), 30_000);
-    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-      const m = /^listening on (http:\/\/\S+)$/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  stopServer = () =>
-    new Promise((resolve) => {
-      child.on("exit", () => resolve());
-      child.kill("SIGTERM");
-    });
+  ({ url, stop: stopServer } = await spawnServe(path.join(tmp, "server"), TOKEN));
 }, 60_000);
 
 afterAll(async () => {
