@@ -23,7 +23,7 @@ import type { EnginePhases } from "./engine-client.ts";
 import { startLegacyServer, type LegacyServer } from "./baseline/server.ts";
 import { GitPeer, ResticPeer, type PeerFigures } from "./peers.ts";
 import { deleteNotes, editNotes, listIds, pick, type EditResult } from "./edits.ts";
-import { analyseProfile, type ProfileBucket } from "./profile.ts";
+import { analyseProfile, WORKER_RULES, type ProfileBucket } from "./profile.ts";
 import { resetPeakRss, rssOf, workerdPids, versionOf } from "./util.ts";
 import { writeReports, type BenchResult, type Row, type ScenarioInfo, type SystemId } from "./report.ts";
 
@@ -206,7 +206,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const legacyOp = async (sc: ScenarioInfo, dir: string, mode: "push" | "pull"): Promise<void> => {
       if (!legacy || !legacyProxy) return;
       if (legacyBroken) {
-        rows.push({ system: "predecessor", scenario: sc.id, device: sc.device, status: "failed", error: legacyBroken, note: "not attempted again: the same body only grows" });
+        const error = mode === "push" ? `not attempted again: the same body only grows (${legacyBroken})` : `not attempted: no push ever succeeded (${legacyBroken})`;
+        rows.push({ system: "predecessor", scenario: sc.id, device: sc.device, status: "failed", error });
         return;
       }
       legacyProxy.reset();
@@ -331,6 +332,18 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const file = (await readdir(profDir)).find((f) => f.endsWith(".cpuprofile"));
       const analysis = file ? await analyseProfile(join(profDir, file)) : { totalMs: 0, buckets: [] as ProfileBucket[] };
       profile = { wallMs: r.wallMs, cpuMs: r.cpuMs, phases: r.phases, hashedBytes: r.hashedBytes, buckets: analysis.buckets, totalMs: analysis.totalMs, ok: r.ok, error: r.error };
+      // The Worker's side: its CPU profile (workerd inspector) while it ingests the first packs.
+      log("profile: the Worker ingesting pushed packs, with workerd's inspector");
+      const wfile = join(profDir, "worker.cpuprofile");
+      const w = await runChild<ClientFigures & { pushMs: number; packs: number; bytes: number }>(
+        "bench/worker-profile.ts",
+        { packsDir: join(P, ".penumbra-sync", "store", "packs"), packs: 20, state: join(work, "worker-profile"), out: wfile },
+        { nodeFlags: ["--experimental-websocket", "--no-warnings"] },
+      );
+      if (w.ok) {
+        const wa = await analyseProfile(wfile, WORKER_RULES);
+        profile.worker = { ok: true, pushMs: w.pushMs, packs: w.packs, bytes: w.bytes, requests: w.requests, totalMs: wa.totalMs, buckets: wa.buckets };
+      } else profile.worker = { ok: false, error: w.error, pushMs: 0, packs: 0, bytes: 0, requests: 0, totalMs: 0, buckets: [] };
     }
 
     const machine = {

@@ -34,13 +34,15 @@ export interface ChildOptions {
   cpuProfDir?: string;
   /** Echo the child's output (default: only on failure). */
   verbose?: boolean;
+  /** Extra node flags (e.g. --experimental-websocket). */
+  nodeFlags?: string[];
   /** --max-old-space-size for the child; default: Node's own default, as a user runs the CLI. */
   heapMb?: number;
 }
 
 /** Runs `node --import tsx <script> <json args>` and answers the child's BENCH-RESULT object. */
 export function runChild<T extends ClientFigures>(script: string, args: object, opts: ChildOptions = {}): Promise<T> {
-  const nodeArgs = ["--import", "tsx"];
+  const nodeArgs = [...(opts.nodeFlags ?? []), "--import", "tsx"];
   if (opts.heapMb) nodeArgs.push(`--max-old-space-size=${opts.heapMb}`);
   if (opts.cpuProfDir) nodeArgs.push("--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir);
   nodeArgs.push(path.join(ROOT, script), JSON.stringify(args));

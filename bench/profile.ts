@@ -25,7 +25,10 @@ export interface ProfileBucket {
   share: number;
 }
 
-const RULES: [string, (f: CallFrame) => boolean][] = [
+export type ProfileRule = [string, (f: CallFrame) => boolean];
+
+/** Client (Node) rules: by source file of the engine, or Node's own modules. */
+export const CLIENT_RULES: ProfileRule[] = [
   ["idle: waiting for disk, zlib pool, network, Worker", (f) => f.functionName === "(idle)"],
   ["garbage collection", (f) => f.functionName === "(garbage collector)"],
   ["compression (gzip, shuffle)", (f) => f.url.includes("node:zlib") || f.url.endsWith("/compress.ts") || /^(shuffle4|unshuffle4|gzipSync|zlibBufferSync|processChunkSync)$/.test(f.functionName)],
@@ -43,7 +46,20 @@ const RULES: [string, (f: CallFrame) => boolean][] = [
   ["module loading (tsx, start-up)", (f) => f.url.includes("node_modules/tsx") || f.url.includes("node:internal/modules")],
 ];
 
-export async function analyseProfile(file: string): Promise<{ totalMs: number; buckets: ProfileBucket[] }> {
+/** Worker (workerd) rules: the bundle is one file, so by function name (esbuild keeps the names). */
+export const WORKER_RULES: ProfileRule[] = [
+  ["idle: waiting for R2, the Durable Object, the client's bytes", (f) => f.functionName === "(idle)"],
+  ["garbage collection", (f) => f.functionName === "(garbage collector)"],
+  ["Durable Object index: SQLite inserts of the pack's objects", (f) => /^(registerPack|transactionSync|settlePacks|bump|stats)$/.test(f.functionName)],
+  ["SHA-256 of objects and pack (crypto.subtle) + hex", (f) => /^(sha256Hex|digest|toHex|verifyObject)$/.test(f.functionName)],
+  ["inflate frames (DecompressionStream) + unshuffle", (f) => /^(gunzip|decodeFrame|unshuffle4|DecompressionStream|boundedInflater)$/.test(f.functionName)],
+  ["R2 put", (f) => f.functionName === "put"],
+  ["request handling: body stream, framing, copies", (f) => /^(fill|pull|readSections|sectionsOf|limitedBody|addPack|handlePush)$/.test(f.functionName)],
+  ["pack header decoding", (f) => /^(decodePackHeader|varint|byte|need|bytes)$/.test(f.functionName)],
+  ["commit check (tree walk)", (f) => /^(commitPush|walk|checkTree)/.test(f.functionName)],
+];
+
+export async function analyseProfile(file: string, rules: ProfileRule[] = CLIENT_RULES): Promise<{ totalMs: number; buckets: ProfileBucket[] }> {
   const p = JSON.parse(await readFile(file, "utf8")) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -55,11 +71,12 @@ export async function analyseProfile(file: string): Promise<{ totalMs: number; b
     let cat = "other (V8 native, runtime)";
     for (let q: number | undefined = id; q !== undefined; q = parent.get(q)) {
       const f = byId.get(q)!.callFrame;
-      const hit = RULES.find(([, test]) => test(f));
+      const hit = rules.find(([, test]) => test(f));
       if (hit) {
         cat = hit[0];
         break;
       }
+      if (f.functionName === "(program)" && q === id) cat = "(program): V8 compiling, runtime";
       if (f.url && !f.url.startsWith("node:") && q === id) cat = "other JS";
     }
     categoryOf.set(id, cat);

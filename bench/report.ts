@@ -61,6 +61,7 @@ export interface BenchResult {
     hashedBytes: number;
     totalMs: number;
     buckets: ProfileBucket[];
+    worker?: { ok: boolean; error?: string; pushMs: number; packs: number; bytes: number; requests: number; totalMs: number; buckets: ProfileBucket[] };
   };
 }
 
@@ -75,13 +76,13 @@ export function fmtBytes(n: number | undefined): string {
   const neg = n < 0 ? "−" : "";
   const a = Math.abs(n);
   if (a < 10 * KiB) return `${neg}${int(a)} B`;
-  if (a < 10 * MiB) return `${neg}${(a / KiB).toFixed(1)} KiB`;
-  if (a < 10 * 1024 * MiB) return `${neg}${(a / MiB).toFixed(1)} MiB`;
+  if (a < MiB) return `${neg}${(a / KiB).toFixed(1)} KiB`;
+  if (a < 1024 * MiB) return `${neg}${(a / MiB).toFixed(a < 10 * MiB ? 2 : 1)} MiB`;
   return `${neg}${(a / 1024 / MiB).toFixed(2)} GiB`;
 }
 
-const fmtS = (ms: number | undefined) => (ms === undefined ? "—" : ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`);
-const fmtMB = (b: number | undefined) => (b === undefined || !b ? "—" : `${int(b / MiB)} MiB`);
+const fmtS = (ms: number | undefined) => (ms === undefined || !Number.isFinite(ms) ? "—" : ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`);
+const fmtMB = (b: number | undefined) => (b === undefined || !b || !Number.isFinite(b) ? "—" : `${int(b / MiB)} MiB`);
 const fmtN = (n: number | undefined) => (n === undefined ? "—" : int(n));
 
 function table(head: string[], rows: string[][], align: ("l" | "r")[]): string {
@@ -175,28 +176,29 @@ export function evaluateGoals(r: BenchResult): Goal[] {
 function systemTable(r: BenchResult, system: SystemId): string {
   const rows = r.scenarios.map((sc) => {
     const x = r.rows.find((y) => y.system === system && y.scenario === sc.id);
-    if (!x) return [sc.label, ...Array(11).fill(system === "restic" && sc.device === "B" ? "not run" : "—")];
-    if (x.status !== "ok") return [sc.label, `**failed**: ${x.error ?? ""}`, ...Array(10).fill("—")];
-    const cpuPct = x.wallMs && x.cpuMs !== undefined ? ` (${Math.round((100 * x.cpuMs) / x.wallMs)}%)` : "";
+    if (!x) return [sc.label, ...Array(10).fill("—"), system === "restic" && sc.device === "B" ? "not run (see notes)" : ""];
+    const failed = x.status !== "ok";
+    const cpuPct = x.wallMs && x.cpuMs !== undefined && Number.isFinite(x.cpuMs) ? ` (${Math.round((100 * x.cpuMs) / x.wallMs)}%)` : "";
     return [
-      sc.label,
+      failed ? `${sc.label} — **failed**` : sc.label,
       fmtS(x.wallMs),
-      `${fmtS(x.cpuMs)}${cpuPct}`,
+      x.cpuMs === undefined || !Number.isFinite(x.cpuMs) ? "—" : `${fmtS(x.cpuMs)}${cpuPct}`,
       fmtMB(x.peakRssBytes),
-      fmtBytes(x.up),
-      fmtBytes(x.down),
-      fmtN(x.requests),
-      x.r2A === undefined ? "—" : `${fmtN(x.r2A)} / ${fmtN(x.r2B)}`,
-      sc.device === "A" || system === "penumbra-sync" || system === "predecessor" ? (x.storedDetail ?? "—") : "—",
-      x.pipelineMBs ? x.pipelineMBs.toFixed(1) : "—",
+      failed && !x.up ? "—" : fmtBytes(x.up),
+      failed && !x.down ? "—" : fmtBytes(x.down),
+      failed && !x.requests ? "—" : fmtN(x.requests),
+      x.r2A === undefined || (failed && !x.r2A && !x.r2B) ? "—" : `${fmtN(x.r2A)} / ${fmtN(x.r2B)}`,
+      x.storedDetail ?? "—",
+      x.pipelineMBs && (x.hashedBytes ?? 0) >= 1e6 ? x.pipelineMBs.toFixed(1) : "—",
       fmtMB(x.serverPeakRssBytes),
-      x.note ?? "",
+      [failed ? x.error : "", x.note].filter(Boolean).join("; "),
     ];
   });
   const head = ["scenario", "wall", "client CPU", "client peak RSS", "bytes up", "bytes down", "HTTP req", "R2 ops A / B", "stored", "pipeline MB/s", "workerd peak RSS", "note"];
-  // Drop the columns a system does not have (all "—").
-  const keep = head.map((_, i) => i < 2 || rows.some((row) => row[i] !== "—" && row[i] !== "" && row[i] !== "not run" && !row[1]?.startsWith("**failed")));
-  return table(head.filter((_, i) => keep[i]), rows.map((row) => row.filter((_, i) => keep[i])), head.map((_, i) => (i === 0 || i === head.length - 1 ? "l" : "r")).filter((_, i) => keep[i]) as ("l" | "r")[]);
+  // Drop the columns a system does not have (all "—" or empty).
+  const keep = head.map((_, i) => i < 2 || rows.some((row) => row[i] !== "—" && row[i] !== ""));
+  const align = head.map((_, i) => (i === 0 || i === head.length - 1 ? "l" : "r") as "l" | "r");
+  return table(head.filter((_, i) => keep[i]), rows.map((row) => row.filter((_, i) => keep[i])), align.filter((_, i) => keep[i]));
 }
 
 function sideBySide(r: BenchResult): string {
@@ -250,6 +252,16 @@ function profileSection(r: BenchResult): string {
       "",
     );
   } else lines.push(`The profiled run failed: ${p.error}`, "");
+  const w = p.worker;
+  if (w?.ok) {
+    lines.push(
+      `The Worker's side (bench/worker-profile.ts): workerd's own CPU profile, through its inspector, while the Worker ingested the first ${w.packs} packs of that push (${fmtBytes(w.bytes)}, ${w.requests} requests of 4 packs, one after another, into a fresh vault): ${fmtS(w.pushMs)}, ${((w.bytes / 1e6) / (w.pushMs / 1000)).toFixed(1)} MB/s. ` +
+        "R2 itself and the SQLite engine run inside workerd too; their time shows where the Worker waits for them (idle) or calls them.",
+      "",
+      table(["category", "time", "share"], w.buckets.filter((b) => b.share >= 0.005).map((b) => [b.category, fmtS(b.ms), `${(100 * b.share).toFixed(1)}%`]), ["l", "r", "r"]),
+      "",
+    );
+  } else if (w) lines.push(`The Worker profile failed: ${w.error}`, "");
   return lines.join("\n");
 }
 
