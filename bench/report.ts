@@ -317,7 +317,7 @@ export function renderMarkdown(r: BenchResult): string {
       "A push body over 100 MB would be refused by Cloudflare (Free/Pro request limit) and the Worker's 128 MB memory would not hold it; locally neither limit applies.",
     "- git: `git add -A && git commit && git push` (gc.auto=0, git gc never runs); bytes up = growth of the bare repository, bytes down = growth of the second clone's .git.",
     "- restic: `restic backup` of notes/, embeddings/, positions/; bytes up = growth of the repository. Restores read the whole snapshot; bytes down = bytes restic read (rchar), i.e. what a remote repository would have to send.",
-    ...ed.map(([k, v]) => `- ${k}: ${int(v.notes)} notes edited; changed items ${fmtBytes(v.rawBytes)} raw, ${fmtBytes(v.gzipBytes)} gzipped together; files rewritten ${fmtBytes(v.fileBytes)}.`),
+    ...ed.map(([k, v]) => `- ${k}: ${int(v.notes)} note${v.notes === 1 ? "" : "s"} edited; changed items ${fmtBytes(v.rawBytes)} raw, ${fmtBytes(v.gzipBytes)} gzipped together; files rewritten ${fmtBytes(v.fileBytes)}.`),
     ...r.remarks.map((n) => `- ${n}`),
     "",
     `Raw figures: [${r.notes}-notes.json](${r.notes}-notes.json).`,

@@ -73,16 +73,27 @@ await measureSelf(async (m) => {
       ws.addEventListener("open", resolve);
       ws.addEventListener("error", reject);
     });
+    // workerd's inspector answers some commands by echoing them (id and method, no result): that
+    // counts as done, except for Profiler.stop, whose answer must carry the profile.
     let next = 0;
+    let stopId = -1;
     const waiting = new Map<number, (v: { result?: { profile?: unknown } }) => void>();
     ws.addEventListener("message", (e) => {
-      const msg = JSON.parse(String(e.data)) as { id?: number; result?: { profile?: unknown } };
-      if (msg.id !== undefined && msg.result !== undefined) waiting.get(msg.id)?.(msg);
+      const msg = JSON.parse(String(e.data)) as { id?: number; method?: string; result?: { profile?: unknown } };
+      if (msg.id === undefined) return;
+      if (msg.id === stopId && !msg.result?.profile) return;
+      waiting.get(msg.id)?.(msg);
     });
-    const send = (method: string, params: object = {}) =>
-      new Promise<{ result?: { profile?: unknown } }>((resolve) => {
+    const send = (method: string, params: object = {}, timeoutMs = 30_000) =>
+      new Promise<{ result?: { profile?: unknown } }>((resolve, reject) => {
         const id = ++next;
-        waiting.set(id, resolve);
+        if (method === "Profiler.stop") stopId = id;
+        const timer = setTimeout(() => reject(new Error(`inspector did not answer ${method} in ${timeoutMs} ms`)), timeoutMs);
+        waiting.set(id, (v) => {
+          clearTimeout(timer);
+          waiting.delete(id);
+          resolve(v);
+        });
         ws.send(JSON.stringify({ id, method, params }));
       });
 
@@ -96,7 +107,7 @@ await measureSelf(async (m) => {
     const t0 = performance.now();
     for (let i = 0; i < packs.length; i += 4) await remote.push(packs.slice(i, i + 4));
     const pushMs = performance.now() - t0;
-    const stopped = await send("Profiler.stop");
+    const stopped = await send("Profiler.stop", {}, 120_000);
     await writeFile(args.out, JSON.stringify(stopped.result?.profile ?? {}));
     ws.close();
     Object.assign(m, { pushMs, packs: packs.length, bytes: packs.reduce((n, p) => n + p.length, 0), requests: Math.ceil(packs.length / 4) });
