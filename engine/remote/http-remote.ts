@@ -2,7 +2,7 @@
 import { concatBytes, utf8 } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
 import { STREAM_MAGIC, Section, encodeSection, jsonSection, parseSectionJson, readSections } from "../core/stream.ts";
-import { RemoteError, type CommitRequest, type PullResult, type PushResult, type Remote, type TransferStats, type VaultConfig, type VaultInfo, type LogEntry, type HeadInfo } from "./remote.ts";
+import { RemoteError, type CommitRequest, type PullResult, type PushResult, type Remote, type TransferStats, type VaultConfig, type VaultInfo, type LogEntry, type HeadInfo, type CheckResult, type RepairUploadResult } from "./remote.ts";
 
 export interface HttpRemoteOptions {
   url: string;
@@ -93,15 +93,28 @@ export class HttpRemote implements Remote {
     return this.json<VaultInfo>("PUT", "", { config, replaceEncryption: true, expect });
   }
 
-  async push(packs: readonly Uint8Array[], commit?: CommitRequest): Promise<PushResult> {
+  /** POSTs a stream of packs (and a commit) to `path`; the answer is JSON. */
+  private async postPacks<T>(path: string, packs: readonly Uint8Array[], commit?: CommitRequest): Promise<T> {
     const parts: Uint8Array[] = [STREAM_MAGIC];
     for (const p of packs) parts.push(encodeSection(Section.Pack, p));
     if (commit) parts.push(jsonSection(Section.Json, commit));
     parts.push(jsonSection(Section.End, {}));
-    const res = await this.request("POST", "/push", concatBytes(parts), "application/vnd.penumbra.stream");
+    const res = await this.request("POST", path, concatBytes(parts), "application/vnd.penumbra.stream");
     const text = await res.text();
     this.stats.bytesDown += utf8(text).length;
-    return JSON.parse(text) as PushResult;
+    return JSON.parse(text) as T;
+  }
+
+  push(packs: readonly Uint8Array[], commit?: CommitRequest): Promise<PushResult> {
+    return this.postPacks<PushResult>("/push", packs, commit);
+  }
+
+  repair(packs: readonly Uint8Array[]): Promise<RepairUploadResult> {
+    return this.postPacks<RepairUploadResult>("/repair", packs);
+  }
+
+  check(addrs: readonly Address[]): Promise<CheckResult> {
+    return this.json<CheckResult>("POST", "/check", { addrs });
   }
 
   async pull(since: Address | null, want: readonly Address[], onPack: (pack: Uint8Array) => Promise<void>): Promise<PullResult> {

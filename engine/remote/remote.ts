@@ -68,6 +68,24 @@ export interface Remote {
   log(limit?: number, before?: number): Promise<{ head: HeadInfo | null; snapshots: LogEntry[] }>;
   getObject(addr: Address): Promise<Uint8Array | null>;
   missing(addrs: readonly Address[]): Promise<Address[]>;
+  /** Reads stored objects back (at most 10,000): those that cannot be served intact, and those not stored. */
+  check?(addrs: readonly Address[]): Promise<CheckResult>;
+  /** Uploads packs that replace damaged or lost copies (plain vaults; no commit). */
+  repair?(packs: readonly Uint8Array[]): Promise<RepairUploadResult>;
+}
+
+export interface CheckResult {
+  checked: number;
+  damaged: Address[];
+  missing: Address[];
+}
+
+export interface RepairUploadResult {
+  packs: { id: Address; objects: number; bytes: number }[];
+  /** Objects now located in the uploaded packs instead of a damaged copy. */
+  repointed: number;
+  /** Objects the vault did not hold at all before. */
+  added: number;
 }
 
 /** An error answer from the server (or the transport), with its machine-readable code. */

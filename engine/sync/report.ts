@@ -29,6 +29,8 @@ export interface SyncReport {
   conflicts: Conflict[];
   needsEmbedding: string[];
   retries: number;
+  /** Objects sent again because the remote had lost them (a commit answered missing_objects). */
+  reuploaded: number;
 }
 
 export function countChanges(changes: readonly TreeChange[]): ChangeCounts {
@@ -52,5 +54,6 @@ export function emptyReport(): SyncReport {
     conflicts: [],
     needsEmbedding: [],
     retries: 0,
+    reuploaded: 0,
   };
 }

@@ -12,6 +12,7 @@ import type { Vault } from "../vault/vault.ts";
 import { mergeBase, mergeBases } from "./ancestry.ts";
 import { mergeTrees } from "./merge.ts";
 import { countChanges, emptyReport, type SyncReport } from "./report.ts";
+import { reuploadForCommit } from "./repair.ts";
 
 export interface SyncOptions {
   /** Verify object addresses on download (plain vaults). Encrypted vaults verify by AEAD instead. */
@@ -179,7 +180,24 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
     );
   }
   report.uploaded.requests++;
-  await remote.push(await read(last), { snapshot: head, parents: snap.parents, expect: v.refs.base, packs: packIds });
+  const commit = { snapshot: head, parents: snap.parents, expect: v.refs.base, packs: packIds };
+  const lastPacks = await read(last);
+  try {
+    await remote.push(lastPacks, commit);
+  } catch (e) {
+    if (!(e instanceof RemoteError && e.code === "missing_objects")) throw e;
+    // The remote lost objects this device believed it had (garbage-collected since): send them
+    // again from the local store, once; a second refusal is not something a retry can fix.
+    const again = await reuploadForCommit(v, remote, e, last.map((id, i) => ({ id, bytes: lastPacks[i] })), commit);
+    report.uploaded.requests++;
+    report.reuploaded += again.objects;
+    try {
+      await remote.push(again.packs, again.commit);
+    } catch (e2) {
+      if (e2 instanceof RemoteError && e2.code === "missing_objects") throw new SyncError(`the remote still lacks objects of this snapshot after sending them again: ${e2.message}; run verify`, "remote_incomplete");
+      throw e2;
+    }
+  }
   report.uploaded.packs += last.length;
   opts.onProgress?.({ phase: "upload", bytes: total, total });
   for (const id of packIds) await v.store.releasePack(id);
