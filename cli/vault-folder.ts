@@ -7,8 +7,8 @@
 // A stat cache (size, mtime, inode -> address), like git's index, means unchanged files are neither
 // re-read nor re-hashed. Files a pull writes are written atomically; a file the user changed while
 // a sync ran is never overwritten.
-import { readdir, stat, unlink, mkdir } from "node:fs/promises";
-import { readFileSync, statSync } from "node:fs";
+import { readdir, mkdir } from "node:fs/promises";
+import { readFileSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Stats } from "node:fs";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
@@ -16,7 +16,7 @@ import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts
 import { diffTrees, type Entry, type TreeChange } from "../engine/core/tree.ts";
 import type { Address } from "../engine/core/hash.ts";
 import type { Vault } from "../engine/vault/vault.ts";
-import { writeFileAtomic } from "../engine/node/atomic-file.ts";
+import { writeFileAtomicSync } from "../engine/node/atomic-file.ts";
 
 export const PART_DIRS: Record<PartName, { dir: string; ext: string }> = {
   note: { dir: "notes", ext: ".json" },
@@ -177,7 +177,8 @@ export async function applyChanges(dir: string, v: Vault, changes: readonly Tree
       if (before === after) continue;
       const path = partPath(dir, part, c.id);
       const rel = `${PART_DIRS[part].dir}/${c.id}${PART_DIRS[part].ext}`;
-      const cur = await stat(path).catch(() => null);
+      // Synchronous file calls, as in the scan: a clone writes tens of thousands of small files.
+      const cur = statSync(path, { throwIfNoEntry: false });
       const cached = cache[rel];
       if (cur) {
         const [size, mtime, ino] = sig(cur);
@@ -193,7 +194,11 @@ export async function applyChanges(dir: string, v: Vault, changes: readonly Tree
         continue;
       }
       if (!after) {
-        if (cur) await unlink(path).catch(() => {});
+        if (cur) {
+          try {
+            unlinkSync(path);
+          } catch {}
+        }
         delete cache[rel];
         out.deleted++;
         continue;
@@ -209,8 +214,8 @@ export async function applyChanges(dir: string, v: Vault, changes: readonly Tree
         bytes = new TextEncoder().encode(JSON.stringify(decodeJsonPart(raw, part), null, 2) + "\n");
         extra = part === "note" && e.chunked ? 1 : 0;
       }
-      await writeFileAtomic(path, bytes, { fsync: false });
-      const st = await stat(path);
+      writeFileAtomicSync(path, bytes);
+      const st = statSync(path);
       cache[rel] = [...sig(st), after, extra];
       out.written++;
     }

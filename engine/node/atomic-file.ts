@@ -1,6 +1,7 @@
 // Atomic file writes: temp file in the same folder, fsync, rename over the target, fsync the folder.
 // A crash leaves either the old file or the new one, never half of one.
 import { open, rename, mkdir, unlink } from "node:fs/promises";
+import { writeFileSync, renameSync, unlinkSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -33,4 +34,23 @@ export async function syncDir(dir: string): Promise<void> {
   if (!d) return;
   await d.sync().catch(() => {});
   await d.close();
+}
+
+/**
+ * The same without fsync, synchronously: for checking out thousands of small files, where the
+ * promise versions cost ~5x more per file. A crash still leaves the old file or the new one (the
+ * rename is atomic); after a power loss the new one may be empty, which the stat cache then sees as
+ * a changed file whose content fails to parse and is reported, never uploaded.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  writeFileSync(tmp, data);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
 }
