@@ -10,6 +10,8 @@ export type RouteClass = "push" | "commit" | "pull" | "other";
 export const ROUTE_CLASSES: readonly RouteClass[] = ["push", "commit", "pull", "other"];
 
 export interface RequestSample {
+  /** The logical request: HttpRemote resends a request whose connection died, and its attempts share this number. */
+  request: number;
   route: RouteClass;
   /** HTTP status; 0 when no answer came (connection refused or reset, or aborted by the time bound). */
   status: number;
@@ -21,6 +23,8 @@ export interface RequestSample {
   complete: boolean;
   /** Aborted by the run's time bound (not a server fault). */
   aborted: boolean;
+  /** Why no answer came (the fetch error and its cause). */
+  error?: string;
   /** Which phase of the run it belongs to (the recorder's current phase when it was sent). */
   phase: string;
 }
@@ -28,6 +32,23 @@ export interface RequestSample {
 export class RequestRecorder {
   readonly samples: RequestSample[] = [];
   phase = "";
+  /** HttpRemote builds one Headers object per request and passes it to every attempt: that identifies it. */
+  private readonly requestIds = new WeakMap<object, number>();
+  private nextRequest = 0;
+
+  requestIdOf(headers: unknown): number {
+    if (typeof headers !== "object" || headers === null) return this.nextRequest++;
+    let id = this.requestIds.get(headers);
+    if (id === undefined) this.requestIds.set(headers, (id = this.nextRequest++));
+    return id;
+  }
+
+  /** Logical requests none of whose attempts got an answer. */
+  get neverAnswered(): number {
+    const answered = new Map<number, boolean>();
+    for (const x of this.samples) answered.set(x.request, (answered.get(x.request) ?? false) || x.status > 0);
+    return [...answered.values()].filter((a) => !a).length;
+  }
 }
 
 /** True if a push body (a penumbra stream) carries a commit section ('J'). Walks section headers only. */
@@ -57,7 +78,7 @@ export function recordingFetch(recorder: RequestRecorder, signal: AbortSignal, i
   return (async (input: RequestInfo | URL, init: RequestInit = {}) => {
     const url = input instanceof Request ? input.url : String(input);
     const method = (init.method ?? "GET").toUpperCase();
-    const sample: RequestSample = { route: routeClassOf(method, url, init.body), status: 0, headersMs: 0, totalMs: 0, complete: false, aborted: false, phase: recorder.phase };
+    const sample: RequestSample = { request: recorder.requestIdOf(init.headers), route: routeClassOf(method, url, init.body), status: 0, headersMs: 0, totalMs: 0, complete: false, aborted: false, phase: recorder.phase };
     recorder.samples.push(sample);
     const t0 = performance.now();
     let res: Response;
@@ -65,6 +86,8 @@ export function recordingFetch(recorder: RequestRecorder, signal: AbortSignal, i
       res = await inner(input, { ...init, signal });
     } catch (e) {
       sample.aborted = signal.aborted;
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      sample.error = `${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ""}`;
       sample.headersMs = sample.totalMs = performance.now() - t0;
       throw e;
     }

@@ -21,10 +21,14 @@ export interface StatusCounts {
   /** Other 4xx answers. */
   client4xx: number;
   server5xx: number;
-  /** Requests that got no answer (connection refused or reset); the remote retries these. */
+  /** Attempts that got no answer (connection refused or reset); HttpRemote retries these. */
   unanswered: number;
+  /** Requests still without an answer after HttpRemote's retries. */
+  neverAnswered: number;
   /** Answers whose body was not read to its end (cut streams). */
   incomplete: number;
+  /** Why requests got no answer: error text -> count. */
+  noAnswerReasons: Record<string, number>;
 }
 
 export interface ScenarioResult {
@@ -106,7 +110,7 @@ export function renderMarkdown(r: LoadResult): string {
     for (const p of x.phases) out.push(`| ${p.phase} | ${s(p.wallMs)} | ${int(p.requests)} | ${(p.requests / (p.wallMs / 1000)).toFixed(1)} | ${mb(p.bytesUp)} | ${mb(p.bytesDown)} |`);
     const st = x.statuses;
     out.push("");
-    out.push(`Answers over the whole scenario: ${int(st.ok)} 2xx, ${int(st.conflict409)} 409, ${int(st.client4xx)} other 4xx, ${int(st.server5xx)} 5xx, ${int(st.unanswered)} without an answer, ${int(st.incomplete)} cut short.`);
+    out.push(`Answers over the whole scenario: ${int(st.ok)} 2xx, ${int(st.conflict409)} 409, ${int(st.client4xx)} other 4xx, ${int(st.server5xx)} 5xx, ${int(st.unanswered)} attempts without an answer${st.unanswered ? ` (${Object.entries(st.noAnswerReasons).map(([k, n]) => `${n} x ${k}`).join("; ")}), retried by the client`: ""}, ${int(st.neverAnswered)} requests never answered, ${int(st.incomplete)} answers cut short.`);
     if (x.failures.length) {
       out.push("");
       out.push("Failures:");

@@ -48,9 +48,13 @@ const PHASES = ["seed", "rounds", "converge", "verify"] as const;
 type Phase = (typeof PHASES)[number];
 
 function statusCounts(rec: RequestRecorder): StatusCounts {
-  const c: StatusCounts = { ok: 0, conflict409: 0, client4xx: 0, server5xx: 0, unanswered: 0, incomplete: 0 };
+  const c: StatusCounts = { ok: 0, conflict409: 0, client4xx: 0, server5xx: 0, unanswered: 0, neverAnswered: rec.neverAnswered, incomplete: 0, noAnswerReasons: {} };
   for (const x of rec.samples) {
-    if (x.status === 0) c.unanswered++;
+    if (x.status === 0) {
+      c.unanswered++;
+      const why = x.error ?? "unknown";
+      c.noAnswerReasons[why] = (c.noAnswerReasons[why] ?? 0) + 1;
+    }
     else if (x.status < 300) c.ok++;
     else if (x.status === 409) c.conflict409++;
     else if (x.status < 500) c.client4xx++;

@@ -27,11 +27,14 @@ describe("load run (small)", () => {
       expect(s.converged, s.label).toBe(true);
       expect(s.nothingLost, s.label).toBe(true);
       expect(s.statuses.server5xx, s.label).toBe(0);
-      expect(s.statuses.unanswered, s.label).toBe(0);
+      // Every request is answered, in full. A kept-alive connection the server closes just as a
+      // request goes out on it (this process's event loop is busy) fails that attempt; HttpRemote
+      // sends it again. Such attempts are reported; no other kind of failure is allowed.
+      expect(s.statuses.neverAnswered, s.label).toBe(0);
+      for (const why of Object.keys(s.statuses.noAnswerReasons)) expect(why, s.label).toMatch(/UND_ERR_SOCKET|ECONNRESET/);
       expect(s.statuses.incomplete, s.label).toBe(0);
-      // Every request is one of the answered ones (2xx, the 409 of a lost race, or another 4xx).
-      const requests = s.phases.reduce((n, p) => n + p.requests, 0);
-      expect(s.statuses.ok + s.statuses.conflict409 + s.statuses.client4xx).toBe(requests);
+      const attempts = s.phases.reduce((n, p) => n + p.requests, 0);
+      expect(s.statuses.ok + s.statuses.conflict409 + s.statuses.client4xx + s.statuses.unanswered).toBe(attempts);
       expect(s.statuses.client4xx, s.label).toBe(0);
       expect(s.latency.commit.requests, s.label).toBeGreaterThan(0);
       for (const v of s.vaultOutcomes) {
