@@ -1,8 +1,11 @@
-// The vault inspector: plain DOM, no framework. Sign in (server URL, vault, token) and the page is a
-// device of the vault (app/device.ts); it shows the head, the snapshot log, stats, a note's history
-// with restore, and syncs on demand, after each edit, and again when the server comes back.
-import { Device, type Profile, type Version } from "./device.ts";
-import { RemoteError, type LogEntry, type SyncReport } from "../engine/browser/index.ts";
+// The vault inspector: plain DOM, no framework. Sign in (server URL, vault, token, and the passphrase
+// of an encrypted vault) and the page is a device of the vault: the whole device runs in a Web
+// Worker (engine/browser/device-worker.ts), this page holds a thin proxy and the DOM. It shows the
+// head, the snapshot log, stats, a note's history with restore, and syncs on demand, after each
+// edit, and again when the server comes back. Tabs of one vault take turns (a Web Lock per vault).
+import { DeviceClient } from "../engine/browser/device-client.ts";
+import type { DeviceState, Profile, SyncProgress, TimedReport, Version } from "../engine/browser/device-protocol.ts";
+import { RemoteError, type LogEntry, type VaultInfo } from "../engine/remote/remote.ts";
 
 const PROFILE_KEY = "penumbra-inspector-profile";
 const LIST_LIMIT = 200;
@@ -34,13 +37,15 @@ function fillDl(dl: HTMLElement, rows: [string, Node | string][]): void {
 
 // ---- state ----------------------------------------------------------------------------------
 
-let device: Device | null = null;
+let device: DeviceClient | null = null;
+/** Note ids of the working state (sorted), as of the last render. */
+let ids: string[] = [];
 let log: LogEntry[] = [];
 let selected: string | null = null;
 let retryTimer: ReturnType<typeof setTimeout> | undefined;
 let retryDelay = 2000;
 let syncing: Promise<void> | null = null;
-let lastReport: (SyncReport & { ms: number }) | null = null;
+let lastReport: TimedReport | null = null;
 let online: boolean | null = null;
 
 /** For tests and the curious: the live device and the inspector's last numbers. */
@@ -79,19 +84,14 @@ function loadProfile(): Profile | null {
 
 // ---- sign in / out ----------------------------------------------------------------------------
 
-async function signIn(p: Profile, remember: boolean, check: boolean): Promise<void> {
-  if (check) {
-    // A first sign-in asks the server, so a typo is caught here; a saved one opens offline too.
-    const probe = await Device.open(p);
-    try {
-      const info = await probe.info();
-      if (!info) throw new Error(`the vault "${p.vault}" does not exist on ${p.url} (create it with the CLI: init)`);
-    } catch (e) {
-      await probe.close();
-      throw e;
-    }
-    device = probe;
-  } else device = await Device.open(p);
+function waitingForOtherTab(): void {
+  setStatus("Another tab is syncing or editing this vault: waiting for it to finish…");
+  $("sync-progress-text").textContent = "waiting for another tab";
+}
+
+async function signIn(p: Profile, remember: boolean, check: boolean, passphrase?: string): Promise<void> {
+  // A first sign-in asks the server (check), so a typo is caught here; a saved one opens offline too.
+  device = await DeviceClient.open({ profile: p, check, passphrase: passphrase || undefined, onWaiting: waitingForOtherTab, onChanged: () => void renderAll() });
   (remember ? localStorage : sessionStorage).setItem(PROFILE_KEY, JSON.stringify(p));
   $("signin").hidden = true;
   $("device").hidden = false;
@@ -106,13 +106,13 @@ async function signOut(): Promise<void> {
   sessionStorage.removeItem(PROFILE_KEY);
   const d = device;
   device = null;
-  await d?.close();
+  await d?.close({ forget: true });
   location.reload();
 }
 
 // ---- sync ---------------------------------------------------------------------------------------
 
-function showProgress(p: { phase: "upload" | "download"; bytes: number; total?: number }): void {
+function showProgress(p: SyncProgress): void {
   const bar = $<HTMLProgressElement>("sync-progress");
   if (p.total) {
     bar.max = p.total;
@@ -121,7 +121,7 @@ function showProgress(p: { phase: "upload" | "download"; bytes: number; total?: 
   $("sync-progress-text").textContent = `${p.phase === "upload" ? "uploaded" : "downloaded"} ${bytes(p.bytes)}${p.total ? ` of ${bytes(p.total)}` : ""}`;
 }
 
-function showReport(r: SyncReport & { ms: number }): void {
+function showReport(r: TimedReport): void {
   const c = (x: { added: number; modified: number; deleted: number }) => `${x.added} added, ${x.modified} modified, ${x.deleted} deleted`;
   fillDl($("report"), [
     ["Finished", new Date().toLocaleTimeString()],
@@ -187,41 +187,39 @@ function syncNow(): Promise<void> {
 
 // ---- rendering --------------------------------------------------------------------------------
 
-async function renderStatus(): Promise<void> {
+function renderStatus(st: DeviceState): void {
   if (!device) return;
-  const queued = await device.queuedChanges();
+  const queued = st.queued;
   const p = device.profile;
   if (online === false) setStatus(`Offline: ${p.vault} on ${p.url} cannot be reached. ${queued} change${queued === 1 ? "" : "s"} waiting; retrying…`, "offline");
-  else if (!device.lastSyncError) setStatus(`${p.vault} on ${p.url}: ${queued ? `${queued} change${queued === 1 ? "" : "s"} waiting to sync` : "in sync"}`);
+  else if (!st.lastSyncError) setStatus(`${p.vault} on ${p.url}: ${queued ? `${queued} change${queued === 1 ? "" : "s"} waiting to sync` : "in sync"}`);
 }
 
-async function renderHead(info: Awaited<ReturnType<Device["info"]>> | null): Promise<void> {
-  const d = device as Device;
-  const { head, base, unpushed, unpushedBytes } = d.vault.refs;
+function renderHead(st: DeviceState, info: VaultInfo | null): void {
+  const { head, base } = st;
   fillDl($("head"), [
     ["Server head", info?.head ? el("span", {}, code(info.head.snapshot), ` #${info.head.seq}, ${when(info.head.committedAt)}`) : online === false ? "unknown (offline)" : "none"],
     ["This device's head", head ? code(head) : "none"],
     ["Last synced (base)", base ? code(base) : "never"],
-    ["Waiting to push", head === base ? "nothing" : `${unpushed.length} pack${unpushed.length === 1 ? "" : "s"}, ${bytes(unpushedBytes ?? 0)}, ${await d.queuedChanges()} notes changed`],
-    ["Device", d.vault.device],
+    ["Waiting to push", head === base ? "nothing" : `${st.unpushedPacks} pack${st.unpushedPacks === 1 ? "" : "s"}, ${bytes(st.unpushedBytes)}, ${st.queued} notes changed`],
+    ["Device", st.device],
+    ["Encryption", st.encrypted ? "end-to-end encrypted (the key is kept in this browser until you sign out)" : "none"],
   ]);
 }
 
-function renderStats(info: Awaited<ReturnType<Device["info"]>> | null): void {
-  const d = device as Device;
-  const c = d.counts();
-  const s = d.store.stats();
+function renderStats(st: DeviceState, info: VaultInfo | null): void {
+  const s = st.stored;
   fillDl($("stats"), [
-    ["Notes", nf.format(c.notes)],
-    ["Embeddings", nf.format(c.embeddings)],
-    ["Positions", nf.format(c.positions)],
+    ["Notes", nf.format(st.notes)],
+    ["Embeddings", nf.format(st.embeddings)],
+    ["Positions", nf.format(st.positions)],
     ["Stored here", `${nf.format(s.objects)} objects in ${nf.format(s.packs)} packs, ${bytes(s.bytes)} (IndexedDB)`],
     ["On the server", info ? `${nf.format(info.stats.objects)} objects in ${nf.format(info.stats.packs)} packs, ${bytes(info.stats.bytes)}, ${nf.format(info.stats.snapshots)} snapshots` : "unknown (offline)"],
   ]);
 }
 
 async function renderLog(): Promise<void> {
-  const d = device as Device;
+  const d = device as DeviceClient;
   const r = await d.log(50);
   log = r.entries;
   const rows = log.map((e) => {
@@ -252,9 +250,7 @@ async function renderLog(): Promise<void> {
 }
 
 function renderNoteList(): void {
-  const d = device as Device;
   const q = $<HTMLInputElement>("note-filter").value.trim().toLowerCase();
-  const ids = d.vault.ids();
   const matching = q ? ids.filter((id) => id.toLowerCase().includes(q)) : ids;
   $("note-count").textContent = `${nf.format(matching.length)} of ${nf.format(ids.length)} notes${matching.length > LIST_LIMIT ? ` (first ${LIST_LIMIT} shown)` : ""}`;
   $("note-list").replaceChildren(
@@ -268,7 +264,7 @@ function renderNoteList(): void {
 }
 
 async function renderNote(): Promise<void> {
-  const d = device as Device;
+  const d = device as DeviceClient;
   const art = $("note");
   if (!selected) {
     art.hidden = true;
@@ -277,7 +273,7 @@ async function renderNote(): Promise<void> {
   const id = selected;
   art.hidden = false;
   $("note-h").textContent = id;
-  const text = await d.noteText(d.vault.entry(id));
+  const text = await d.noteText(await d.entry(id));
   if (selected !== id) return;
   const title = $<HTMLInputElement>("note-title");
   const body = $<HTMLTextAreaElement>("note-body");
@@ -294,9 +290,9 @@ async function renderNote(): Promise<void> {
 }
 
 async function versionItem(id: string, v: Version): Promise<HTMLLIElement> {
-  const d = device as Device;
+  const d = device as DeviceClient;
   const text = await d.noteText(v.entry).catch(() => null);
-  const label = v.snapshot ? `#${v.seq} · ${when(v.time)} · ${v.device ?? "?"}` : `local, not pushed yet · ${d.vault.device}`;
+  const label = v.snapshot ? `#${v.seq} · ${when(v.time)} · ${v.device ?? "?"}` : `local, not pushed yet · ${d.state.device}`;
   const li = el("li", {}, el("div", { className: "meta" }, label, v.current ? " · current" : ""), el("div", {}, v.entry ? (text ? `${text.title || "(no title)"}: ${text.body.slice(0, 80)}` : "(no note text: embedding or position only)") : "(deleted)"));
   if (!v.current && v.entry) {
     const b = el("button", { type: "button", textContent: "Restore this version" });
@@ -319,9 +315,11 @@ async function renderAll(): Promise<void> {
     if (e instanceof RemoteError && e.status === 0) online = false;
     return null;
   });
-  await renderStatus();
-  await renderHead(info);
-  renderStats(info);
+  const st = await device.refresh();
+  ids = await device.ids();
+  renderStatus(st);
+  renderHead(st, info);
+  renderStats(st, info);
   await renderLog().catch(() => {});
   renderNoteList();
   await renderNote();
@@ -330,18 +328,26 @@ async function renderAll(): Promise<void> {
 
 // ---- wiring -------------------------------------------------------------------------------------
 
+function signInError(e: Error): string {
+  if (e instanceof RemoteError && e.status === 401) return "The server refused this token.";
+  if (e.name === "WrongPassphraseError") return "This passphrase does not unlock the vault.";
+  if ((e as { code?: string }).code === "passphrase_required") return "This vault is end-to-end encrypted: enter its passphrase.";
+  return e.message;
+}
+
 function wire(): void {
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target as HTMLFormElement);
     const p: Profile = { url: String(f.get("url")).replace(/\/+$/, ""), vault: String(f.get("vault")), token: String(f.get("token")) };
+    const passphrase = String(f.get("passphrase") ?? "");
     $("signin-error").textContent = "";
     const button = (ev.target as HTMLFormElement).querySelector("button") as HTMLButtonElement;
     button.disabled = true;
     try {
-      await signIn(p, f.get("remember") === "on", true);
+      await signIn(p, f.get("remember") === "on", true, passphrase);
     } catch (e) {
-      $("signin-error").textContent = e instanceof RemoteError && e.status === 401 ? "The server refused this token." : (e as Error).message;
+      $("signin-error").textContent = signInError(e as Error);
     } finally {
       button.disabled = false;
     }
@@ -360,7 +366,7 @@ function wire(): void {
   $("note-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!device || !selected) return;
-    await device.saveNote(selected, $<HTMLInputElement>("note-title").value, $<HTMLTextAreaElement>("note-body").value);
+    await device.editNote(selected, $<HTMLInputElement>("note-title").value, $<HTMLTextAreaElement>("note-body").value);
     $("note-saved").textContent = `Saved on this device at ${new Date().toLocaleTimeString()}`;
     (document.activeElement as HTMLElement | null)?.blur();
     await renderAll();
@@ -371,13 +377,13 @@ function wire(): void {
     if (!device) return;
     const input = $<HTMLInputElement>("new-note-id");
     const id = input.value.trim();
-    if (device.vault.entry(id)) {
+    if (ids.includes(id)) {
       input.setCustomValidity("a note with this id exists");
       input.reportValidity();
       return;
     }
     input.setCustomValidity("");
-    await device.saveNote(id, "", "");
+    await device.editNote(id, "", "");
     input.value = "";
     selected = id;
     await renderAll();

@@ -10,8 +10,8 @@ interface ServiceWorkerScope {
 }
 const sw = globalThis as unknown as ServiceWorkerScope;
 
-const CACHE = "penumbra-inspector-v1";
-const SHELL = ["./", "index.html", "app.js", "worker.js", "style.css"];
+const CACHE = "penumbra-inspector-v2";
+const SHELL = ["./", "index.html", "app.js", "device-worker.js", "worker.js", "style.css"];
 
 sw.addEventListener("install", (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL.map((f) => new URL(f, sw.registration.scope).href))).then(() => sw.skipWaiting()));

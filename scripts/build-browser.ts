@@ -2,7 +2,9 @@
 //
 //   <out>/browser/penumbra-sync.js   the engine (engine/browser/index.ts): ESM, minified, deps included
 //   <out>/browser/worker.js          its Web Worker (hashing, packing, compression)
-//   <out>/site/app/                  the inspector: index.html, style.css, app.js (+ engine), worker.js, sw.js
+//   <out>/browser/device-worker.js   the device worker (a whole device: vault, store, sync; DeviceClient's other side)
+//   <out>/site/app/                  the inspector: index.html, style.css, app.js (the page: DOM + proxy),
+//                                    device-worker.js (the engine), worker.js, sw.js
 //
 // platform "browser" with no Node built-ins allowed: an import of node:* (or fs, crypto, ...)
 // anywhere under the entry points fails the build, naming the file that imports it.
@@ -74,11 +76,16 @@ export async function buildBrowser(opts: { out?: string; minify?: boolean; engin
   await mkdir(appDir, { recursive: true });
   const jobs: [string, string][] = [
     ["app/app.ts", path.join(appDir, "app.js")],
+    ["engine/browser/device-worker.ts", path.join(appDir, "device-worker.js")],
     ["engine/browser/worker.ts", path.join(appDir, "worker.js")],
     ["app/sw.ts", path.join(appDir, "sw.js")],
   ];
   if (opts.engine ?? true) {
-    jobs.push(["engine/browser/index.ts", path.join(out, "browser", "penumbra-sync.js")], ["engine/browser/worker.ts", path.join(out, "browser", "worker.js")]);
+    jobs.push(
+      ["engine/browser/index.ts", path.join(out, "browser", "penumbra-sync.js")],
+      ["engine/browser/worker.ts", path.join(out, "browser", "worker.js")],
+      ["engine/browser/device-worker.ts", path.join(out, "browser", "device-worker.js")],
+    );
   }
   await Promise.all(jobs.map(([entry, file]) => bundle(entry, file, minify)));
   await copyFile(path.join(ROOT, "app", "index.html"), path.join(appDir, "index.html"));

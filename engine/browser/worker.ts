@@ -5,9 +5,9 @@
 //   stage           notes -> canonical JSON, embeddings, chunks, addresses, packs (bulk imports)
 // Built as its own module (dist/.../worker.js); the page talks to it through client.ts.
 import { addressOf, type Address } from "../core/hash.ts";
-import { PackBuilder, Codec, HashMismatchError, decodePackHeader, decodeFrame, packLength, unshuffle4 } from "../core/pack.ts";
-import { FormatError } from "../core/bytes.ts";
+import { PackBuilder, Codec } from "../core/pack.ts";
 import { webCompressor, addressAsync } from "./web-compress.ts";
+import { verifyPack } from "./verify-pack.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
 import { LARGE_BLOB, splitLargeBlob } from "../core/chunklist.ts";
 import { assertNoteId, encodeEmbedding, encodeJsonPart } from "../core/parts.ts";
@@ -106,34 +106,8 @@ async function handle(m: WorkerRequest): Promise<{ result: unknown; transfer: Tr
     case "digest":
       return { result: await addressAsync(m.data), transfer: [] };
     case "verifyPack": {
-      // As readPack does, but keeping each frame's inflated bytes (before unshuffling) to hand back:
-      // the page's readPack of the same pack then needs no second inflate (client.ts).
-      const pack = m.pack;
-      const h = decodePackHeader(pack);
-      if (packLength(h) !== pack.length) throw new FormatError(`pack is ${pack.length} bytes, header says ${packLength(h)}`);
-      const inflated: { offset: number; data: Uint8Array }[] = [];
-      const raw = await Promise.all(
-        h.frames.map(async (f) => {
-          const stored = pack.subarray(f.offset, f.offset + f.storedLength);
-          if (f.codec === Codec.Stored) return decodeFrame(f.codec, stored, f.rawLength, c);
-          let gz: Uint8Array;
-          try {
-            gz = await c.gunzip(stored, f.rawLength);
-          } catch (e) {
-            throw new FormatError(`corrupt gzip frame: ${(e as Error).message}`);
-          }
-          inflated.push({ offset: f.offset, data: gz });
-          return f.codec === Codec.Shuffle4Gzip ? unshuffle4(gz) : gz;
-        }),
-      );
-      const bytes = h.objects.map((o) => raw[o.frame].subarray(o.offset, o.offset + o.length));
-      const [id, ...addrs] = await Promise.all([addressAsync(pack), ...bytes.map((b) => addressAsync(b))]);
-      h.objects.forEach((o, i) => {
-        if (addrs[i] !== o.addr) throw new HashMismatchError(o.addr, addrs[i]);
-      });
-      // A Blob of the pack, made here: the page's IndexedDB store keeps it as it is (IdbStore packBlob).
-      const blob = typeof Blob === "function" ? new Blob([pack as Uint8Array<ArrayBuffer>]) : undefined;
-      return { result: { id, objects: h.objects.length, pack, inflated, blob }, transfer: buffersOf(pack, ...inflated.map((x) => x.data)) };
+      const r = await verifyPack(m.pack, c);
+      return { result: { ...r, pack: m.pack }, transfer: buffersOf(m.pack, ...r.inflated.map((x) => x.data)) };
     }
     case "stage": {
       let notes = m.notes ?? [];

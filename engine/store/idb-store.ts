@@ -22,7 +22,7 @@ import { toHex } from "../core/bytes.ts";
 import type { StoredObject } from "../core/object.ts";
 import { PackBuilder, decodeFrame, decodePackHeader, packLength, type Codec, type PackHeader } from "../core/pack.ts";
 import { fflateCompressor, type Compressor } from "../core/compress.ts";
-import { CorruptObjectError, type LocalStore } from "./store.ts";
+import { CorruptObjectError, type LocalStore, type ObjectCheck } from "./store.ts";
 
 interface PackRecord {
   id: Address;
@@ -111,6 +111,7 @@ export class IdbStore implements LocalStore {
   private readonly yieldAfterMs: number;
   private readonly blobs: boolean;
   private readonly packBlob?: (pack: Uint8Array) => Blob | undefined;
+  private check: ObjectCheck = (addr, bytes) => addressOf(bytes) === addr;
 
   private constructor(private readonly db: IDBPDatabase<Schema>, readonly name: string, opts: IdbStoreOptions) {
     this.compressor = opts.compressor ?? fflateCompressor;
@@ -134,16 +135,34 @@ export class IdbStore implements LocalStore {
       blocking: () => db.close(),
     });
     const s = new IdbStore(db, opts.name, opts);
-    // Rebuild the address index from the pack headers, a pack at a time.
+    await s.refresh();
+    return s;
+  }
+
+  /**
+   * Indexes the packs stored since this store last looked (all of them on open): another page of
+   * the same origin may have written to the database. Returns how many packs were new.
+   */
+  async refresh(): Promise<number> {
+    let added = 0;
     let t = now();
-    for (const rec of await db.getAll("packs")) {
-      s.indexPack(rec.id, await rangeOf(rec.header, 0, Number.MAX_SAFE_INTEGER), rec.length);
+    // Records hold the header only (a Blob slice in browsers): reading them all is cheap.
+    for (const rec of await this.db.getAll("packs")) {
+      if (this.packIds.has(rec.id)) continue;
+      this.indexPack(rec.id, await rangeOf(rec.header, 0, Number.MAX_SAFE_INTEGER), rec.length);
+      added++;
+      // Rebuilding the index of a large vault: a pack at a time, yielding between packs.
       if (now() - t > 8) {
         await yieldToEventLoop();
         t = now();
       }
     }
-    return s;
+    return added;
+  }
+
+  /** Encrypted vaults: objects are sealed, named by a keyed hash the vault checks (store.ts). */
+  setObjectCheck(check: ObjectCheck): void {
+    this.check = check;
   }
 
   /** Deletes a store's database (sign-out, tests). Waits until other connections have closed. */
@@ -237,7 +256,7 @@ export class IdbStore implements LocalStore {
       throw e;
     }
     const bytes = raw.subarray(loc.offset, loc.offset + loc.length);
-    if (addressOf(bytes) !== addr) throw new CorruptObjectError(addr, `${this.name}, pack ${loc.pack}`);
+    if (!this.check(addr, bytes)) throw new CorruptObjectError(addr, `${this.name}, pack ${loc.pack}`);
     return bytes;
   }
 

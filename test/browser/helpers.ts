@@ -138,7 +138,8 @@ export async function waitSynced(page: Page, timeout = 60_000): Promise<void> {
   await page.waitForFunction(() => {
     const i = (globalThis as unknown as { inspector?: { lastReport: unknown; device: unknown } }).inspector;
     return document.body.dataset.ready === "true" && i?.device && i.lastReport && !document.querySelector("#sync-now[aria-busy]");
-  }, undefined, { timeout });
+    // Polled on a timer, not every animation frame: the long-task measurement must not count the harness.
+  }, undefined, { timeout, polling: 100 });
 }
 
 /** Runs a sync in the page (as the button does) and returns its report. */
@@ -150,15 +151,17 @@ export async function pageSync(page: Page): Promise<{ snapshot: string | null; c
   });
 }
 
+/** The page's device as its worker last reported it (refreshed first). */
 export async function pageHead(page: Page): Promise<{ head: string | null; base: string | null; size: number }> {
-  return page.evaluate(() => {
-    const d = (globalThis as unknown as { inspector: { device: { vault: { refs: { head: string | null; base: string | null }; size: number } } } }).inspector.device;
-    return { head: d.vault.refs.head, base: d.vault.refs.base, size: d.vault.size };
+  return page.evaluate(async () => {
+    const d = (globalThis as unknown as { inspector: { device: { refresh(): Promise<{ head: string | null; base: string | null; size: number }> } } }).inspector.device;
+    const st = await d.refresh();
+    return { head: st.head, base: st.base, size: st.size };
   });
 }
 
 export async function pageNote(page: Page, id: string): Promise<Record<string, unknown> | undefined> {
-  return page.evaluate((id) => (globalThis as unknown as { inspector: { device: { vault: { getNote(id: string): Promise<Record<string, unknown> | undefined> } } } }).inspector.device.vault.getNote(id), id);
+  return page.evaluate((id) => (globalThis as unknown as { inspector: { device: { getNote(id: string): Promise<Record<string, unknown> | undefined> } } }).inspector.device.getNote(id), id);
 }
 
 /** Retries an assertion until it passes (playwright-core has no web-first assertions of its own). */
