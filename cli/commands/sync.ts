@@ -5,6 +5,7 @@ import { scanFolder, applyTree } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
 import { makeProgress, progressWanted, type Progress } from "../progress.ts";
+import { crashPoint, instrumentRemote } from "../crash-hook.ts";
 
 export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
 export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
@@ -38,11 +39,14 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   let hashedBytes = 0;
   progress.phase("hashing");
   const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => progress.update((hashedBytes += n)));
+  crashPoint("scanned");
   ctx.vault.replaceEntries(scan.entries);
   const local = await ctx.vault.commit();
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
   await saveCheckout(ctx, from);
+  crashPoint("committed");
+  instrumentRemote(ctx.remote);
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
   let phase = "";
   const report: SyncReport = await op(ctx.vault, ctx.remote, {
@@ -55,10 +59,12 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   progress.stop();
   // The folder's changes were committed above, so the engine saw none: report them here.
   if (mode !== "pull" && local.changes.length) report.pushed = countChanges(local.changes);
+  crashPoint("synced");
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];
   if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache)).skipped;
   await saveCheckout(ctx, to);
+  crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed };
 }
 
