@@ -47,6 +47,7 @@ let retryDelay = 2000;
 let syncing: Promise<void> | null = null;
 let lastReport: TimedReport | null = null;
 let online: boolean | null = null;
+let syncsDone = 0;
 
 /** For tests and the curious: the live device and the inspector's last numbers. */
 const api = {
@@ -58,6 +59,10 @@ const api = {
   },
   get online() {
     return online;
+  },
+  /** Syncs finished (successfully) in this page. */
+  get syncsDone() {
+    return syncsDone;
   },
   /** A sync that starts after any running one (whose changes may predate the caller's). */
   syncAgain: async () => {
@@ -158,6 +163,7 @@ function syncNow(): Promise<void> {
     try {
       const r = await d.sync(showProgress);
       lastReport = r;
+      syncsDone++;
       online = true;
       retryDelay = 2000;
       bar.max = 1;
