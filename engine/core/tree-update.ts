@@ -2,25 +2,45 @@
 // and rewriting only the nodes they touch, with a result byte-identical to buildTree of the final
 // entry set (the tree is history-independent, so both must name the same root).
 //
-// Why this works. buildTree's shape is a pure function of the sorted keys and their ranks
-// (keyRank): the nodes of level h are the runs of level-h items cut after every item of rank > h
-// (level 0: entries; level h > 0: one item per level-(h-1) node, carrying its last key), and the
-// root is the first level with a single node. So a change only re-cuts the runs around it:
+// Why this works. buildTree's shape is a pure function of the sorted keys (tree-boundary.ts): the
+// nodes of level h are the runs of level-h items cut left to right, a cut depending only on the
+// items since the last cut (level 0: entries; level h > 0: one item per level-(h-1) node, carrying
+// its last key), and the root is the first level with a single node. Past a cut the cutting starts
+// afresh, so a change only re-cuts the runs around it:
 //
-//   - level 0: the leaves holding a changed key are re-cut with their changes applied. A run that
-//     no longer ends on a boundary (its last key, of rank >= 1, was deleted) absorbs the next leaf,
-//     and so on; an inserted key of rank >= 1 splits its leaf. Every other leaf stays as it is,
-//     because runs start right after a boundary that did not move.
+//   - level 0: the leaves holding a changed key are re-cut from their first entry (a cut that did
+//     not move) with their changes applied. While the re-cut does not end with a cut exactly at the
+//     end of the last leaf read (a deleted key closed it, or an insert shifted the weights), it
+//     reads on into the next leaf; once it does, everything after it is cut as before. An insert
+//     can split its leaf, a delete join it with the next. Every other leaf stays as it is.
 //   - level h > 0: the same, on the parents of the re-cut nodes, whose child lists now name the new
 //     nodes; up to the old root. Above it the new top level is grouped like buildTree does, and a
 //     root with a single child is replaced by that child (buildTree stops at the first level that
 //     has one node).
 //
-// Loads: the root-to-leaf path of each changed key, plus one neighbour (and its missing ancestors)
-// per re-cut run whose boundary moved: O(changes x depth), never the whole tree.
-import { ByteWriter, compareBytes, fromHex, toHex } from "./bytes.ts";
+// Loads: the root-to-leaf path of each changed key, plus the next nodes (and their missing
+// ancestors) a re-cut run reads on into until it meets an old cut: usually none or one, a few at
+// most (measured: bench/tree-cost.ts, docs/design.md): O(changes x depth), never the whole tree.
+import { compareBytes } from "./bytes.ts";
 import { addressOf, type Address } from "./hash.ts";
-import { buildTree, decodeNode, entriesEqual, keyRank, plainKeying, type BuiltTree, type Entry, type NodeLoader, type RankCache, type TreeKeying } from "./tree.ts";
+import { cutRuns, innerWeight, levelHash } from "./tree-boundary.ts";
+import {
+  TREE_VERSION,
+  buildTree,
+  decodeNode,
+  encodeInner,
+  encodeLeaf,
+  entriesEqual,
+  iterateTree,
+  leafItem,
+  nodeVersion,
+  plainKeying,
+  type BuiltTree,
+  type Entry,
+  type KeyHashCache,
+  type NodeLoader,
+  type TreeKeying,
+} from "./tree.ts";
 
 export interface UpdatedTree extends BuiltTree {
   /**
@@ -35,6 +55,7 @@ export interface UpdatedTree extends BuiltTree {
 /** A node of the old tree, as loaded: where it sits (parent, index, path) and what it holds. */
 interface Loaded {
   addr: Address;
+  version: number;
   level: number;
   keys: Uint8Array[];
   entries: Entry[];
@@ -50,7 +71,9 @@ interface Loaded {
 /** One item of a level's sequence: an entry (level 0) or a reference to a node of the level below. */
 interface Item {
   key: Uint8Array;
-  rank: number;
+  /** Key hash and weight for cutting the level the item sits in (tree-boundary.ts). */
+  hash: number;
+  weight: number;
   entry?: Entry;
   addr?: Address;
   count: number;
@@ -60,14 +83,6 @@ interface Change {
   id: string;
   key: Uint8Array;
   entry: Entry | null;
-}
-
-/** Same bytes as tree.ts writes for an inner node: "PNT" | version 1 | level | count | (lastKey | addr | count)*. */
-function encodeInner(items: readonly Item[], level: number): Uint8Array {
-  const w = new ByteWriter(items.length * 80 + 8);
-  w.byte(0x50).byte(0x4e).byte(0x54).byte(1).byte(level).varint(items.length);
-  for (const c of items) w.lenBytes(c.key).bytes(fromHex(c.addr as Address)).varint(c.count);
-  return w.finish();
 }
 
 function comparePaths(a: Loaded, b: Loaded): number {
@@ -97,34 +112,20 @@ function findKey(keys: Uint8Array[], key: Uint8Array): number {
  * The tree `root` with `changes` applied (id -> new entry, or null to delete), built from the nodes
  * on the changed paths only. `root` null = no tree yet (the result is buildTree of the entries).
  * Changes that change nothing (an equal entry, the delete of an absent id) are ignored; with none
- * left, the old root comes back with no new nodes. `cache` is a RankCache as buildTree takes.
+ * left, the old root comes back with no new nodes. `cache` is a KeyHashCache as buildTree takes.
+ * A tree of format version 1 is read whole and rebuilt (version 1 cut its nodes by another rule).
  */
 export async function updateTree(
   root: Address | null,
   changes: Map<string, Entry | null>,
   load: NodeLoader,
   keying: TreeKeying = plainKeying,
-  cache?: RankCache,
+  cache?: KeyHashCache,
 ): Promise<UpdatedTree> {
-  const ranks: RankCache = cache ?? new Map();
-  const rankOfId = (id: string, key: Uint8Array): number => {
-    let r = ranks.get(id);
-    if (r === undefined) {
-      r = keyRank(key);
-      ranks.set(id, r);
-    }
-    return r;
-  };
-  const keyRanks = new Map<string, number>();
-  const rankOfKey = (key: Uint8Array): number => {
-    const hex = toHex(key);
-    let r = keyRanks.get(hex);
-    if (r === undefined) {
-      r = keyRank(key);
-      keyRanks.set(hex, r);
-    }
-    return r;
-  };
+  const hashes: KeyHashCache = cache ?? new Map();
+  const address = keying.addressOf ?? addressOf;
+  /** A node of level `level` - 1 as an item of level `level`. */
+  const childItem = (key: Uint8Array, addr: Address, count: number, level: number): Item => ({ key, hash: levelHash(key, level), weight: innerWeight(key), addr, count });
 
   const list: Change[] = [];
   for (const [id, entry] of changes) {
@@ -138,7 +139,7 @@ export async function updateTree(
     const t = buildTree(
       list.flatMap((c) => (c.entry ? [c.entry] : [])),
       keying,
-      ranks,
+      hashes,
     );
     return { ...t, loaded: 0 };
   }
@@ -152,6 +153,7 @@ export async function updateTree(
     const n = decodeNode(bytes);
     return {
       addr,
+      version: nodeVersion(bytes),
       level: n.level,
       keys: n.keys,
       entries: n.level === 0 ? (n as { entries: Entry[] }).entries : [],
@@ -183,6 +185,7 @@ export async function updateTree(
   };
 
   const rootNode = await loadNode(root, null, 0);
+  if (rootNode.version !== TREE_VERSION) return rebuild(root, list, load, keying, hashes);
   const countOf = (n: Loaded) => (n.level === 0 ? n.entries.length : n.children.reduce((s, c) => s + c.count, 0));
 
   // Down: every changed key to the leaf that holds it (or would), one level at a time so that the
@@ -219,7 +222,7 @@ export async function updateTree(
   if (!leafChanges.size) return { root, count: countOf(rootNode), nodes: new Map(), loaded };
 
   const built = new Map<Address, { bytes: Uint8Array; children: Address[] }>();
-  const leafItem = (key: Uint8Array, entry: Entry): Item => ({ key, rank: rankOfId(entry.id, key), entry, count: 1 });
+  const entryItem = (key: Uint8Array, entry: Entry): Item => ({ ...leafItem(entry, key, keying, hashes), count: 1 });
   let replaced = new Map<Loaded, Item[]>();
 
   /** The node's items in the new tree: its changes applied (leaves), its re-cut children substituted (inner nodes). */
@@ -230,60 +233,37 @@ export async function updateTree(
       let j = 0;
       for (let i = 0; i < n.keys.length; i++) {
         while (j < cs.length && compareBytes(cs[j].key, n.keys[i]) < 0) {
-          if (cs[j].entry) out.push(leafItem(cs[j].key, cs[j].entry as Entry));
+          if (cs[j].entry) out.push(entryItem(cs[j].key, cs[j].entry as Entry));
           j++;
         }
         if (j < cs.length && compareBytes(cs[j].key, n.keys[i]) === 0) {
-          if (cs[j].entry) out.push(leafItem(cs[j].key, cs[j].entry as Entry));
+          if (cs[j].entry) out.push(entryItem(cs[j].key, cs[j].entry as Entry));
           j++;
-        } else out.push(leafItem(n.keys[i], n.entries[i]));
+        } else out.push(entryItem(n.keys[i], n.entries[i]));
       }
-      for (; j < cs.length; j++) if (cs[j].entry) out.push(leafItem(cs[j].key, cs[j].entry as Entry));
+      for (; j < cs.length; j++) if (cs[j].entry) out.push(entryItem(cs[j].key, cs[j].entry as Entry));
       return out;
     }
     for (let i = 0; i < n.children.length; i++) {
       const kid = n.resolved.get(i);
       const sub = kid && replaced.get(kid);
       if (sub) out.push(...sub);
-      else out.push({ key: n.keys[i], rank: rankOfKey(n.keys[i]), addr: n.children[i].addr, count: n.children[i].count });
+      else out.push(childItem(n.keys[i], n.children[i].addr, n.children[i].count, n.level));
     }
     return out;
   };
 
   /** Cuts a level-`level` sequence into nodes exactly as buildTree does; answers the items for the level above. */
-  const cut = (items: Item[], level: number): Item[] => {
-    const out: Item[] = [];
-    let start = 0;
-    const close = (end: number) => {
-      const group = items.slice(start, end);
-      let addr: Address;
-      let bytes: Uint8Array;
-      if (level === 0) {
-        // buildTree writes a run that ends on its only boundary as exactly one leaf.
-        const t = buildTree(
-          group.map((g) => g.entry as Entry),
-          keying,
-          ranks,
-        );
-        addr = t.root;
-        bytes = t.nodes.get(addr) as Uint8Array;
-        built.set(addr, { bytes, children: [] });
-      } else {
-        bytes = encodeInner(group, level);
-        addr = (keying.addressOf ?? addressOf)(bytes);
-        built.set(addr, { bytes, children: group.map((g) => g.addr as Address) });
-      }
-      const last = group[group.length - 1];
-      out.push({ key: last.key, rank: last.rank, addr, count: group.reduce((s, g) => s + g.count, 0) });
-      start = end;
-    };
-    for (let i = 0; i < items.length; i++) if (items[i].rank > level) close(i + 1);
-    if (start < items.length) close(items.length);
-    return out;
-  };
+  const cut = (items: Item[], level: number): Item[] =>
+    cutRuns(items).runs.map((group) => {
+      const bytes = level === 0 ? encodeLeaf(group as { key: Uint8Array; entry: Entry }[], keying) : encodeInner(group as { key: Uint8Array; addr: Address; count: number }[], level);
+      const addr = address(bytes);
+      built.set(addr, { bytes, children: level === 0 ? [] : group.map((g) => g.addr as Address) });
+      return childItem(group[group.length - 1].key, addr, group.reduce((s, g) => s + g.count, 0), level + 1);
+    });
 
-  // Up: re-cut the dirty nodes of each level, extending a run into the next node while it does
-  // not end on a boundary, until the old root has been re-cut.
+  // Up: re-cut the dirty nodes of each level, extending a run into the next node while its cut
+  // does not end exactly where the items read end, until the old root has been re-cut.
   let dirty = new Set<Loaded>(leafChanges.keys());
   let level = 0;
   let top: Item[];
@@ -296,7 +276,7 @@ export async function updateTree(
       const run = [first];
       let items = itemsOf(first);
       let last = first;
-      while (items.length && items[items.length - 1].rank <= level) {
+      while (cutRuns(items).open) {
         const nx = await nextNode(last);
         if (!nx) break;
         consumed.add(nx);
@@ -346,7 +326,7 @@ export async function updateTree(
         kidKeys = n.keys;
       }
       if (kids.length !== 1) break;
-      rootItem = { key: kidKeys[0], rank: rankOfKey(kidKeys[0]), addr: kids[0].addr, count: kids[0].count };
+      rootItem = { key: kidKeys[0], hash: 0, weight: 0, addr: kids[0].addr, count: kids[0].count };
     }
   }
 
@@ -361,6 +341,22 @@ export async function updateTree(
     stack.push(...b.children);
   }
   return { root: rootItem.addr as Address, count: rootItem.count, nodes, loaded };
+}
+
+/** A version-1 tree with changes applied, rebuilt whole in the current format (loads every node). */
+async function rebuild(root: Address, changes: Change[], load: NodeLoader, keying: TreeKeying, hashes: KeyHashCache): Promise<UpdatedTree> {
+  let loaded = 0;
+  const entries = new Map<string, Entry>();
+  const counting: NodeLoader = (addr) => {
+    loaded++;
+    return load(addr);
+  };
+  for await (const e of iterateTree(root, counting)) entries.set(e.id, e);
+  for (const c of changes) {
+    if (c.entry) entries.set(c.id, c.entry);
+    else entries.delete(c.id);
+  }
+  return { ...buildTree(entries.values(), keying, hashes), loaded };
 }
 
 /**

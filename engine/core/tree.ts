@@ -1,16 +1,18 @@
 // The manifest: a history-independent Merkle tree (a prolly tree whose boundaries depend on keys
 // only) mapping note id -> addresses of its parts.
 //
-// Where a node ends is decided by the SHA-256 of the last key in it, never by values or by the
-// order of edits, so one set of entries always gives the same nodes and the same root, and editing
-// one note rewrites only the nodes on its path (docs/design.md, "Manifest tree").
+// Where a node ends is decided by the hash of a key and the bytes the node already holds
+// (tree-boundary.ts), never by values or by the order of edits, so one set of entries always gives
+// the same nodes and the same root, nodes stay between ~0.5 and 4 KB, and editing one note rewrites
+// only the nodes on its path (docs/design.md, "Manifest tree").
 //
-//   node       := "PNT" | version u8 (=1) | level u8 | count varint | entry*
+//   node       := "PNT" | version u8 (=2; 1 is still read) | level u8 | count varint | entry*
 //   leaf entry := key (varint len + bytes) | flags u8 | [name] | [note addr] | [dims varint, embedding addr] | [position addr]
 //   flags      := 0x01 note | 0x02 note is a chunk list | 0x04 embedding | 0x08 position | 0x10 name follows key
 //   inner entry:= lastKey (varint len + bytes) | child addr [32] | entries below varint
 import { ByteReader, ByteWriter, FormatError, compareBytes, fromHex, fromUtf8, toHex, utf8 } from "./bytes.ts";
-import { ADDRESS_BYTES, addressOf, sha256, type Address } from "./hash.ts";
+import { ADDRESS_BYTES, addressOf, type Address } from "./hash.ts";
+import { cutRuns, innerWeight, leafWeight, levelHash } from "./tree-boundary.ts";
 
 export interface Entry {
   id: string;
@@ -24,17 +26,16 @@ export interface Entry {
 }
 
 const MAGIC = [0x50, 0x4e, 0x54]; // "PNT"
-const VERSION = 1;
+/** Version 2: size-aware boundaries. Version 1 (key-hash-only boundaries) has the same layout and is still read. */
+export const TREE_VERSION = 2;
 const F_NOTE = 0x01,
   F_CHUNKED = 0x02,
   F_EMBEDDING = 0x04,
   F_POSITION = 0x08,
   F_NAME = 0x10;
 export const MAX_KEY_BYTES = 256;
-/** A leaf closes after a key whose hash has its low 4 bits zero (1 in 16); each level above needs 5 more zero bits (1 in 32). */
-const LEAF_BITS = 4;
-const INNER_BITS = 5;
-const MAX_LEVEL = 5;
+/** Deeper than any tree the rule can build (every node but a level's last has >= 2 items). */
+const MAX_LEVEL = 64;
 
 export interface TreeKeying {
   /** Sort key of an id. Plain vaults: its UTF-8 bytes. Encrypted vaults: a keyed hash (the id then travels as `name`). */
@@ -46,28 +47,16 @@ export interface TreeKeying {
 
 export const plainKeying: TreeKeying = { keyOf: utf8, plainKeys: true };
 
-/** How many levels a key closes: 0 = none, 1 = closes a leaf, 2 = closes a leaf and its parent, ... */
-export function keyRank(key: Uint8Array): number {
-  const d = sha256(key);
-  const h = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
-  if ((h & ((1 << LEAF_BITS) - 1)) !== 0) return 0;
-  let rank = 1;
-  let rest = h >>> LEAF_BITS;
-  while (rank < MAX_LEVEL && (rest & ((1 << INNER_BITS) - 1)) === 0) {
-    rank++;
-    rest >>>= INNER_BITS;
-  }
-  return rank;
-}
-
-interface Keyed {
+/** A leaf entry as the boundary rule sees it: its key, its level-0 hash and its weight. */
+export interface LeafItem {
   key: Uint8Array;
-  rank: number;
-}
-interface LeafItem extends Keyed {
+  hash: number;
+  weight: number;
   entry: Entry;
 }
-interface ChildItem extends Keyed {
+/** A node as an item of the level above: its last key, address and entry count. */
+export interface ChildItem {
+  key: Uint8Array;
   addr: Address;
   count: number;
 }
@@ -79,20 +68,29 @@ export interface BuiltTree {
   nodes: Map<Address, Uint8Array>;
 }
 
-/** Cache of key -> rank, kept by a long-lived caller so rebuilding a 100k-entry tree hashes no key twice. */
-export type RankCache = Map<string, number>;
+/** Cache of id -> level-0 key hash, kept by a long-lived caller so rebuilding a 100k-entry tree hashes no key twice. */
+export type KeyHashCache = Map<string, number>;
 
-export function buildTree(entries: Iterable<Entry>, keying: TreeKeying = plainKeying, cache?: RankCache): BuiltTree {
+/** A leaf item for `entry`, its hash taken from (and put in) the cache. */
+export function leafItem(entry: Entry, key: Uint8Array, keying: TreeKeying, cache?: KeyHashCache): LeafItem {
+  let hash = cache?.get(entry.id);
+  if (hash === undefined) {
+    hash = levelHash(key, 0);
+    cache?.set(entry.id, hash);
+  }
+  return { key, hash, weight: leafWeight(key, keying.plainKeys ? null : entry.id), entry };
+}
+
+/** The items of level `level` >= 1 (one per node below) with their hash and weight for cutting that level. */
+export function innerItems(children: readonly ChildItem[], level: number): (ChildItem & { hash: number; weight: number })[] {
+  return children.map((c) => ({ ...c, hash: levelHash(c.key, level), weight: innerWeight(c.key) }));
+}
+
+export function buildTree(entries: Iterable<Entry>, keying: TreeKeying = plainKeying, cache?: KeyHashCache): BuiltTree {
   const items: LeafItem[] = [];
   for (const entry of entries) {
     validateEntry(entry);
-    const key = keying.keyOf(entry.id);
-    let rank = cache?.get(entry.id);
-    if (rank === undefined) {
-      rank = keyRank(key);
-      cache?.set(entry.id, rank);
-    }
-    items.push({ key, rank, entry });
+    items.push(leafItem(entry, keying.keyOf(entry.id), keying, cache));
   }
   items.sort((a, b) => compareBytes(a.key, b.key));
   for (let i = 1; i < items.length; i++) {
@@ -100,31 +98,28 @@ export function buildTree(entries: Iterable<Entry>, keying: TreeKeying = plainKe
   }
   const nodes = new Map<Address, Uint8Array>();
   const address = keying.addressOf ?? addressOf;
-  let level: ChildItem[] = groupLevel(items, 0, (group) => encodeLeaf(group, keying), nodes, address);
+  const node = (bytes: Uint8Array, key: Uint8Array, count: number): ChildItem => {
+    const addr = address(bytes);
+    nodes.set(addr, bytes);
+    return { key, addr, count };
+  };
+  const leaves = cutRuns(items).runs;
+  let level: ChildItem[] = leaves.length
+    ? leaves.map((run) => node(encodeLeaf(run, keying), run[run.length - 1].key, run.length))
+    : [node(encodeLeaf([], keying), new Uint8Array(0), 0)];
   let height = 1;
   while (level.length > 1) {
-    level = groupLevel(level, height, (group) => encodeInner(group, height), nodes, address);
+    const h = height;
+    level = cutRuns(innerItems(level, h)).runs.map((run) =>
+      node(
+        encodeInner(run, h),
+        run[run.length - 1].key,
+        run.reduce((n, c) => n + c.count, 0),
+      ),
+    );
     height++;
   }
   return { root: level[0].addr, count: level[0].count, nodes };
-}
-
-function groupLevel<T extends Keyed>(items: T[], levelNo: number, encode: (g: T[]) => Uint8Array, nodes: Map<Address, Uint8Array>, address: (bytes: Uint8Array) => Address): ChildItem[] {
-  const out: ChildItem[] = [];
-  let start = 0;
-  const close = (end: number) => {
-    const group = items.slice(start, end);
-    const bytes = encode(group);
-    const addr = address(bytes);
-    nodes.set(addr, bytes);
-    const last = group[group.length - 1];
-    const count = levelNo === 0 ? group.length : (group as unknown as ChildItem[]).reduce((n, c) => n + c.count, 0);
-    out.push({ key: last ? last.key : new Uint8Array(0), rank: last ? last.rank : MAX_LEVEL, addr, count });
-    start = end;
-  };
-  for (let i = 0; i < items.length; i++) if (items[i].rank > levelNo) close(i + 1);
-  if (start < items.length || out.length === 0) close(items.length);
-  return out;
 }
 
 function validateEntry(e: Entry): void {
@@ -134,10 +129,11 @@ function validateEntry(e: Entry): void {
 }
 
 function header(w: ByteWriter, level: number, count: number): void {
-  w.byte(MAGIC[0]).byte(MAGIC[1]).byte(MAGIC[2]).byte(VERSION).byte(level).varint(count);
+  w.byte(MAGIC[0]).byte(MAGIC[1]).byte(MAGIC[2]).byte(TREE_VERSION).byte(level).varint(count);
 }
 
-function encodeLeaf(items: LeafItem[], keying: TreeKeying): Uint8Array {
+/** The bytes of a leaf holding these entries (sorted by key). */
+export function encodeLeaf(items: readonly { key: Uint8Array; entry: Entry }[], keying: TreeKeying): Uint8Array {
   const w = new ByteWriter(items.length * 140 + 8);
   header(w, 0, items.length);
   for (const { key, entry: e } of items) {
@@ -152,7 +148,8 @@ function encodeLeaf(items: LeafItem[], keying: TreeKeying): Uint8Array {
   return w.finish();
 }
 
-function encodeInner(items: ChildItem[], level: number): Uint8Array {
+/** The bytes of a level-`level` node over these children (sorted by key). */
+export function encodeInner(items: readonly ChildItem[], level: number): Uint8Array {
   const w = new ByteWriter(items.length * 80 + 8);
   header(w, level, items.length);
   for (const c of items) w.lenBytes(c.key).bytes(fromHex(c.addr)).varint(c.count);
@@ -163,12 +160,18 @@ export type TreeNode =
   | { level: 0; keys: Uint8Array[]; entries: Entry[] }
   | { level: number; keys: Uint8Array[]; children: { addr: Address; count: number }[] };
 
+/** Format version of a node (its byte 3): 1 or 2. A tree is written whole by one version. */
+export function nodeVersion(bytes: Uint8Array): number {
+  return bytes[3];
+}
+
 export function decodeNode(bytes: Uint8Array): TreeNode {
   const r = new ByteReader(bytes);
   for (const m of MAGIC) if (r.byte() !== m) throw new FormatError("not a tree node");
-  if (r.byte() !== VERSION) throw new FormatError("unsupported tree node version");
+  const version = r.byte();
+  if (version !== TREE_VERSION && version !== 1) throw new FormatError("unsupported tree node version");
   const level = r.byte();
-  if (level > 16) throw new FormatError(`tree level ${level}`);
+  if (level > MAX_LEVEL) throw new FormatError(`tree level ${level}`);
   const count = r.varint();
   if (count > bytes.length) throw new FormatError("tree node count exceeds its size");
   const keys: Uint8Array[] = [];

@@ -65,7 +65,7 @@ export async function mergeTrees(v: Vault, ancestor: Address | null, a: MergeSid
     conflicts.push({ id: c.of, kind: "text-conflict-copy", copy: placed.id, detail: c.fields.join(",") });
     if (placed.entry.embedding) needsEmbedding.add(placed.id);
   }
-  const tree = buildTree(result.values(), v.keying, v.rankCache);
+  const tree = buildTree(result.values(), v.keying, v.keyHashCache);
   conflicts.sort(compareConflicts);
   return { tree, conflicts, needsEmbedding: [...needsEmbedding].sort(cmp) };
 }

@@ -5,7 +5,7 @@ import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
 import { Codec, PackBuilder, readPack } from "../core/pack.ts";
 import { fflateCompressor, type Compressor } from "../core/compress.ts";
-import { buildTree, diffTrees, iterateTree, entryRefs, plainKeying, type Entry, type RankCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
+import { buildTree, diffTrees, iterateTree, entryRefs, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
 import { LARGE_BLOB, splitLargeBlob, decodeChunkList, joinChunks } from "../core/chunklist.ts";
 import { assertNoteId, decodeEmbedding, decodeJsonPart, encodeEmbedding, encodeJsonPart, type PartName } from "../core/parts.ts";
@@ -81,7 +81,7 @@ export class Vault {
   private staged = new Map<Address, Staged>();
   private dirty = false;
   private snapshots = new Map<Address, Snapshot>();
-  readonly rankCache: RankCache = new Map();
+  readonly keyHashCache: KeyHashCache = new Map();
 
   private constructor(opts: VaultOptions, device: string) {
     this.store = opts.store;
@@ -298,7 +298,7 @@ export class Vault {
     if (!this.dirty && this.refs.head) return { snapshot: this.refs.head, changes: [] };
     // An empty vault that never had a snapshot has nothing to record (a new device joining).
     if (!this.refs.head && this.entries.size === 0) return { snapshot: null, changes: [] };
-    const tree = buildTree(this.entries.values(), this.keying, this.rankCache);
+    const tree = buildTree(this.entries.values(), this.keying, this.keyHashCache);
     if (tree.root === this.headRoot && this.refs.head) {
       this.dirty = false;
       return { snapshot: this.refs.head, changes: [] };

@@ -92,12 +92,12 @@ describe("golden vectors of encrypted vaults (vault key = bytes 00..1f)", () => 
     const keys = VaultKeys.fromVaultKey(vk);
     const t = buildTree([{ id: "note-1", note: keys.addressOf(utf8("hello")) }], keys.keying);
     expect(toHex(t.nodes.get(t.root)!)).toBe(
-      "504e54" + "01" + "00" + "01" + // "PNT", v1, leaf, 1 entry
+      "504e54" + "02" + "00" + "01" + // "PNT", v2, leaf, 1 entry
         "20" + "fed2361eba1085d0304f1557c71a7cfeb121010cf98923d63b881635149ad01d" + // key: HMAC(treeKey, "note-1")
         "11" + "06" + "6e6f74652d31" + // flags note | name, name "note-1"
         "f7565d4803e36e3e79a4ee309614e4eae2c42ea025962403834b3aeadcf1aacb", // note address
     );
-    expect(t.root).toBe("3096734ecd333b5c12ad8352c6482b7d0faa804f98d48b50661dc9cb3c45b047");
+    expect(t.root).toBe("5610db1a511aa7870ca563242274811c82d125fc2f6d9f962126ff9b1d93e13d");
     expect(t.root).toBe(keys.addressOf(t.nodes.get(t.root)!));
   });
 
