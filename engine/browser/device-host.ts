@@ -207,12 +207,25 @@ export class DeviceHost {
   async log(limit = 50): Promise<{ entries: LogEntry[]; cached: boolean }> {
     try {
       const r = await this.api.log(limit);
-      await this.store.setMeta(LOG_CACHE, r.snapshots);
-      return { entries: r.snapshots, cached: false };
+      const entries = await Promise.all(r.snapshots.map((e) => this.withSnapshotFields(e)));
+      await this.store.setMeta(LOG_CACHE, entries);
+      return { entries, cached: false };
     } catch (e) {
       if (e instanceof RemoteError && e.status === 0) return { entries: (await this.store.getMeta<LogEntry[]>(LOG_CACHE)) ?? [], cached: true };
       throw e;
     }
+  }
+
+  /**
+   * Encrypted vaults: the server cannot read snapshots, so its log lacks root, device, time and
+   * counts; this device reads them from the snapshots it holds.
+   */
+  private async withSnapshotFields(e: LogEntry): Promise<LogEntry> {
+    if (e.root || !this.keys) return e;
+    const bytes = await this.vault.readStored(e.snapshot).catch(() => undefined);
+    if (!bytes) return e;
+    const snap = await this.vault.snapshot(e.snapshot);
+    return { ...e, root: snap.root, device: snap.device, time: snap.time, stats: snap.stats };
   }
 
   /** An object from the store, else from the server (checked against its address, then kept). Opened in encrypted vaults. */
