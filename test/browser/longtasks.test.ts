@@ -1,14 +1,19 @@
-// Main-thread responsiveness of the page during a 10,000-note sync (a clone of a generated vault,
-// 10,000 notes with embeddings and positions), in Chromium: a PerformanceObserver collects every
-// long task (> 50 ms), and a heartbeat (a MessageChannel ping-pong) measures the longest stretch in
-// which the main thread could not run a task, so figures under 50 ms are seen too.
-// Hashing, inflating and verifying run in the engine worker (engine/browser/).
+// Main-thread responsiveness of the inspector during a clone of a generated vault (notes with
+// embeddings and positions), in Chromium: a PerformanceObserver collects every long task (> 50 ms)
+// and long animation frame (with script attribution), and a timer heartbeat measures the longest
+// stretch in which the main thread ran no timer (on a loaded machine that includes time the OS did
+// not schedule it). The whole device runs in the device worker (engine/browser/device-worker.ts).
+//
+//   default (CI)       2,000 notes; asserts a regression guard (no task over 200 ms: the engine
+//                      back on the main thread gives tasks of 270-500 ms per pack)
+//   PENUMBRA_LONG=1    10,000 notes; asserts the goal: no long task at all
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { writeFile } from "node:fs/promises";
 import { AppServer, launch, nodeDevice, seed, waitSynced, pageHead, artifact, chromiumOrSkip, type Browser } from "./helpers.ts";
 
 const VAULT = "longtasks";
-const NOTES = Number(process.env.PENUMBRA_LONGTASK_NOTES ?? 10_000);
+const LONG = process.env.PENUMBRA_LONG === "1";
+const NOTES = Number(process.env.PENUMBRA_LONGTASK_NOTES ?? (LONG ? 10_000 : 2_000));
 const run = chromiumOrSkip();
 
 // Runs in the page before its scripts (addInitScript): a string, so no bundler helpers sneak in.
@@ -36,7 +41,7 @@ const PROBE = `
   };
 `;
 
-describe.runIf(run)(`main-thread long tasks during a ${NOTES.toLocaleString("en")}-note sync in Chromium`, () => {
+describe.runIf(run)(`main-thread long tasks during a ${NOTES.toLocaleString("en")}-note clone in Chromium`, () => {
   let server: AppServer;
   let browser: Browser;
 
@@ -103,10 +108,10 @@ describe.runIf(run)(`main-thread long tasks during a ${NOTES.toLocaleString("en"
     };
     console.log(`long tasks during the ${NOTES}-note clone: ${JSON.stringify(summary)}`);
     await writeFile(await artifact("longtasks.json"), JSON.stringify(summary, null, 2) + "\n");
-    // The goal is no long task at all (PENUMBRA_LONGTASK_STRICT=1 asserts it). By default this is a
-    // guard against regressions (hashing or inflating back on the main thread gives tasks of
-    // seconds), loose enough for a loaded 2-core CI machine, where every task runs several times longer.
-    if (process.env.PENUMBRA_LONGTASK_STRICT === "1") expect(during.map((e) => Math.round(e.duration))).toEqual([]);
-    else expect(longest).toBeLessThan(Number(process.env.PENUMBRA_LONGTASK_MAX_MS ?? 1500));
+    // The goal is no long task at all: asserted in the long run. The short run asserts a guard with a
+    // wide margin, so that a loaded 2-core CI machine (where the OS may not run a 5 ms task for
+    // 100 ms) does not fail it, while the engine's work back on the main thread would.
+    if (LONG || process.env.PENUMBRA_LONGTASK_STRICT === "1") expect(during.map((e) => Math.round(e.duration))).toEqual([]);
+    else expect(longest).toBeLessThan(Number(process.env.PENUMBRA_LONGTASK_MAX_MS ?? 200));
   }, 120_000);
 });
