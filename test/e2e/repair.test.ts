@@ -186,6 +186,7 @@ describe("verify --repair", () => {
     expect(full.code, full.stdout + full.stderr).toBe(0);
     const rj = JSON.parse(full.stdout);
     expect(rj.repair.repairedNotes).toEqual(notes0);
+    console.log(`repair: ${pj.repair.uploaded.length} + ${rj.repair.uploaded.length} object(s) re-sent in ${pj.repair.bytes} + ${rj.repair.bytes} B; vault of ${headers.reduce((n, h) => n + h.objects.length, 0)} objects in ${bytes.reduce((n, b) => n + b.length, 0)} B`);
     expect(rj.repair.remaining).toEqual([]);
     const after = await cli(["verify", a, "--json"]);
     expect(after.code).toBe(0);

@@ -63,6 +63,7 @@ describe("re-upload after missing_objects", () => {
     const synced = await json(["sync", a]);
     expect(synced.reuploaded).toBeGreaterThanOrEqual(2); // the note blob and the position blob (plus any tree node)
     expect(synced.uploaded.requests).toBe(2); // the refused commit, then the commit with the re-sent objects
+    console.log(`re-upload: ${synced.reuploaded} object(s) re-sent; the sync sent ${synced.uploaded.bytes} B in ${synced.uploaded.requests} upload request(s)`);
 
     const b = path.join(tmp, "b");
     await json(["init", b, "--remote", server.url, "--vault", "reup"]);
