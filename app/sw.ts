@@ -11,7 +11,7 @@ interface ServiceWorkerScope {
 const sw = globalThis as unknown as ServiceWorkerScope;
 
 const CACHE = "penumbra-inspector-v2";
-const SHELL = ["./", "index.html", "app.js", "device-worker.js", "worker.js", "style.css"];
+const SHELL = ["./", "index.html", "app.js", "device-worker.js", "style.css"];
 
 sw.addEventListener("install", (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL.map((f) => new URL(f, sw.registration.scope).href))).then(() => sw.skipWaiting()));

@@ -4,7 +4,7 @@
 //   <out>/browser/worker.js          its Web Worker (hashing, packing, compression)
 //   <out>/browser/device-worker.js   the device worker (a whole device: vault, store, sync; DeviceClient's other side)
 //   <out>/site/app/                  the inspector: index.html, style.css, app.js (the page: DOM + proxy),
-//                                    device-worker.js (the engine), worker.js, sw.js
+//                                    device-worker.js (the engine), sw.js
 //
 // platform "browser" with no Node built-ins allowed: an import of node:* (or fs, crypto, ...)
 // anywhere under the entry points fails the build, naming the file that imports it.
@@ -28,6 +28,8 @@ export interface BuiltFile {
 
 export interface BrowserBuild {
   files: BuiltFile[];
+  /** What a page loads, gzipped, per way of using the engine (goal: each <= SIZE_GOAL). */
+  totals: { name: string; files: string[]; gzip: number }[];
   /** Folder to serve at /app/ (contains index.html). */
   appDir: string;
   /** Folder to deploy as Workers static assets (contains app/). */
@@ -77,7 +79,6 @@ export async function buildBrowser(opts: { out?: string; minify?: boolean; engin
   const jobs: [string, string][] = [
     ["app/app.ts", path.join(appDir, "app.js")],
     ["engine/browser/device-worker.ts", path.join(appDir, "device-worker.js")],
-    ["engine/browser/worker.ts", path.join(appDir, "worker.js")],
     ["app/sw.ts", path.join(appDir, "sw.js")],
   ];
   if (opts.engine ?? true) {
@@ -91,8 +92,19 @@ export async function buildBrowser(opts: { out?: string; minify?: boolean; engin
   await copyFile(path.join(ROOT, "app", "index.html"), path.join(appDir, "index.html"));
   await copyFile(path.join(ROOT, "app", "style.css"), path.join(appDir, "style.css"));
   const files = await Promise.all([...jobs.map(([, f]) => f), path.join(appDir, "index.html"), path.join(appDir, "style.css")].map(sizeOf));
-  return { files, appDir, siteDir };
+  const total = (name: string, ...names: string[]) => {
+    const picked = names.map((n) => files.find((f) => f.file.endsWith(n)) as BuiltFile).filter(Boolean);
+    return picked.length === names.length ? [{ name, files: picked.map((f) => f.file), gzip: picked.reduce((n, f) => n + f.gzip, 0) }] : [];
+  };
+  const totals = [
+    ...total("the inspector (page + device worker)", "site/app/app.js", "site/app/device-worker.js"),
+    ...total("the engine in a page (+ its compute worker)", "browser/penumbra-sync.js", "browser/worker.js"),
+  ];
+  return { files, totals, appDir, siteDir };
 }
+
+/** The issue's goal for what a page loads of the engine, dependencies included. */
+export const SIZE_GOAL = 60 * 1024;
 
 const KiB = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
@@ -105,7 +117,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     if (args.includes("--json")) console.log(JSON.stringify(r, null, 2));
     else {
       console.log(`built in ${Math.round(performance.now() - t0)} ms (minified; gzip -9 sizes)`);
-      for (const f of r.files) console.log(`  ${f.file.padEnd(40)} ${KiB(f.bytes).padStart(10)} ${KiB(f.gzip).padStart(10)} gzip`);
+      for (const f of r.files) console.log(`  ${f.file.padEnd(44)} ${KiB(f.bytes).padStart(10)} ${KiB(f.gzip).padStart(10)} gzip`);
+      for (const t of r.totals) console.log(`  ${t.name.padEnd(55)} ${KiB(t.gzip).padStart(10)} gzip (goal <= ${KiB(SIZE_GOAL)})${t.gzip > SIZE_GOAL ? "  OVER THE GOAL" : ""}`);
     }
   } catch (e) {
     const errors = (e as { errors?: { text: string }[] }).errors;

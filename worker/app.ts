@@ -1,6 +1,6 @@
 // The vault inspector (app/, docs/browser.md) served by the Worker at /app/: off unless the
 // APP_ENABLED var is "true" and an ASSETS binding holds the built site (dist/site: app/index.html,
-// app.js, worker.js, style.css). `penumbra-sync serve` binds a folder it builds; a deployment binds
+// app.js, device-worker.js, style.css). `penumbra-sync serve` binds a folder it builds; a deployment binds
 // Workers static assets. The page needs no token to load; the API it calls still does.
 interface AppEnv {
   APP_ENABLED?: string;
