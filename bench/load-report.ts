@@ -46,6 +46,8 @@ export interface ScenarioResult {
   latency: Record<RouteClass | "all", LatencySummary>;
   /** Over the whole scenario. */
   statuses: StatusCounts;
+  /** How late this process's event loop ran (ms): every client waits on it, so it is part of every latency figure. */
+  clientLoopDelay: { p50: number; p99: number; max: number };
   syncs: number;
   casRetries: number;
   gaveUp: number;
@@ -84,7 +86,7 @@ export function renderMarkdown(r: LoadResult): string {
   out.push(`Machine: ${r.machine.cpus} vCPU (${r.machine.cpuModel}), Node ${r.machine.node}, ${r.machine.platform}; load average ${r.machine.loadAvgBefore.map((x) => x.toFixed(2)).join(" / ")} before, ${r.machine.loadAvgAfter.map((x) => x.toFixed(2)).join(" / ")} after (1/5/15 min).`);
   for (const remark of r.remarks) out.push(`${remark}`);
   out.push("");
-  out.push("How it runs: the real Worker in workerd (cli/local-server.ts, R2 and SQLite Durable Objects on local disk), engine clients (Vault + MemoryStore + HttpRemote + sync) in one Node process, every request through a loopback proxy that counts bytes. Each client, per round, inserts one unique line into 3 notes (the vault's \"hot\" note, which every client edits, and 2 random ones), re-embeds or moves some of them, and syncs with the engine's defaults (6 attempts, jittered backoff). Then every client syncs in turn until all hold the server's head, and a fresh device clones each vault: its manifest root must equal the clients' and every line written must be in its note or in a conflict copy of it. Latency is measured in the client, from sending a request to reading its answer to the end, so it includes waiting for this process's event loop; time to the answer's headers is given too.");
+  out.push("How it runs: the real Worker in workerd (cli/local-server.ts, R2 and SQLite Durable Objects on local disk), engine clients (Vault + MemoryStore + HttpRemote + sync) in one Node process, every request through a loopback proxy that counts bytes. Each client, per round, inserts one unique line into 3 notes (the vault's \"hot\" note, which every client edits, and 2 random ones), re-embeds or moves some of them, and syncs with the engine's defaults (6 attempts, jittered backoff). Then every client syncs in turn until all hold the server's head, and a fresh device clones each vault: its manifest root must equal the clients' and every line written must be in its note or in a conflict copy of it. Latency is measured in the client, from sending a request to reading its answer to the end, so it includes waiting for this process's event loop; time to the answer's headers is given too, and how late the client process's event loop ran. An attempt \"without an answer\" is a request sent on a kept-alive connection that the server closed as it went out (seen as ECONNRESET or UND_ERR_SOCKET); HttpRemote sends such a request again, up to twice, and a request never answered fails its sync and the run.");
   out.push("");
   out.push("| scenario | vaults | clients | rounds | wall | requests/s (rounds) | syncs | 409 answers | sync retries | gave up | merges | conflict copies | lines written | converged | nothing lost |");
   out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
@@ -109,6 +111,8 @@ export function renderMarkdown(r: LoadResult): string {
     out.push("|---|---:|---:|---:|---:|---:|");
     for (const p of x.phases) out.push(`| ${p.phase} | ${s(p.wallMs)} | ${int(p.requests)} | ${(p.requests / (p.wallMs / 1000)).toFixed(1)} | ${mb(p.bytesUp)} | ${mb(p.bytesDown)} |`);
     const st = x.statuses;
+    out.push("");
+    out.push(`Event loop delay of the client process (part of every latency above): p50 ${ms(x.clientLoopDelay.p50)} ms, p99 ${ms(x.clientLoopDelay.p99)} ms, max ${ms(x.clientLoopDelay.max)} ms.`);
     out.push("");
     out.push(`Answers over the whole scenario: ${int(st.ok)} 2xx, ${int(st.conflict409)} 409, ${int(st.client4xx)} other 4xx, ${int(st.server5xx)} 5xx, ${int(st.unanswered)} attempts without an answer${st.unanswered ? ` (${Object.entries(st.noAnswerReasons).map(([k, n]) => `${n} x ${k}`).join("; ")}), retried by the client`: ""}, ${int(st.neverAnswered)} requests never answered, ${int(st.incomplete)} answers cut short.`);
     if (x.failures.length) {

@@ -62,6 +62,12 @@ interface Client {
   remote: HttpRemote;
 }
 
+/**
+ * Lets timers and socket events run between client steps. Engine steps over a MemoryStore are
+ * chains of microtasks that never yield, and dozens of clients share this process's event loop.
+ */
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
 /** How many notes each client edits per round; the first is the vault's "hot" note that every client edits. */
 const EDITS_PER_ROUND = 3;
 /** The engine's default attempt limit, as an app would run it. */
@@ -92,6 +98,7 @@ export class LoadVault {
 
   /** One sync as an app runs it. Lost races beyond the attempt limit are counted, not failures. */
   private async syncClient(c: Client): Promise<boolean> {
+    await yieldToEventLoop();
     this.checkAborted();
     try {
       const r = await sync(c.vault, c.remote, { maxAttempts: MAX_ATTEMPTS });
@@ -121,6 +128,7 @@ export class LoadVault {
       await first.vault.putEmbedding(n.id, n.embedding);
       await first.vault.putPosition(n.id, n.position);
       this.seededIds.push(n.id);
+      await yieldToEventLoop();
     }
     for (const c of this.clients) if (!(await this.syncClient(c))) return;
   }
@@ -130,6 +138,7 @@ export class LoadVault {
     const [hot, ...rest] = this.seededIds;
     const ids = [hot, ...pick(rest, EDITS_PER_ROUND - 1, this.rng)];
     for (const id of ids) {
+      await yieldToEventLoop();
       const note = await c.vault.getNote(id);
       if (!note) throw new Error(`${this.spec.name}/${c.name}: seeded note ${id} is gone`);
       const lines = String(note.body ?? "").split("\n");

@@ -11,6 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
@@ -84,27 +85,34 @@ async function runScenario(def: ScenarioDef, proxy: CountingProxy, token: string
   const phases: PhaseFigures[] = [];
   const clients = def.specs.reduce((n, s) => n + s.clients, 0);
   log(`${def.label}: ${def.specs.length} vault(s), ${clients} client(s), ${def.rounds} round(s)`);
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const t0 = performance.now();
-  for (const phase of PHASES) {
-    rec.phase = phase;
-    const [up0, down0, n0, p0] = [proxy.up, proxy.down, rec.samples.length, performance.now()];
-    // Every vault at once; a failure of one vault is its outcome, not the end of the run.
-    await Promise.all(
-      vaults.map(async (v) => {
-        try {
-          await steps[phase](v);
-        } catch (e) {
-          if (signal.aborted) return;
-          v.outcome.errors.push(`${v.spec.name} ${phase}: ${(e as Error).name}: ${(e as Error).message}`);
-        }
-      }),
-    );
-    if (signal.aborted) throw signal.reason;
-    const p: PhaseFigures = { phase, wallMs: performance.now() - p0, requests: rec.samples.length - n0, bytesUp: proxy.up - up0, bytesDown: proxy.down - down0 };
-    phases.push(p);
-    log(`  ${phase}: ${(p.wallMs / 1000).toFixed(1)} s, ${p.requests} requests`);
+  try {
+    for (const phase of PHASES) {
+      rec.phase = phase;
+      const [up0, down0, n0, p0] = [proxy.up, proxy.down, rec.samples.length, performance.now()];
+      // Every vault at once; a failure of one vault is its outcome, not the end of the run.
+      await Promise.all(
+        vaults.map(async (v) => {
+          try {
+            await steps[phase](v);
+          } catch (e) {
+            if (signal.aborted) return;
+            v.outcome.errors.push(`${v.spec.name} ${phase}: ${(e as Error).name}: ${(e as Error).message}`);
+          }
+        }),
+      );
+      if (signal.aborted) throw signal.reason;
+      const p: PhaseFigures = { phase, wallMs: performance.now() - p0, requests: rec.samples.length - n0, bytesUp: proxy.up - up0, bytesDown: proxy.down - down0 };
+      phases.push(p);
+      log(`  ${phase}: ${(p.wallMs / 1000).toFixed(1)} s, ${p.requests} requests`);
+    }
+  } finally {
+    loopDelay.disable();
   }
   const wallMs = performance.now() - t0;
+  const clientLoopDelay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
   const rounds = rec.samples.filter((x) => x.phase === "rounds");
   const latency = {} as Record<RouteClass | "all", LatencySummary>;
   for (const k of ROUTE_CLASSES) latency[k] = summarizeLatency(rounds.filter((x) => x.route === k));
@@ -125,6 +133,7 @@ async function runScenario(def: ScenarioDef, proxy: CountingProxy, token: string
     requestsPerSecond: roundsPhase.requests / (roundsPhase.wallMs / 1000),
     latency,
     statuses: statusCounts(rec),
+    clientLoopDelay,
     syncs: sum((o) => o.syncs),
     casRetries: sum((o) => o.casRetries),
     gaveUp: sum((o) => o.gaveUp),
