@@ -24,7 +24,14 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               cf: false,
-              bindings: { SYNC_TOKEN: "test-token", CORS_ORIGINS: "https://app.example", MAX_BODY_BYTES: "8388608", MAX_PACK_BYTES: "4194304" },
+              bindings: {
+                SYNC_TOKEN: "test-token",
+                CORS_ORIGINS: "https://app.example",
+                MAX_BODY_BYTES: "8388608",
+                MAX_PACK_BYTES: "4194304",
+                // Tests inside workerd cannot read process.env: the fuzz test's long mode comes in as a binding.
+                PENUMBRA_LONG: process.env.PENUMBRA_LONG ?? "",
+              },
             },
           }),
         ],

@@ -1,4 +1,5 @@
 // The Worker's edge: CORS, bearer auth, routing, and the JSON error format (docs/protocol.md).
+// Every route and the scope it needs is in routes.ts; who may use it is decided in access.ts.
 // Everything about a vault happens in its Durable Object (worker/vault-object.ts) and in R2
 // (worker/pack-store.ts); the routes live one per file.
 //
@@ -10,13 +11,13 @@
 //   POST    /v1/vaults/:vault/missing       which addresses are absent objects.ts
 //   POST    /v1/vaults/:vault/gc            garbage collection       gc.ts (+ retention.ts; also the Cron Trigger)
 //   POST    /v1/vaults/:vault/check|repair  corruption check, repair repair.ts
+//   POST|GET /v1/vaults/:vault/tokens, DELETE .../tokens/:id   vault tokens   token-routes.ts
 //   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md)
 import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { allowedOrigin, corsHeaders, preflight } from "./cors.ts";
-import { secretsEqual } from "./crypto.ts";
 import { limitsOf, type Env } from "./env.ts";
-import { ApiError, badRequest, errorResponse, json } from "./http.ts";
+import { ApiError, errorResponse, json } from "./http.ts";
 import { handleLegacy, isLegacyPath, legacyPreflight } from "./legacy/index.ts";
 import { handleGetObject, handleMissing } from "./objects.ts";
 import { PackStore } from "./pack-store.ts";
@@ -27,79 +28,56 @@ import { VaultObject } from "./vault-object.ts";
 import { handleGc } from "./gc.ts";
 import { handleCheck, handleRepair } from "./repair.ts";
 import { serveApp } from "./app.ts";
+import { authenticate, requireScope } from "./access.ts";
+import { resolveTarget, routeKey, VAULT_NAME_RE, type EngineRouteKey } from "./routes.ts";
+import { handleCreateToken, handleListTokens, handleRevokeToken } from "./token-routes.ts";
 
 export { VaultObject };
 
-export const VAULT_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+export { VAULT_NAME_RE };
 
 type Handler = (req: VaultRequest, arg: string) => Promise<Response>;
 
-/** Per vault sub-path: the handler of each method. */
-function routeOf(rest: string[]): Partial<Record<string, Handler>> | null {
-  if (rest.length === 0) return { GET: handleInfo, PUT: handleCreate };
-  if (rest.length === 1) {
-    switch (rest[0]) {
-      case "push":
-        return { POST: handlePush };
-      case "pull":
-        return { POST: handlePull };
-      case "log":
-        return { GET: handleLog };
-      case "missing":
-        return { POST: handleMissing };
-      case "gc":
-        return { POST: handleGc };
-      case "check":
-        return { POST: handleCheck };
-      case "repair":
-        return { POST: handleRepair };
-    }
-  }
-  if (rest.length === 2 && rest[0] === "objects") return { GET: handleGetObject };
-  return null;
-}
-
-function decodeSegment(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw badRequest("malformed percent-encoding in the path");
-  }
-}
-
-async function authorize(request: Request, env: Env): Promise<void> {
-  if (!env.SYNC_TOKEN)
-    throw new ApiError(401, "unauthorized", "the server has no SYNC_TOKEN set, so it refuses every request: the operator must run `wrangler secret put SYNC_TOKEN`");
-  const m = /^Bearer +(\S+) *$/i.exec(request.headers.get("authorization") ?? "");
-  if (!m || !(await secretsEqual(m[1], env.SYNC_TOKEN))) throw new ApiError(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)");
-}
+/** The handler of every engine route in worker/routes.ts (the type makes a missing one a compile error). */
+const HANDLERS: Record<EngineRouteKey, Handler> = {
+  "GET /v1/vaults/:vault": handleInfo,
+  "PUT /v1/vaults/:vault": handleCreate,
+  "POST /v1/vaults/:vault/push": handlePush,
+  "POST /v1/vaults/:vault/pull": handlePull,
+  "GET /v1/vaults/:vault/log": handleLog,
+  "GET /v1/vaults/:vault/objects/:addr": handleGetObject,
+  "POST /v1/vaults/:vault/missing": handleMissing,
+  "POST /v1/vaults/:vault/gc": handleGc,
+  "POST /v1/vaults/:vault/check": handleCheck,
+  "POST /v1/vaults/:vault/repair": handleRepair,
+  "POST /v1/vaults/:vault/tokens": handleCreateToken,
+  "GET /v1/vaults/:vault/tokens": handleListTokens,
+  "DELETE /v1/vaults/:vault/tokens/:id": handleRevokeToken,
+};
 
 async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: CountingBucket): Promise<Response> {
-  await authorize(request, env);
   const url = new URL(request.url);
   const path = url.pathname;
+  const defaultVault = env.DEFAULT_VAULT || "default";
+  const target = resolveTarget(request.method, url, defaultVault, isLegacyPath);
+  // Before anything else: 404, 405 and 400 are answers for callers holding a valid token only.
+  const access = await authenticate(request, env, target.vault);
+  if (target.reject) throw target.reject;
+  if (!target.route) {
+    if (!target.allow.length) throw new ApiError(404, "not_found", `no route for ${path}`);
+    const allow = target.allow.join(", ");
+    return errorResponse(new ApiError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow}`), { allow });
+  }
+  requireScope(access, target.route.scope);
 
-  if (isLegacyPath(path)) {
-    const defaultVault = env.DEFAULT_VAULT || "default";
+  if ("legacy" in target.route) {
     if (!VAULT_NAME_RE.test(defaultVault)) throw new ApiError(500, "misconfigured", "DEFAULT_VAULT is not a valid vault name");
     const r = await handleLegacy(request, { env, bucket, defaultVault, waitUntil: (p) => ctx.waitUntil(p) });
     if (r) return r;
     throw new ApiError(404, "not_found", `no route for ${path}`);
   }
 
-  const segs = path.split("/").slice(1);
-  if (segs[0] !== "v1" || segs[1] !== "vaults" || segs.length < 3) throw new ApiError(404, "not_found", `no route for ${path}`);
-  const vault = decodeSegment(segs[2]);
-  // Validated before it names a Durable Object or an R2 key.
-  if (!VAULT_NAME_RE.test(vault)) throw badRequest(`vault names match [A-Za-z0-9_-]{1,64}; got ${JSON.stringify(vault.slice(0, 80))}`);
-  const rest = segs.slice(3).map(decodeSegment);
-  const handlers = routeOf(rest);
-  if (!handlers) throw new ApiError(404, "not_found", `no route for ${path}`);
-  const handler = handlers[request.method];
-  if (!handler) {
-    const allow = Object.keys(handlers).join(", ");
-    return errorResponse(new ApiError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow}`), { allow });
-  }
+  const vault = target.params.vault;
   const req: VaultRequest = {
     request,
     url,
@@ -111,7 +89,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: 
     store: new PackStore(bucket, vault),
     waitUntil: (p) => ctx.waitUntil(p),
   };
-  return handler(req, rest[1] ?? "");
+  return HANDLERS[routeKey(target.route) as EngineRouteKey](req, target.params.addr ?? target.params.id ?? "");
 }
 
 function failure(e: unknown): Response {

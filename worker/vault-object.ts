@@ -22,6 +22,8 @@ import { packKey, PackStore, type FrameRef } from "./pack-store.ts";
 import { retainedCondition, type GcPolicy } from "./retention.ts";
 import { runGc, type GcBegin, type GcSweep, type GcVault } from "./gc.ts";
 import { policyOf } from "./retention.ts";
+import { addToken, findToken, listTokens, removeToken, TOKEN_SCHEMA, type TokenInfo } from "./token-store.ts";
+import type { TokenScope } from "./tokens.ts";
 import type {
   CommitRequest,
   CommitResult,
@@ -173,6 +175,29 @@ export class VaultObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
     migrateGcSchema(this.sql);
+    this.sql.exec(TOKEN_SCHEMA);
+  }
+
+  // ---- access tokens (worker/token-store.ts; only their hashes are stored) ---------------------
+
+  /** Null when the vault does not exist: tokens belong to a vault. */
+  createToken(id: string, hash: string, scope: TokenScope, label: string, now: number = Date.now()): TokenInfo | "token_limit" | null {
+    if (!this.config()) return null;
+    return this.ctx.storage.transactionSync(() => addToken(this.sql, id, hash, scope, label, now));
+  }
+
+  listTokens(): TokenInfo[] | null {
+    return this.config() ? listTokens(this.sql) : null;
+  }
+
+  /** False when no such token; null when the vault does not exist. */
+  revokeToken(id: string): boolean | null {
+    return this.config() ? removeToken(this.sql, id) : null;
+  }
+
+  /** The scope of the token with this hash (and records its use), or null. */
+  authenticateToken(hash: string, now: number = Date.now()): { id: string; scope: TokenScope } | null {
+    return findToken(this.sql, hash, now);
   }
 
   // ---- vault ----------------------------------------------------------------------------------
