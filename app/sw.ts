@@ -17,7 +17,15 @@ sw.addEventListener("install", (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL.map((f) => new URL(f, sw.registration.scope).href))).then(() => sw.skipWaiting()));
 });
 
-sw.addEventListener("activate", (e) => e.waitUntil(sw.clients.claim()));
+// Drops the caches of earlier builds (v1 kept worker.js and an app.js with the engine in it).
+sw.addEventListener("activate", (e) =>
+  e.waitUntil(
+    caches
+      .keys()
+      .then((names) => Promise.all(names.filter((n) => n.startsWith("penumbra-inspector-") && n !== CACHE).map((n) => caches.delete(n))))
+      .then(() => sw.clients.claim()),
+  ),
+);
 
 sw.addEventListener("fetch", (e) => {
   const url = new URL(e.request.url);
