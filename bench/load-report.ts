@@ -51,6 +51,8 @@ export interface ScenarioResult {
   syncs: number;
   casRetries: number;
   gaveUp: number;
+  /** Syncs cut off by a request that got no answer even after HttpRemote's retries. */
+  unreachableSyncs: number;
   merges: number;
   linesWritten: number;
   conflictCopies: number;
@@ -77,21 +79,33 @@ const int = (x: number) => x.toLocaleString("en");
 const mb = (x: number) => `${(x / 1e6).toFixed(2)} MB`;
 const s = (x: number) => `${(x / 1000).toFixed(1)} s`;
 
+function verdictProblems(r: LoadResult): string[] {
+  const p: string[] = [];
+  for (const x of r.scenarios) {
+    if (x.statuses.neverAnswered || x.unreachableSyncs) p.push(`${x.id}: ${x.statuses.neverAnswered} requests never answered (${x.unreachableSyncs} syncs cut off)`);
+    if (!x.converged) p.push(`${x.id}: not converged`);
+    p.push(`${x.id}: ${x.nothingLost ? "nothing lost" : "**something lost**"}`);
+    const other = x.vaultOutcomes.reduce((n, o) => n + o.errors.length, 0);
+    if (other) p.push(`${x.id}: ${other} other errors`);
+  }
+  return p;
+}
+
 export function renderMarkdown(r: LoadResult): string {
   const out: string[] = [];
   out.push("# Load: many clients against the local Worker");
   out.push("");
-  out.push(`Run ${r.startedAt} by \`npm run load -- --clients ${r.options.clients} --vaults ${r.options.vaults} --rounds ${r.options.rounds} --notes-per-vault ${r.options.notesPerVault} --seed ${r.options.seed}\` (bench/load.ts). Verdict: **${r.ok ? "pass: every client converged, nothing lost" : "FAIL"}**; total wall time ${s(r.wallMs)} (time bound ${s(r.options.timeoutMs)}).`);
+  out.push(`Run ${r.startedAt} by \`npm run load -- --clients ${r.options.clients} --vaults ${r.options.vaults} --rounds ${r.options.rounds} --notes-per-vault ${r.options.notesPerVault} --seed ${r.options.seed}\` (bench/load.ts). Verdict: **${r.ok ? "pass: every request answered, every client converged, nothing lost" : `FAIL: ${verdictProblems(r).join("; ")}`}**; total wall time ${s(r.wallMs)} (time bound ${s(r.options.timeoutMs)}).`);
   out.push("");
   out.push(`Machine: ${r.machine.cpus} vCPU (${r.machine.cpuModel}), Node ${r.machine.node}, ${r.machine.platform}; load average ${r.machine.loadAvgBefore.map((x) => x.toFixed(2)).join(" / ")} before, ${r.machine.loadAvgAfter.map((x) => x.toFixed(2)).join(" / ")} after (1/5/15 min).`);
   for (const remark of r.remarks) out.push(`${remark}`);
   out.push("");
   out.push("How it runs: the real Worker in workerd (cli/local-server.ts, R2 and SQLite Durable Objects on local disk), engine clients (Vault + MemoryStore + HttpRemote + sync) in one Node process, every request through a loopback proxy that counts bytes. Each client, per round, inserts one unique line into 3 notes (the vault's \"hot\" note, which every client edits, and 2 random ones), re-embeds or moves some of them, and syncs with the engine's defaults (6 attempts, jittered backoff). Then every client syncs in turn until all hold the server's head, and a fresh device clones each vault: its manifest root must equal the clients' and every line written must be in its note or in a conflict copy of it. Latency is measured in the client, from sending a request to reading its answer to the end, so it includes waiting for this process's event loop; time to the answer's headers is given too, and how late the client process's event loop ran. An attempt \"without an answer\" is a request sent on a kept-alive connection that the server closed as it went out (seen as ECONNRESET or UND_ERR_SOCKET); HttpRemote sends such a request again, up to twice, and a request never answered fails its sync and the run.");
   out.push("");
-  out.push("| scenario | vaults | clients | rounds | wall | requests/s (rounds) | syncs | 409 answers | sync retries | gave up | merges | conflict copies | lines written | converged | nothing lost |");
-  out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+  out.push("| scenario | vaults | clients | rounds | wall | requests/s (rounds) | syncs | 409 answers | sync retries | gave up | syncs cut off | merges | conflict copies | lines written | converged | nothing lost |");
+  out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
   for (const x of r.scenarios) {
-    out.push(`| ${x.label} | ${x.vaults} | ${x.clients} | ${x.rounds} | ${s(x.wallMs)} | ${x.requestsPerSecond.toFixed(1)} | ${int(x.syncs)} | ${int(x.statuses.conflict409)} | ${int(x.casRetries)} | ${int(x.gaveUp)} | ${int(x.merges)} | ${int(x.conflictCopies)} | ${int(x.linesWritten)} | ${x.converged ? "yes" : "**no**"} | ${x.nothingLost ? "yes" : "**no**"} |`);
+    out.push(`| ${x.label} | ${x.vaults} | ${x.clients} | ${x.rounds} | ${s(x.wallMs)} | ${x.requestsPerSecond.toFixed(1)} | ${int(x.syncs)} | ${int(x.statuses.conflict409)} | ${int(x.casRetries)} | ${int(x.gaveUp)} | ${int(x.unreachableSyncs)} | ${int(x.merges)} | ${int(x.conflictCopies)} | ${int(x.linesWritten)} | ${x.converged ? "yes" : "**no**"} | ${x.nothingLost ? "yes" : "**no**"} |`);
   }
   for (const x of r.scenarios) {
     out.push("");

@@ -5,7 +5,7 @@
 // Clients are engine Vaults over MemoryStore in this process, each with its own HttpRemote; their
 // requests go through the run's recording fetch. Every edit inserts one line no one else writes,
 // so "lost" can be decided by content.
-import { HttpRemote, MemoryStore, SyncError, Vault, sync } from "../engine/index.ts";
+import { HttpRemote, MemoryStore, RemoteError, SyncError, Vault, sync } from "../engine/index.ts";
 import { nodeCompressor } from "../engine/node/native.ts";
 import type { JsonObject } from "../engine/core/canonical.ts";
 import { generateVault, makeRng, type Rng } from "./generate.ts";
@@ -38,6 +38,11 @@ export interface VaultOutcome {
   casRetries: number;
   /** Syncs that gave up after the engine's attempt limit (too_many_conflicts); the next sync carries their change. */
   gaveUp: number;
+  /**
+   * Syncs that failed because a request got no answer even after HttpRemote's retries (the device
+   * keeps its change and the next sync sends it, as an app would). Any of these fails the run.
+   */
+  unreachable: string[];
   /** Syncs that merged a concurrent head. */
   merges: number;
   linesWritten: number;
@@ -84,7 +89,7 @@ export class LoadVault {
 
   constructor(readonly spec: VaultSpec, private readonly env: LoadEnv) {
     this.rng = makeRng(spec.seed);
-    this.outcome = { vault: spec.name, clients: spec.clients, syncs: 0, casRetries: 0, gaveUp: 0, merges: 0, linesWritten: 0, notesAtEnd: 0, conflictCopies: 0, convergePasses: 0, converged: false, cloneMatches: false, lost: [], errors: [] };
+    this.outcome = { vault: spec.name, clients: spec.clients, syncs: 0, casRetries: 0, gaveUp: 0, unreachable: [], merges: 0, linesWritten: 0, notesAtEnd: 0, conflictCopies: 0, convergePasses: 0, converged: false, cloneMatches: false, lost: [], errors: [] };
   }
 
   private async newClient(name: string): Promise<Client> {
@@ -96,8 +101,12 @@ export class LoadVault {
     if (this.env.signal.aborted) throw this.env.signal.reason;
   }
 
-  /** One sync as an app runs it. Lost races beyond the attempt limit are counted, not failures. */
-  private async syncClient(c: Client): Promise<boolean> {
+  /**
+   * One sync as an app runs it. Lost races beyond the attempt limit are counted and so are syncs cut
+   * off by an unanswered request: the device keeps its change for the next sync. Anything else is
+   * an error that stops this client.
+   */
+  private async syncClient(c: Client): Promise<"ok" | "unreachable" | "failed"> {
     await yieldToEventLoop();
     this.checkAborted();
     try {
@@ -105,17 +114,31 @@ export class LoadVault {
       this.outcome.syncs++;
       this.outcome.casRetries += r.retries;
       if (r.merged) this.outcome.merges++;
-      return true;
+      return "ok";
     } catch (e) {
       this.checkAborted();
       if (e instanceof SyncError && e.code === "too_many_conflicts") {
         this.outcome.casRetries += MAX_ATTEMPTS;
         this.outcome.gaveUp++;
-        return true;
+        return "ok";
+      }
+      if (e instanceof RemoteError && e.code === "unreachable") {
+        this.outcome.unreachable.push(`${this.spec.name}/${c.name}: sync failed: ${e.message}`);
+        return "unreachable";
       }
       this.outcome.errors.push(`${this.spec.name}/${c.name}: ${(e as Error).name}: ${(e as Error).message}`);
-      return false;
+      return "failed";
     }
+  }
+
+  /** Seeding and the verifying clone need their sync to land: try again after an unanswered request. */
+  private async syncUntilDone(c: Client): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await this.syncClient(c);
+      if (r !== "unreachable") return r === "ok";
+    }
+    this.outcome.errors.push(`${this.spec.name}/${c.name}: no sync got through in 3 tries`);
+    return false;
   }
 
   /** Creates the vault, puts the generated notes on client 0, pushes them; the other clients pull. */
@@ -130,7 +153,7 @@ export class LoadVault {
       this.seededIds.push(n.id);
       await yieldToEventLoop();
     }
-    for (const c of this.clients) if (!(await this.syncClient(c))) return;
+    for (const c of this.clients) if (!(await this.syncUntilDone(c))) return;
   }
 
   /** Client `ci`'s edits of round `r`: one unique line into each of a few notes, re-embedding or moving some. */
@@ -174,7 +197,7 @@ export class LoadVault {
             this.outcome.errors.push(`${this.spec.name}/${c.name}: edit failed: ${(e as Error).message}`);
             return;
           }
-          if (!(await this.syncClient(c))) return;
+          if ((await this.syncClient(c)) === "failed") return;
         }
       }),
     );
@@ -191,7 +214,7 @@ export class LoadVault {
   async converge(): Promise<void> {
     if (this.outcome.errors.length) return;
     for (let pass = 1; pass <= MAX_CONVERGE_PASSES; pass++) {
-      for (const c of this.clients) if (!(await this.syncClient(c))) return;
+      for (const c of this.clients) if ((await this.syncClient(c)) === "failed") return;
       this.outcome.convergePasses = pass;
       if (await this.agreed()) {
         this.outcome.converged = true;
@@ -204,7 +227,7 @@ export class LoadVault {
   async verify(): Promise<void> {
     this.checkAborted();
     const clone = await this.newClient("verifier");
-    if (!(await this.syncClient(clone))) return;
+    if (!(await this.syncUntilDone(clone))) return;
     const roots = new Set(this.clients.map((c) => c.vault.headRoot));
     this.outcome.cloneMatches = roots.size === 1 && roots.has(clone.vault.headRoot);
     const bodies = new Map<string, string>();
@@ -219,6 +242,6 @@ export class LoadVault {
 
   get ok(): boolean {
     const o = this.outcome;
-    return o.converged && o.cloneMatches && !o.lost.length && !o.errors.length;
+    return o.converged && o.cloneMatches && !o.lost.length && !o.errors.length && !o.unreachable.length;
   }
 }

@@ -119,7 +119,7 @@ async function runScenario(def: ScenarioDef, proxy: CountingProxy, token: string
   latency.all = summarizeLatency(rounds);
   const outcomes = vaults.map((v) => v.outcome);
   const sum = (f: (o: (typeof outcomes)[number]) => number) => outcomes.reduce((n, o) => n + f(o), 0);
-  const failures = outcomes.flatMap((o) => [...o.errors, ...o.lost.map((l) => `${o.vault}: lost ${l}`), ...(o.converged || o.errors.length ? [] : [`${o.vault}: clients did not converge`]), ...(o.cloneMatches || o.errors.length ? [] : [`${o.vault}: a fresh clone differs from the clients`])]);
+  const failures = outcomes.flatMap((o) => [...o.errors, ...o.unreachable, ...o.lost.map((l) => `${o.vault}: lost ${l}`), ...(o.converged || o.errors.length ? [] : [`${o.vault}: clients did not converge`]), ...(o.cloneMatches || o.errors.length ? [] : [`${o.vault}: a fresh clone differs from the clients`])]);
   const roundsPhase = phases.find((p) => p.phase === "rounds")!;
   return {
     id: def.id,
@@ -137,6 +137,7 @@ async function runScenario(def: ScenarioDef, proxy: CountingProxy, token: string
     syncs: sum((o) => o.syncs),
     casRetries: sum((o) => o.casRetries),
     gaveUp: sum((o) => o.gaveUp),
+    unreachableSyncs: sum((o) => o.unreachable.length),
     merges: sum((o) => o.merges),
     linesWritten: sum((o) => o.linesWritten),
     conflictCopies: sum((o) => o.conflictCopies),
@@ -144,7 +145,7 @@ async function runScenario(def: ScenarioDef, proxy: CountingProxy, token: string
     nothingLost: outcomes.every((o) => !o.lost.length && o.cloneMatches),
     ok: vaults.every((v) => v.ok),
     failures: failures.slice(0, 50),
-    vaultOutcomes: outcomes.map((o) => ({ ...o, lost: o.lost.slice(0, 20) })),
+    vaultOutcomes: outcomes.map((o) => ({ ...o, lost: o.lost.slice(0, 20), unreachable: o.unreachable.slice(0, 20) })),
   };
 }
 
