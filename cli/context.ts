@@ -182,6 +182,7 @@ export function explain(e: unknown, ctx?: { config: FolderConfig }): never {
   const where = ctx ? ` (${ctx.config.remote}, vault ${ctx.config.vault})` : "";
   if (e instanceof RemoteError) {
     if (e.status === 401) throw new CliError(`the server refused the token${where}`, "check PENUMBRA_SYNC_TOKEN or --token", "unauthorized");
+    if (e.status === 403) throw new CliError(`the token may not do this${where}: ${e.message}`, "a read-only token cannot push, and gc, rekey and token management need the operator token: ask the operator (penumbra-sync token create --scope write)", "forbidden");
     if (e.status === 0 && e.code === "unreachable") throw new CliError(`${e.message}`, "is the server running? start one with: penumbra-sync serve", "unreachable");
     if (e.status === 413 || e.code === "quota_exceeded") throw new CliError(`the vault is full or the upload too large: ${e.message}`, "free space (delete notes, garbage-collect) or raise the limit", "quota");
     if (e.code === "unknown_vault") throw new CliError(`the vault does not exist on the server${where}`, "run init again", "unknown_vault");

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   verify: () => import("./commands/verify.ts"),
   gc: () => import("./commands/gc.ts"),
   rekey: () => import("./commands/rekey.ts"),
+  token: () => import("./commands/token.ts"),
   demo: () => import("./commands/demo.ts"),
 };
 
