@@ -4,7 +4,8 @@
 import { json } from "./http.ts";
 import type { Env } from "./env.ts";
 
-const ALLOW_METHODS = "GET, PUT, POST, OPTIONS";
+// DELETE: revoking a token (DELETE /v1/vaults/:vault/tokens/:id).
+const ALLOW_METHODS = "GET, PUT, POST, DELETE, OPTIONS";
 const ALLOW_HEADERS = "authorization, content-type";
 const EXPOSE_HEADERS = "x-r2-ops, x-object-type";
 
