@@ -38,8 +38,6 @@ function fillDl(dl: HTMLElement, rows: [string, Node | string][]): void {
 // ---- state ----------------------------------------------------------------------------------
 
 let device: DeviceClient | null = null;
-/** Note ids of the working state (sorted), as of the last render. */
-let ids: string[] = [];
 let log: LogEntry[] = [];
 let selected: string | null = null;
 let retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -255,12 +253,16 @@ async function renderLog(): Promise<void> {
   })();
 }
 
-function renderNoteList(): void {
-  const q = $<HTMLInputElement>("note-filter").value.trim().toLowerCase();
-  const matching = q ? ids.filter((id) => id.toLowerCase().includes(q)) : ids;
-  $("note-count").textContent = `${nf.format(matching.length)} of ${nf.format(ids.length)} notes${matching.length > LIST_LIMIT ? ` (first ${LIST_LIMIT} shown)` : ""}`;
+async function renderNoteList(): Promise<void> {
+  if (!device) return;
+  const filter = $<HTMLInputElement>("note-filter");
+  const q = filter.value;
+  // The device worker filters; the page gets one screenful.
+  const r = await device.findNotes(q, LIST_LIMIT);
+  if (filter.value !== q) return; // a later keystroke renders its own list
+  $("note-count").textContent = `${nf.format(r.matching)} of ${nf.format(r.total)} notes${r.matching > LIST_LIMIT ? ` (first ${LIST_LIMIT} shown)` : ""}`;
   $("note-list").replaceChildren(
-    ...matching.slice(0, LIST_LIMIT).map((id) => {
+    ...r.ids.map((id) => {
       const b = el("button", { type: "button", textContent: id });
       b.dataset.id = id;
       if (id === selected) b.setAttribute("aria-current", "true");
@@ -322,12 +324,11 @@ async function renderAll(): Promise<void> {
     return null;
   });
   const st = await device.refresh();
-  ids = await device.ids();
   renderStatus(st);
   renderHead(st, info);
   renderStats(st, info);
   await renderLog().catch(() => {});
-  renderNoteList();
+  await renderNoteList();
   await renderNote();
   document.body.dataset.ready = "true";
 }
@@ -360,13 +361,13 @@ function wire(): void {
   });
   $("sync-now").addEventListener("click", () => void syncNow());
   $("sign-out").addEventListener("click", () => void signOut());
-  $("note-filter").addEventListener("input", renderNoteList);
+  $("note-filter").addEventListener("input", () => void renderNoteList());
   $("note-list").addEventListener("click", (ev) => {
     const id = (ev.target as HTMLElement).closest("button")?.dataset.id;
     if (!id) return;
     selected = id;
     $("note-saved").textContent = "";
-    renderNoteList();
+    void renderNoteList();
     void renderNote();
   });
   $("note-form").addEventListener("submit", async (ev) => {
@@ -383,7 +384,7 @@ function wire(): void {
     if (!device) return;
     const input = $<HTMLInputElement>("new-note-id");
     const id = input.value.trim();
-    if (ids.includes(id)) {
+    if (await device.entry(id)) {
       input.setCustomValidity("a note with this id exists");
       input.reportValidity();
       return;

@@ -5,7 +5,7 @@
 import { RemoteError, type LogEntry, type VaultInfo } from "../remote/remote.ts";
 import type { Entry } from "../core/tree.ts";
 import type { JsonObject } from "../core/canonical.ts";
-import type { CommandName, DeviceCommands, DeviceMessage, DeviceState, OpenRequest, Profile, SerializedError, SyncProgress, TimedReport, Version } from "./device-protocol.ts";
+import type { CommandName, DeviceCommands, DeviceMessage, DeviceState, NoteList, OpenRequest, Profile, SerializedError, SyncProgress, TimedReport, Version } from "./device-protocol.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onProgress?: (p: SyncProgress) => void };
 
@@ -96,9 +96,9 @@ export class DeviceClient {
     return this.changing(this.call("state", {}));
   }
 
-  /** Note ids, sorted. */
-  ids(): Promise<string[]> {
-    return this.call("ids", {});
+  /** Note ids containing `query`, sorted: the first `limit`, and how many match of how many. */
+  findNotes(query: string, limit = 200): Promise<NoteList> {
+    return this.call("findNotes", { query, limit });
   }
 
   entry(id: string): Promise<Entry | undefined> {

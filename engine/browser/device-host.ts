@@ -22,7 +22,7 @@ import { unlockEncryption } from "../crypto/envelope.ts";
 import { LocalPackChecker } from "./pack-checker.ts";
 import { VerifyingRemote } from "./verifying-remote.ts";
 import { vaultLockName, withVaultLock } from "./vault-lock.ts";
-import { dbNameOf, type DeviceState, type OpenRequest, type Profile, type SerializedError, type SyncProgress, type TimedReport, type Version } from "./device-protocol.ts";
+import { dbNameOf, type DeviceState, type NoteList, type OpenRequest, type Profile, type SerializedError, type SyncProgress, type TimedReport, type Version } from "./device-protocol.ts";
 
 const TREE = 3;
 const LOG_CACHE = "inspector-log";
@@ -170,8 +170,12 @@ export class DeviceHost {
     return d.changes.length;
   }
 
-  ids(): string[] {
-    return this.vault.ids();
+  /** The page asks for one screenful: a vault of 100,000 ids never crosses to it whole. */
+  findNotes(query: string, limit: number): NoteList {
+    const q = query.trim().toLowerCase();
+    const all = this.vault.ids();
+    const matching = q ? all.filter((id) => id.toLowerCase().includes(q)) : all;
+    return { ids: matching.slice(0, limit), matching: matching.length, total: all.length };
   }
 
   entry(id: string): Entry | undefined {

@@ -48,6 +48,12 @@ export interface DeviceState {
   lastSyncError: SerializedError | null;
 }
 
+export interface NoteList {
+  ids: string[];
+  matching: number;
+  total: number;
+}
+
 export interface Version {
   /** The oldest snapshot of a run of snapshots holding this version (null: only local, not pushed). */
   snapshot: Address | null;
@@ -78,7 +84,8 @@ export interface SerializedError {
 export interface DeviceCommands {
   open: { args: OpenRequest; result: DeviceState };
   state: { args: Record<string, never>; result: DeviceState };
-  ids: { args: Record<string, never>; result: string[] };
+  /** Note ids containing `query` (case-insensitive), sorted: the first `limit`, and how many match. */
+  findNotes: { args: { query: string; limit: number }; result: NoteList };
   entry: { args: { id: string }; result: Entry | undefined };
   getNote: { args: { id: string }; result: JsonObject | undefined };
   noteText: { args: { entry: Entry | undefined }; result: { title: string; body: string } | null };

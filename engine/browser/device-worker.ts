@@ -30,8 +30,8 @@ async function handle(m: DeviceRequest): Promise<unknown> {
     }
     case "state":
       return device().state();
-    case "ids":
-      return device().ids();
+    case "findNotes":
+      return device().findNotes(m.args.query, m.args.limit);
     case "entry":
       return device().entry(m.args.id);
     case "getNote":
