@@ -21,6 +21,8 @@ function headerBytes(h: Headers, firstLine: string): number {
 }
 
 const RETRIES = 2;
+/** Dead kept-alive sockets in a row: each retry opens a fresh connection, so more than a few means something else. */
+const STALE_RETRIES = 4;
 
 export class HttpRemote implements Remote {
   readonly stats: TransferStats = { requests: 0, bytesUp: 0, bytesDown: 0 };
@@ -39,15 +41,23 @@ export class HttpRemote implements Remote {
     this.stats.requests++;
     this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + (body?.length ?? 0);
     let res: Response | undefined;
-    // A connection can die under a request (a keep-alive socket the server just closed): retry twice
-    // with backoff. Every request is safe to repeat: a push whose first try landed gets head_moved,
-    // which sync resolves by pulling its own snapshot (test/e2e/interrupted.test.ts).
-    for (let attempt = 0; !res; attempt++) {
+    // A connection can die under a request: most often a kept-alive socket the server closed while
+    // idle (the local server does after 5 s; a client whose timers run late reuses it). Such a dead
+    // socket is retried at once, up to STALE_RETRIES times; any other failure (refused, DNS, ...)
+    // twice with backoff. Every request is safe to repeat: a push whose first try landed gets
+    // head_moved, which sync resolves by pulling its own snapshot (test/e2e/interrupted.test.ts).
+    let failures = 0;
+    let stale = 0;
+    while (!res) {
       try {
         res = await this.doFetch(url, { method, headers, body: body as BodyInit | undefined });
       } catch (e) {
-        if (attempt < RETRIES) {
-          await new Promise((r) => setTimeout(r, 100 * 4 ** attempt));
+        if (isDeadConnection(e) && stale < STALE_RETRIES) {
+          stale++;
+          continue;
+        }
+        if (failures < RETRIES) {
+          await new Promise((r) => setTimeout(r, 100 * 4 ** failures++));
           continue;
         }
         throw new RemoteError(0, "unreachable", `cannot reach ${this.opts.url}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause?.message})` : ""}`);
@@ -170,4 +180,10 @@ export class HttpRemote implements Remote {
     }
     return out;
   }
+}
+
+/** A socket closed or reset under the request (not a refused connection: the server is there). */
+function isDeadConnection(e: unknown): boolean {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code === "ECONNRESET" || cause?.code === "EPIPE" || cause?.code === "UND_ERR_SOCKET" || /other side closed/i.test(cause?.message ?? "");
 }

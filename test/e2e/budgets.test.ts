@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { gzipSync } from "node:zlib";
 import { startTestServer, type TestServer } from "../helpers/local-server.ts";
-import { startCountingProxy, type CountingProxy } from "../helpers/counting-proxy.ts";
+import { startCountingProxy, freshConnectionFetch, type CountingProxy } from "../helpers/counting-proxy.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { encodeEmbedding, encodeJsonPart } from "../../engine/core/parts.ts";
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function device(name: string) {
-  const remote = new HttpRemote({ url: proxy.url, vault: "budgets", token: server.token });
+  const remote = new HttpRemote({ url: proxy.url, vault: "budgets", token: server.token, fetch: freshConnectionFetch });
   const v = await Vault.open({ store: new MemoryStore(), device: name, compressor: nodeCompressor });
   return { v, remote };
 }

@@ -8,7 +8,7 @@
 // receiving (plain: 10,203 and 10,343 B). So this test holds issue #9's goal itself: 12 KiB + 15%.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/local-server.ts";
-import { startCountingProxy, type CountingProxy } from "../helpers/counting-proxy.ts";
+import { startCountingProxy, freshConnectionFetch, type CountingProxy } from "../helpers/counting-proxy.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
@@ -58,7 +58,7 @@ async function measure<T>(remote: HttpRemote, op: () => Promise<T>) {
 
 /** Initial push, clone, then one note edited on a and synced to b: wire bytes of each step. */
 async function scenario(vault: string, notes: GeneratedNote[], encrypted: boolean) {
-  const remoteOf = () => new HttpRemote({ url: proxy.url, vault, token: server.token });
+  const remoteOf = () => new HttpRemote({ url: proxy.url, vault, token: server.token, fetch: freshConnectionFetch });
   const ra = remoteOf();
   let keysA: VaultKeys | undefined;
   let keysB: VaultKeys | undefined;

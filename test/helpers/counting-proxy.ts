@@ -1,6 +1,8 @@
 // A loopback TCP proxy that counts every byte in each direction: the byte budgets are asserted on
 // what really crosses the wire (request lines, headers, bodies, chunk framing), not on estimates.
+import http from "node:http";
 import net from "node:net";
+import { Readable } from "node:stream";
 
 export interface CountingProxy {
   url: string;
@@ -51,3 +53,27 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       }),
   };
 }
+
+/**
+ * A fetch over node:http without keep-alive (one connection per request, `Connection: close`). A
+ * kept-alive socket that the server closes while idle makes the next request fail and HttpRemote
+ * send it again, which the proxy would count twice; fresh connections keep byte counts exact.
+ * (Node's own fetch drops a `connection` header, so this cannot be a header on it.)
+ */
+export const freshConnectionFetch: typeof fetch = (input, init) =>
+  new Promise<Response>((resolve, reject) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const headers: Record<string, string> = {};
+    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+    const req = http.request(url, { method: init?.method ?? "GET", headers, agent: false }, (res) => {
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
+      const empty = res.statusCode === 204 || res.statusCode === 304 || init?.method === "HEAD";
+      resolve(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status: res.statusCode, statusText: res.statusMessage, headers: h }));
+    });
+    req.on("error", reject);
+    const body = init?.body;
+    if (body === undefined || body === null) req.end();
+    else if (typeof body === "string" || body instanceof Uint8Array) req.end(body);
+    else reject(new TypeError("freshConnectionFetch sends strings and byte arrays only"));
+  });
