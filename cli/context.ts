@@ -168,15 +168,18 @@ export async function finishCheckout(ctx: FolderContext): Promise<void> {
   const to = ctx.vault.headRoot;
   if (to && from !== to) {
     await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache);
-    await saveCheckout(ctx, to);
+    await saveCheckout(ctx, to, true);
   }
 }
 
-export async function saveCheckout(ctx: FolderContext, root: Address | null): Promise<void> {
-  await ctx.store.setMeta("statcache", ctx.statCache);
-  await ctx.store.setMeta("checkout", root);
+/**
+ * Records that the folder reflects tree `root`, with the stat cache that proves it. Unchanged state
+ * is not written again: a no-op sync of a large folder would otherwise rewrite megabytes of cache.
+ */
+export async function saveCheckout(ctx: FolderContext, root: Address | null, statCacheChanged: boolean): Promise<void> {
+  if (statCacheChanged) await ctx.store.setMeta("statcache", ctx.statCache);
+  if (root !== (await checkoutRoot(ctx))) await ctx.store.setMeta("checkout", root);
 }
-
 /** Maps engine and transport errors to one line a user can act on. */
 export function explain(e: unknown, ctx?: { config: FolderConfig }): never {
   const where = ctx ? ` (${ctx.config.remote}, vault ${ctx.config.vault})` : "";

@@ -33,6 +33,8 @@ export interface ScanResult {
   /** Files read and hashed (not served from the stat cache). */
   hashed: number;
   bytesRead: number;
+  /** Whether the stat cache gained, changed or lost a row (if not, it need not be saved again). */
+  cacheChanged: boolean;
 }
 
 export function partPath(dir: string, part: PartName, id: string): string {
@@ -51,6 +53,7 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
   const ignored: string[] = [];
   let hashed = 0;
   let bytesRead = 0;
+  let cacheChanged = false;
   for (const part of ["note", "embedding", "position"] as PartName[]) {
     const { dir: sub, ext } = PART_DIRS[part];
     let names: string[];
@@ -118,6 +121,7 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
         continue;
       }
       cache[rel] = [size, mtime, ino, addr, extra];
+      cacheChanged = true;
       setPart(e, part, addr, extra);
       entries.set(id, e);
     }
@@ -128,9 +132,12 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
     const part = (Object.keys(PART_DIRS) as PartName[]).find((p) => PART_DIRS[p].dir === sub);
     const id = part ? name.slice(0, -PART_DIRS[part].ext.length) : "";
     const e = entries.get(id);
-    if (!part || !e || !hasPart(e, part)) delete cache[rel];
+    if (!part || !e || !hasPart(e, part)) {
+      delete cache[rel];
+      cacheChanged = true;
+    }
   }
-  return { entries, ignored: ignored.sort(), hashed, bytesRead };
+  return { entries, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
 }
 
 function setPart(e: Entry, part: PartName, addr: Address, extra: number): void {

@@ -30,7 +30,7 @@ export async function run(args: string[]): Promise<number> {
     const scan = await scanFolder(ctx.dir, v, ctx.statCache);
     v.replaceEntries(scan.entries);
     await v.commit("before restore");
-    await saveCheckout(ctx, v.headRoot);
+    await saveCheckout(ctx, v.headRoot, scan.cacheChanged);
     await fetchSnapshot(v, ctx.remote, snapshot);
     const target = (await v.snapshot(snapshot)).root;
     let changes;

@@ -44,7 +44,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   const local = await ctx.vault.commit();
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
-  await saveCheckout(ctx, from);
+  await saveCheckout(ctx, from, scan.cacheChanged);
   crashPoint("committed");
   instrumentRemote(ctx.remote);
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
@@ -62,8 +62,13 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   crashPoint("synced");
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];
-  if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache)).skipped;
-  await saveCheckout(ctx, to);
+  let written = false;
+  if (to && to !== from) {
+    const applied = await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache);
+    skipped = applied.skipped;
+    written = applied.written + applied.deleted > 0;
+  }
+  await saveCheckout(ctx, to, written);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed };
 }

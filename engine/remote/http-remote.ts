@@ -1,7 +1,7 @@
 // The HTTP remote: the protocol of docs/protocol.md over fetch (browsers, Workers, Node alike).
 import { concatBytes, utf8 } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
-import { STREAM_MAGIC, Section, encodeSection, jsonSection, parseSectionJson, readSections } from "../core/stream.ts";
+import { STREAM_MAGIC, Section, jsonSection, sectionHeader, parseSectionJson, readSections } from "../core/stream.ts";
 import { RemoteError, type CommitRequest, type PullResult, type PushResult, type Remote, type TransferStats, type VaultConfig, type VaultInfo, type LogEntry, type HeadInfo, type CheckResult, type RepairUploadResult } from "./remote.ts";
 
 export interface HttpRemoteOptions {
@@ -105,8 +105,9 @@ export class HttpRemote implements Remote {
 
   /** POSTs a stream of packs (and a commit) to `path`; the answer is JSON. */
   private async postPacks<T>(path: string, packs: readonly Uint8Array[], commit?: CommitRequest): Promise<T> {
+    // Headers beside the packs, copied once into the body (packs are megabytes).
     const parts: Uint8Array[] = [STREAM_MAGIC];
-    for (const p of packs) parts.push(encodeSection(Section.Pack, p));
+    for (const p of packs) parts.push(sectionHeader(Section.Pack, p.length), p);
     if (commit) parts.push(jsonSection(Section.Json, commit));
     parts.push(jsonSection(Section.End, {}));
     const res = await this.request("POST", path, concatBytes(parts), "application/vnd.penumbra.stream");

@@ -226,8 +226,12 @@ export class Vault {
     this.dirty = true;
   }
 
-  /** Replaces the whole working state (the CLI does this after scanning the vault folder). */
+  /**
+   * Replaces the whole working state (the CLI does this after scanning the vault folder). The same
+   * entries again leave the vault clean, so a no-op sync does not rebuild the tree.
+   */
   replaceEntries(entries: Map<string, Entry>): void {
+    if (!this.dirty && sameEntries(this.entries, entries)) return;
     this.entries = entries;
     this.dirty = true;
   }
@@ -412,4 +416,13 @@ async function checkStoreKeys(store: LocalStore, keys: VaultKeys | undefined): P
     await store.setMeta(ENCRYPTION_META, { keyId: keys.keyId });
   }
   store.setObjectCheck((_addr, bytes) => VaultKeys.looksSealed(bytes));
+}
+
+function sameEntries(a: Map<string, Entry>, b: Map<string, Entry>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, x] of a) {
+    const y = b.get(id);
+    if (!y || x.note !== y.note || !x.chunked !== !y.chunked || x.embedding !== y.embedding || x.dims !== y.dims || x.position !== y.position) return false;
+  }
+  return true;
 }
