@@ -144,9 +144,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       return pid ? (await rssOf(pid))?.peak : undefined;
     };
 
-    // The engine's client reuses kept-alive connections (fetch's default). If a run dies on the
-    // transport (seen at 100k notes: ECONNRESET/EPIPE on a reused connection during parallel
-    // uploads), the failure is recorded and the operation retried once on fresh connections.
+    // The engine's client reuses kept-alive connections (fetch's default) and retries a request
+    // whose socket died. If a run still dies on the transport (seen at 100k notes before that retry:
+    // ECONNRESET/EPIPE on a reused connection during parallel uploads), the failure is recorded and
+    // the operation retried once with one connection per request.
     let closeAll = false;
     const transportFailures: { scenario: string; error: string; wallMs: number; up: number; down: number }[] = [];
     const TRANSPORT = /cannot reach|ECONNRESET|EPIPE|other side closed|socket/i;
@@ -159,14 +160,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       if (!r.ok && !closeAll && TRANSPORT.test(r.error ?? "")) {
         const first = r;
         const firstBytes = { up: proxy!.up, down: proxy!.down };
-        log(`  penumbra-sync ${sc.id}: FAILED after ${(first.wallMs / 1000).toFixed(1)} s (${first.error}); retrying with Connection: close`);
+        log(`  penumbra-sync ${sc.id}: FAILED after ${(first.wallMs / 1000).toFixed(1)} s (${first.error}); retrying with one connection per request`);
         transportFailures.push({ scenario: sc.id, error: first.error ?? "", wallMs: first.wallMs, ...firstBytes });
         await resetForRetry?.();
         proxy!.reset();
         peak = await serverPeak(enginePid, async () => {
           r = await runChild("bench/engine-client.ts", { dir, token, mode: "sync", closeConnections: true });
         });
-        extra = { ...extra, note: `first attempt failed after ${(first.wallMs / 1000).toFixed(1)} s, ${firstBytes.up.toLocaleString("en")} B up: ${first.error}; figures are from a retry with Connection: close${resetForRetry ? " from scratch (new local state, new vault)" : ""}` };
+        extra = { ...extra, note: `first attempt failed after ${(first.wallMs / 1000).toFixed(1)} s, ${firstBytes.up.toLocaleString("en")} B up: ${first.error}; figures are from a retry with one connection per request${resetForRetry ? " from scratch (new local state, new vault)" : ""}` };
         // Once one operation needed it, every later one gets fresh connections too (comparable rows).
         closeAll = true;
       }

@@ -2,6 +2,7 @@
 // the `x-r2-ops: A=<n>,B=<n>` header, or for a streamed pull, the `r2` field of its `E` section
 // (the header of a streamed answer is sent before the packs are read, so it shows 0).
 import { Section, STREAM_MAGIC } from "../engine/core/stream.ts";
+import { freshConnectionFetch } from "../test/helpers/counting-proxy.ts";
 
 export interface OpsCounter {
   requests: number;
@@ -65,17 +66,13 @@ export function endSectionSniffer(onEnd: (json: Record<string, unknown>) => void
 
 /**
  * A fetch that counts requests and the R2 operations each answer reports. With `closeConnections`
- * every request asks for its own connection (`Connection: close`) instead of reusing a kept-alive one.
+ * every request gets its own connection (node:http without keep-alive) instead of a kept-alive one.
  */
 export function countingFetch(counter: OpsCounter, inner: typeof fetch = fetch, closeConnections = false): typeof fetch {
   return (async (input: RequestInfo | URL, init?: RequestInit) => {
     counter.requests++;
-    if (closeConnections) {
-      const headers = new Headers(init?.headers);
-      headers.set("connection", "close");
-      init = { ...init, headers };
-    }
-    const res = await inner(input, init);
+    // Node's fetch drops a `connection` header, so fresh connections need another client.
+    const res = await (closeConnections ? freshConnectionFetch : inner)(input, init);
     const header = parseOps(res.headers.get("x-r2-ops"));
     const streamed = (res.headers.get("content-type") ?? "").startsWith("application/vnd.penumbra.stream");
     if (!streamed || !res.body) {
