@@ -20,6 +20,7 @@ import { BIN, ROOT, runCli, type CliResult } from "../helpers/cli.ts";
 import { startTestServer, type TestServer } from "../helpers/local-server.ts";
 import { HttpRemote, MemoryStore, Vault, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
+import { rng } from "../core/util.ts";
 
 installNodeFastPaths();
 const LONG = process.env.PENUMBRA_LONG === "1";
@@ -42,18 +43,6 @@ afterAll(async () => {
 
 function cli(args: string[]): Promise<CliResult> {
   return runCli(args, { PENUMBRA_SYNC_TOKEN: server.token });
-}
-
-/** Seeded PRNG (mulberry32), so that a failing run can be replayed with PENUMBRA_CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** path relative to the folder ("notes/a001.json") -> bytes */
@@ -157,7 +146,7 @@ function expectSameFiles(actual: Files, expected: Files, what: string): void {
 describe("crash safety of the CLI", () => {
   it(`kill -9 during push and pull, ${KILLS} times: no half-written file, a complete remote head, the next sync converges`, async () => {
     const seed = Number(process.env.PENUMBRA_CRASH_SEED ?? Date.now() % 100_000);
-    const rnd = prng(seed);
+    const rnd = rng(seed); // seeded, so a failing run can be replayed with PENUMBRA_CRASH_SEED
     const dev = { a: path.join(tmp, "a"), b: path.join(tmp, "b") };
     for (const d of Object.values(dev)) expect((await cli(["init", d, "--remote", server.url, "--vault", "crash"])).code).toBe(0);
     // A writes 250 notes (every third with an embedding, every second with a position), B 50.
