@@ -221,8 +221,7 @@ export async function applyChanges(dir: string, v: Vault, changes: readonly Tree
         bytes = new TextEncoder().encode(JSON.stringify(decodeJsonPart(raw, part), null, 2) + "\n");
         extra = part === "note" && e.chunked ? 1 : 0;
       }
-      writeFileAtomicSync(path, bytes);
-      const st = statSync(path);
+      const st = writeFileAtomicSync(path, bytes);
       cache[rel] = [...sig(st), after, extra];
       out.written++;
     }

@@ -1,7 +1,7 @@
 // Atomic file writes: temp file in the same folder, fsync, rename over the target, fsync the folder.
 // A crash leaves either the old file or the new one, never half of one.
 import { open, rename, mkdir, unlink } from "node:fs/promises";
-import { writeFileSync, renameSync, unlinkSync } from "node:fs";
+import { openSync, closeSync, fstatSync, writeFileSync, renameSync, unlinkSync, type Stats } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -37,20 +37,38 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * The same without fsync, synchronously: for checking out thousands of small files, where the
- * promise versions cost ~5x more per file. A crash still leaves the old file or the new one (the
- * rename is atomic); after a power loss the new one may be empty, which the stat cache then sees as
- * a changed file whose content fails to parse and is reported, never uploaded.
+ * The same without fsync, synchronously, returning the new file's stat: for checking out thousands
+ * of small files, where the promise versions cost ~5x more per file. A crash still leaves the old
+ * file or the new one (the rename is atomic); after a power loss the new one may be empty, which the
+ * stat cache then sees as a changed file whose content fails to parse and is reported, never uploaded.
+ * Temp names come from the process id and a counter (random bytes cost ~15 us a file).
  */
-export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  writeFileSync(tmp, data);
+export function writeFileAtomicSync(path: string, data: Uint8Array | string): Stats {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${++tempSeq}.tmp`);
+  let st: Stats;
+  const fd = openSync(tmp, "w");
+  try {
+    writeFileSync(fd, data);
+    st = fstatSync(fd); // rename keeps size, mtime and inode: this is the target's stat
+  } catch (e) {
+    closeSync(fd);
+    tryUnlink(tmp);
+    throw e;
+  }
+  closeSync(fd);
   try {
     renameSync(tmp, path);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {}
+    tryUnlink(tmp);
     throw e;
   }
+  return st;
+}
+
+let tempSeq = 0;
+
+function tryUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {}
 }
