@@ -47,9 +47,6 @@ await measureSelf(async (m) => {
   ctx.remote = new HttpRemote({ url: ctx.config.remote, vault: ctx.config.vault, token: args.token, fetch: countingFetch(counter, fetch, args.closeConnections) });
 
   const phases: EnginePhases = { openMs: tOpen - t0, scanMs: 0, commitMs: 0, remoteMs: 0, otherMs: 0 };
-  // Files the scan read and hashed: the stat cache rows it added or changed.
-  const before = new Map(Object.entries(ctx.statCache).map(([k, v]) => [k, `${v[0]}:${v[1]}:${v[2]}`]));
-  let hashedBytes = 0;
   let scanEnd = 0;
   const commit = ctx.vault.commit.bind(ctx.vault);
   ctx.vault.commit = async (message?: string) => {
@@ -57,7 +54,6 @@ await measureSelf(async (m) => {
     if (!scanEnd) {
       scanEnd = t;
       phases.scanMs = t - tOpen;
-      for (const [k, v] of Object.entries(ctx.statCache)) if (before.get(k) !== `${v[0]}:${v[1]}:${v[2]}`) hashedBytes += v[0];
     }
     try {
       return await commit(message);
@@ -113,7 +109,7 @@ await measureSelf(async (m) => {
     r2B: counter.b,
     phases,
     hashedFiles: result.hashed,
-    hashedBytes,
+    hashedBytes: result.hashedBytes,
     engineBytesUp: r.uploaded.bytes,
     engineBytesDown: r.downloaded.bytes,
     uploadedPacks: r.uploaded.packs,

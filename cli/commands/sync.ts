@@ -70,7 +70,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   }
   await saveCheckout(ctx, to, written);
   crashPoint("done");
-  return { report, ignored: scan.ignored, skipped, hashed: scan.hashed };
+  return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
 }
 
 function humanReport(mode: Mode, r: SyncReport & { ignored: string[]; skipped: string[] }): string {
