@@ -27,6 +27,9 @@ export const PART_DIRS: Record<PartName, { dir: string; ext: string }> = {
 /** path -> [size, mtimeMs, ino, address, chunked(0/1) or dims] */
 export type StatCache = Record<string, [number, number, number, Address, number]>;
 
+/** A scan packs what it has staged every this many bytes: an initial push never holds the folder in memory. */
+const SCAN_FLUSH_BYTES = 32 * 1024 * 1024;
+
 export interface ScanResult {
   entries: Map<string, Entry>;
   ignored: string[];
@@ -124,6 +127,7 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
       cacheChanged = true;
       setPart(e, part, addr, extra);
       entries.set(id, e);
+      if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged();
     }
   }
   // Cache rows of files that are gone must not linger (a re-created file would match by chance).

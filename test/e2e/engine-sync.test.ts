@@ -46,6 +46,35 @@ describe("two devices through the local Worker", () => {
     expect(a.v.ids()).toEqual(["n1"]);
   });
 
+  it("objects packed before the commit (flushStaged, as a large scan does) are pushed with it; a flushed version never committed is harmless", async () => {
+    const a = await device("e2e-flush", "dev-a");
+    const b = await device("e2e-flush", "dev-b");
+    await a.v.putNote("early", { title: "Early", body: "packed before the commit" });
+    await a.v.putEmbedding("early", new Float32Array([1, 2, 3]));
+    await a.v.putNote("replaced", { title: "Draft", body: "flushed, then replaced before the commit" });
+    expect(a.v.stagedBytes).toBeGreaterThan(0);
+    await a.v.flushStaged();
+    expect(a.v.stagedBytes).toBe(0);
+    expect(a.v.refs.unpushed).toHaveLength(1);
+    expect(a.v.refs.head).toBeNull(); // nothing committed yet: the packs only wait for the next push
+    await a.v.putNote("replaced", { title: "Final", body: "what the snapshot holds" });
+    await a.v.putNote("late", { title: "Late", body: "staged at commit time" });
+    // Flushing again packs only what the store lacks: the first flush's objects are not packed twice.
+    await a.v.putNote("early", { title: "Early", body: "packed before the commit" });
+    await a.v.flushStaged();
+    expect(a.v.refs.unpushed).toHaveLength(2);
+    const r = await sync(a.v, a.remote);
+    expect(r.pushed.added).toBe(3);
+    expect(r.uploaded.packs).toBe(3); // two flushed packs + the commit's (tree nodes, snapshot)
+    expect(a.v.refs.unpushed).toEqual([]);
+    const rb = await sync(b.v, b.remote);
+    expect(rb.changes.added).toBe(3);
+    expect(await b.v.getNote("early")).toEqual({ title: "Early", body: "packed before the commit" });
+    expect([...((await b.v.getEmbedding("early")) as Float32Array)]).toEqual([1, 2, 3]);
+    expect(await b.v.getNote("replaced")).toEqual({ title: "Final", body: "what the snapshot holds" });
+    expect(await b.v.getNote("late")).toEqual({ title: "Late", body: "staged at commit time" });
+  });
+
   it("a push on a stale head gets head_moved and changes nothing; sync then merges both edits", async () => {
     const a = await device("e2e-merge", "dev-a");
     const b = await device("e2e-merge", "dev-b");
