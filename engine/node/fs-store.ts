@@ -25,11 +25,15 @@ interface Location {
   length: number;
 }
 
+/** Inflated frames kept for reuse (frames are ~256 KiB: a few hundred of them). */
+const FRAME_CACHE_BYTES = 64 * 1024 * 1024;
 const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 export class FsStore implements LocalStore {
   private index = new Map<Address, Location>();
   private frameCache = new Map<string, Uint8Array>();
+  private frameCacheBytes = 0;
+  private inflight = new Map<string, Promise<Uint8Array>>();
   private handles = new Map<string, Promise<FileHandle>>();
   private check: ObjectCheck = (addr, bytes) => addressOf(bytes) === addr;
 
@@ -97,20 +101,52 @@ export class FsStore implements LocalStore {
   async getObject(addr: Address): Promise<Uint8Array | undefined> {
     const loc = this.index.get(addr);
     if (!loc) return undefined;
-    const key = `${loc.pack}:${loc.frameOffset}`;
-    let raw = this.frameCache.get(key);
-    if (!raw) {
-      const stored = new Uint8Array(loc.storedLength);
-      const fh = await this.handle(loc.pack);
-      const { bytesRead } = await fh.read(stored, 0, loc.storedLength, loc.frameOffset);
-      if (bytesRead !== loc.storedLength) throw new CorruptObjectError(addr, `pack ${loc.pack} (truncated)`);
-      raw = await decodeFrame(loc.codec, stored, loc.rawLength, this.compressor);
-      if (this.frameCache.size >= 256) this.frameCache.delete(this.frameCache.keys().next().value as string);
-      this.frameCache.set(key, raw);
-    }
+    const raw = await this.frame(loc, addr);
     const bytes = raw.subarray(loc.offset, loc.offset + loc.length);
     if (!this.check(addr, bytes)) throw new CorruptObjectError(addr, `pack ${loc.pack}`);
     return bytes;
+  }
+
+  /**
+   * A frame's raw bytes, from a byte-bounded LRU cache. Concurrent reads of one frame share one read
+   * and inflate: a tree walk asks for thousands of nodes at once, and each used to inflate its own
+   * copy of the same frames (a 100,000-note pull peaked at 2.5 GB of buffers).
+   */
+  private frame(loc: Location, addr: Address): Promise<Uint8Array> {
+    const key = `${loc.pack}:${loc.frameOffset}`;
+    const hit = this.frameCache.get(key);
+    if (hit) {
+      this.frameCache.delete(key); // most recently used goes last (Map keeps insertion order)
+      this.frameCache.set(key, hit);
+      return Promise.resolve(hit);
+    }
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = (async () => {
+        const stored = new Uint8Array(loc.storedLength);
+        const fh = await this.handle(loc.pack);
+        const { bytesRead } = await fh.read(stored, 0, loc.storedLength, loc.frameOffset);
+        if (bytesRead !== loc.storedLength) throw new CorruptObjectError(addr, `pack ${loc.pack} (truncated)`);
+        const raw = await decodeFrame(loc.codec, stored, loc.rawLength, this.compressor);
+        this.remember(key, raw);
+        return raw;
+      })();
+      this.inflight.set(key, p);
+      const done = () => this.inflight.delete(key);
+      p.then(done, done);
+    }
+    return p;
+  }
+
+  private remember(key: string, raw: Uint8Array): void {
+    if (raw.length > FRAME_CACHE_BYTES) return;
+    this.frameCache.set(key, raw);
+    this.frameCacheBytes += raw.length;
+    while (this.frameCacheBytes > FRAME_CACHE_BYTES) {
+      const [k, v] = this.frameCache.entries().next().value as [string, Uint8Array];
+      this.frameCache.delete(k);
+      this.frameCacheBytes -= v.length;
+    }
   }
 
   async hasObjects(addrs: readonly Address[]): Promise<Set<Address>> {
@@ -163,5 +199,6 @@ export class FsStore implements LocalStore {
   async close(): Promise<void> {
     await this.closeHandles();
     this.frameCache.clear();
+    this.frameCacheBytes = 0;
   }
 }

@@ -2,7 +2,7 @@
 // and IdbStore over fake-indexeddb. The same suite runs against IdbStore in Chromium in
 // test/browser/store-chromium.test.ts.
 import "fake-indexeddb/auto";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { mkdtemp, readdir, readFile, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,7 +10,12 @@ import { storeConformance, type StoreHarness } from "./conformance.ts";
 import { idbHarness } from "./idb-harness.ts";
 import { MemoryStore } from "../../engine/store/memory-store.ts";
 import { FsStore } from "../../engine/node/fs-store.ts";
-import { decodePackHeader } from "../../engine/core/pack.ts";
+import { decodePackHeader, PackBuilder } from "../../engine/core/pack.ts";
+import { ObjectType } from "../../engine/core/object.ts";
+import { addressOf } from "../../engine/core/hash.ts";
+import { toHex, utf8 } from "../../engine/core/bytes.ts";
+import type { Compressor } from "../../engine/core/compress.ts";
+import { nodeCompressor } from "../../engine/node/native.ts";
 import type { LocalStore } from "../../engine/store/store.ts";
 
 const memoryHarness: StoreHarness = {
@@ -62,3 +67,29 @@ for (const harness of [memoryHarness, fsHarness, idbHarness()]) {
     }
   });
 }
+
+describe("FsStore frame cache", () => {
+  it("reads and inflates a frame once for many concurrent reads of its objects", async () => {
+    let inflates = 0;
+    const counting: Compressor = {
+      gzip: (d) => nodeCompressor.gzip(d),
+      gunzip: (d, n) => (inflates++, nodeCompressor.gunzip(d, n)),
+    };
+    const root = await mkdtemp(path.join(tmpdir(), "penumbra-store-"));
+    const objects = Array.from({ length: 200 }, (_, i) => utf8(`{"title":"note ${i}","body":"${"word ".repeat(50)}"}`)).map((bytes) => ({ type: ObjectType.Blob, addr: addressOf(bytes), bytes }));
+    const b = new PackBuilder();
+    for (const o of objects) b.add(o.type, o.addr, o.bytes, true);
+    const pack = await b.finish(nodeCompressor);
+    expect(decodePackHeader(pack.bytes).frames).toHaveLength(1);
+    const writer = await FsStore.open(root, counting);
+    await writer.putObjects(objects, pack.bytes);
+    await writer.close();
+    const store = await FsStore.open(root, counting);
+    inflates = 0;
+    const got = await Promise.all(objects.map((o) => store.getObject(o.addr)));
+    expect(got.map((g) => g && toHex(g))).toEqual(objects.map((o) => toHex(o.bytes)));
+    expect(inflates).toBe(1);
+    await store.close();
+    await rm(root, { recursive: true, force: true });
+  });
+});
