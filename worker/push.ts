@@ -7,7 +7,7 @@
 import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
 import { isAddress } from "../engine/core/hash.ts";
 import { ObjectType } from "../engine/core/object.ts";
-import { decodeFrame, decodePackHeader, packLength, type PackHeader, type PackObjectInfo } from "../engine/core/pack.ts";
+import { decodeFrame, decodePackHeader, packLength, PACK_OBJECT_LIMIT, type PackHeader, type PackObjectInfo } from "../engine/core/pack.ts";
 import { readSections, Section, SectionTooLargeError, type StreamSection } from "../engine/core/stream.ts";
 import { commitPush, type CommitInput } from "./commit.ts";
 import type { VaultRequest } from "./context.ts";
@@ -59,6 +59,7 @@ export class PushSession {
       throw packError(e);
     }
     if (packLength(header) !== bytes.length) throw new ApiError(400, "bad_pack", `pack is ${bytes.length} bytes, its header says ${packLength(header)}`);
+    if (header.objects.length > PACK_OBJECT_LIMIT) throw new ApiError(413, "too_large", `a pack of ${header.objects.length} objects exceeds ${PACK_OBJECT_LIMIT} objects per pack; split it`);
     const id = await sha256Hex(bytes);
     if (this.packs.some((p) => p.id === id)) return; // sent twice in one request
     this.objectCount += header.objects.length;

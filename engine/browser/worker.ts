@@ -55,7 +55,7 @@ async function stage(notes: NoteInput[], packTarget: number): Promise<StageResul
       b.add(type, addr, bytes, codec);
       objs.push({ type, addr, bytes });
       est += codec === false ? bytes.length : codec === true ? bytes.length * 0.5 : bytes.length * 0.9;
-      if (est >= packTarget) await flush();
+      if (est >= packTarget || b.full) await flush();
     }
     return addr;
   };

@@ -34,6 +34,12 @@ export const FRAME_TARGET = 256 * 1024;
 /** Decoder limits: a hostile pack cannot make a reader allocate more than this. */
 export const MAX_FRAME_RAW = 4 * 1024 * 1024;
 export const MAX_PACK_OBJECTS = 200_000;
+/**
+ * Writers close a pack at this many objects, and the Worker refuses more (413): it indexes a pack's
+ * object list in one SQLite statement, and SQLite there refuses a string over ~1 MB (~90 bytes an
+ * object). Only packs of tiny objects reach it (100,000 positions would otherwise share one pack).
+ */
+export const PACK_OBJECT_LIMIT = 8192;
 export const MAX_PACK_FRAMES = 100_000;
 
 export interface FrameInfo {
@@ -210,6 +216,11 @@ export class PackBuilder {
   rawBytes = 0;
 
   constructor(private readonly frameTarget = FRAME_TARGET) {}
+
+  /** Holds PACK_OBJECT_LIMIT objects: finish it and start another. */
+  get full(): boolean {
+    return this.objectCount >= PACK_OBJECT_LIMIT;
+  }
 
   get objectCount(): number {
     return this.seen.size;

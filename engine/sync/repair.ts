@@ -53,7 +53,7 @@ export async function repackObjects(v: Vault, objects: ObjectMap, addrs: Iterabl
       out.notHeld.push(addr);
       continue;
     }
-    if (b.rawBytes > 0 && b.rawBytes + bytes.length > REPACK_TARGET) await flush();
+    if ((b.rawBytes > 0 && b.rawBytes + bytes.length > REPACK_TARGET) || b.full) await flush();
     b.add(use.type, addr, bytes, v.encrypted ? false : use.codec);
     out.packed.push(addr);
   }

@@ -414,7 +414,7 @@ export class Vault {
         // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
         est += s.compressible === false ? s.obj.bytes.length : s.compressible === true ? s.obj.bytes.length * 0.5 : s.obj.bytes.length * 0.9;
       }
-      if (est >= this.packTarget) await flush();
+      if (est >= this.packTarget || b.full) await flush();
     }
     await flush();
     return ids;

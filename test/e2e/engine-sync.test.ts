@@ -3,6 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/local-server.ts";
 import { Vault, MemoryStore, HttpRemote, sync, push, RemoteError } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
+import { decodePackHeader, PACK_OBJECT_LIMIT } from "../../engine/core/pack.ts";
 
 installNodeFastPaths();
 let server: TestServer;
@@ -73,6 +74,20 @@ describe("two devices through the local Worker", () => {
     expect([...((await b.v.getEmbedding("early")) as Float32Array)]).toEqual([1, 2, 3]);
     expect(await b.v.getNote("replaced")).toEqual({ title: "Final", body: "what the snapshot holds" });
     expect(await b.v.getNote("late")).toEqual({ title: "Late", body: "staged at commit time" });
+  });
+
+  it("packs of tiny objects close at PACK_OBJECT_LIMIT objects, so the Worker takes them (9,000 positions)", async () => {
+    const a = await device("e2e-tiny", "dev-a");
+    const b = await device("e2e-tiny", "dev-b");
+    for (let i = 0; i < 9000; i++) await a.v.putPosition(`p${i}`, { x: i, y: -i });
+    await a.v.flushStaged();
+    const counts = await Promise.all(a.v.refs.unpushed.map(async (id) => decodePackHeader((await a.v.store.getPack(id)) as Uint8Array).objects.length));
+    expect(counts.length).toBeGreaterThan(1);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(PACK_OBJECT_LIMIT);
+    expect(counts.reduce((x, y) => x + y, 0)).toBe(9000);
+    await sync(a.v, a.remote);
+    expect((await sync(b.v, b.remote)).changes.added).toBe(9000);
+    expect(await b.v.getPosition("p8999")).toEqual({ x: 8999, y: -8999 });
   });
 
   it("a push on a stale head gets head_moved and changes nothing; sync then merges both edits", async () => {

@@ -3,7 +3,8 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { describe, expect, it } from "vitest";
 import { addressOf } from "../../engine/core/hash.ts";
 import { gzipSync } from "fflate";
-import { Codec, decodePackHeader, encodePackHeader } from "../../engine/core/pack.ts";
+import { Codec, decodePackHeader, encodePackHeader, PACK_OBJECT_LIMIT } from "../../engine/core/pack.ts";
+import { ObjectType } from "../../engine/core/object.ts";
 import { encodeSection, jsonSection, Section, STREAM_MAGIC } from "../../engine/core/stream.ts";
 import { FaultyBucket } from "../../worker/faulty-bucket.ts";
 import worker from "../../worker/index.ts";
@@ -207,6 +208,23 @@ describe("refused pushes change nothing", () => {
     const r = await direct(`/v1/vaults/${vault}/push`, pushBody([pack.bytes]), { MAX_OBJECTS_PER_REQUEST: "10" });
     await expectError(r, 413, "too_large");
     await expectUntouched(vault);
+  });
+
+  it("takes a pack of PACK_OBJECT_LIMIT objects and refuses one more (413), storing nothing", async () => {
+    const vault = "packobjects";
+    await createVault(vault);
+    const tiny = (n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const bytes = new TextEncoder().encode(`{"x":${i},"y":${n}}`);
+        return { type: ObjectType.Blob, addr: addressOf(bytes), bytes, compressible: true as const };
+      });
+    const over = await packOf(tiny(PACK_OBJECT_LIMIT + 1));
+    await expectError(await api(`/v1/vaults/${vault}/push`, { method: "POST", body: pushBody([over.bytes]) as Uint8Array<ArrayBuffer> }), 413, "too_large");
+    await expectUntouched(vault);
+    const atLimit = await packOf(tiny(PACK_OBJECT_LIMIT));
+    const r = await api(`/v1/vaults/${vault}/push`, { method: "POST", body: pushBody([atLimit.bytes]) as Uint8Array<ArrayBuffer> });
+    expect(r.status).toBe(200);
+    expect((await vaultInfo(vault)).stats.objects).toBe(PACK_OBJECT_LIMIT);
   });
 
   it("rolls back every pack when R2 fails half-way (fault injection)", async () => {
