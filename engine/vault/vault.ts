@@ -219,7 +219,12 @@ export class Vault {
     const packs = await this.writePacks(objects.filter((s) => !have.has(s.obj.addr)));
     this.staged.clear();
     this.stagedByteCount = 0;
-    if (packs.length) await this.setRefs({ unpushed: [...this.refs.unpushed, ...packs.map((p) => p.id)], unpushedBytes: (this.refs.unpushedBytes ?? 0) + packs.reduce((n, p) => n + p.bytes, 0) });
+    if (packs.length) await this.setRefs(this.withUnpushed(packs));
+  }
+
+  /** Refs with these packs added to the ones waiting for a push. */
+  private withUnpushed(packs: { id: Address; bytes: number }[]): Partial<Refs> {
+    return { unpushed: [...this.refs.unpushed, ...packs.map((p) => p.id)], unpushedBytes: (this.refs.unpushedBytes ?? 0) + packs.reduce((n, p) => n + p.bytes, 0) };
   }
 
   /** Stages a note's bytes: small notes as one blob, large ones as chunks + a chunk list. */
@@ -378,7 +383,7 @@ export class Vault {
     const packs = await this.writePacks(objects);
     this.staged.clear();
     this.stagedByteCount = 0;
-    await this.setRefs({ head: snap.addr, unpushed: [...this.refs.unpushed, ...packs.map((p) => p.id)], unpushedBytes: (this.refs.unpushedBytes ?? 0) + packs.reduce((n, p) => n + p.bytes, 0) });
+    await this.setRefs({ head: snap.addr, ...this.withUnpushed(packs) });
     this.headRoot = tree.root;
     if (setWorking) await this.loadWorking(snap.addr);
     return { snapshot: snap.addr, changes: diff.changes };
