@@ -1,7 +1,7 @@
 // Push, commit and pull through the real Worker, Durable Object and local R2.
 import { describe, expect, it } from "vitest";
 import { bytesEqual } from "../../engine/core/bytes.ts";
-import { decodePackHeader } from "../../engine/core/pack.ts";
+import { decodePackHeader, PACK_OBJECT_LIMIT } from "../../engine/core/pack.ts";
 import {
   api,
   buildVault,
@@ -201,7 +201,7 @@ describe("push and pull", () => {
     const v1 = buildVault(specs);
     const objs = [...v1.objects.values()];
     const packs = [];
-    for (let i = 0; i < objs.length; i += 10_000) packs.push(await packOf(objs.slice(i, i + 10_000)));
+    for (let i = 0; i < objs.length; i += PACK_OBJECT_LIMIT) packs.push(await packOf(objs.slice(i, i + PACK_OBJECT_LIMIT)));
     const r1 = await push(vault, pushBody(packs.map((p) => p.bytes), commitOf(v1, null, packs)));
     expect(r1.status, await r1.clone().text()).toBe(200);
     expect(r2Ops(r1)).toEqual({ A: packs.length, B: 0 });
