@@ -256,8 +256,7 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
         await v.setRefs({ head: remoteHead, base: remoteHead, unpushed: [], unpushedBytes: 0 });
         break;
       }
-      await v.setRefs({ base: remoteHead });
-      await v.writeSnapshot(m.tree, [localHead, remoteHead], "merge", true);
+      await v.writeSnapshot(m.tree, [localHead, remoteHead], "merge", true, { base: remoteHead });
       await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
     }
   }
@@ -304,11 +303,11 @@ export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
       const m = await mergeTrees(v, anc ? (await v.snapshot(anc)).root : null, { root: ls.root, device: ls.device }, { root: rs.root, device: rs.device });
       report.merged = true;
       addConflicts(report, m);
-      await v.setRefs({ base: remoteHead });
+      // base moves with the head, in one refs write (see Vault.writeSnapshot).
       if (m.tree.root === rs.root) {
         await v.loadWorking(remoteHead);
-        await v.setRefs({ head: remoteHead, unpushed: [], unpushedBytes: 0 });
-      } else await v.writeSnapshot(m.tree, [head as Address, remoteHead], "merge", true);
+        await v.setRefs({ head: remoteHead, base: remoteHead, unpushed: [], unpushedBytes: 0 });
+      } else await v.writeSnapshot(m.tree, [head as Address, remoteHead], "merge", true, { base: remoteHead });
     }
   }
   report.snapshot = v.refs.head;

@@ -344,7 +344,12 @@ export class Vault {
   }
 
   /** Writes a snapshot of `tree` with these parents: new objects in packs, then refs (head last). */
-  async writeSnapshot(tree: { root: Address; nodes: Map<Address, Uint8Array> }, parents: Address[], message?: string, setWorking = false): Promise<{ snapshot: Address; changes: TreeChange[] }> {
+  /**
+   * `alsoRefs` are written in the same atomic refs write as the new head: a merge moves `base` to the
+   * remote head it merged only together with the head that has it as a parent (a crash between the
+   * two writes would leave a head whose push the server refuses forever).
+   */
+  async writeSnapshot(tree: { root: Address; nodes: Map<Address, Uint8Array> }, parents: Address[], message?: string, setWorking = false, alsoRefs: Partial<Refs> = {}): Promise<{ snapshot: Address; changes: TreeChange[] }> {
     const nodeLoad = async (a: Address) => tree.nodes.get(a) ?? this.load(a);
     const diff = await diffTrees(this.headRoot, tree.root, nodeLoad);
     const stats = { notes: 0, embeddings: 0, positions: 0 };
@@ -383,7 +388,7 @@ export class Vault {
     const packs = await this.writePacks(objects);
     this.staged.clear();
     this.stagedByteCount = 0;
-    await this.setRefs({ head: snap.addr, ...this.withUnpushed(packs) });
+    await this.setRefs({ ...alsoRefs, head: snap.addr, ...this.withUnpushed(packs) });
     this.headRoot = tree.root;
     if (setWorking) await this.loadWorking(snap.addr);
     return { snapshot: snap.addr, changes: diff.changes };
