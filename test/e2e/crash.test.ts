@@ -11,13 +11,12 @@
 // a random one of them. Two devices own disjoint notes, so every file has one writer and the
 // expected contents are known without merging. PENUMBRA_LONG=1 kills more often.
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BIN, ROOT, runCli, type CliResult } from "../helpers/cli.ts";
-import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { serverWithFolder } from "../helpers/server-fixture.ts";
 import { HttpRemote, MemoryStore, Vault, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { rng } from "../core/util.ts";
@@ -29,20 +28,10 @@ const KILLS = LONG ? 80 : 15;
 const POINTS = ["scanned", "committed", "pushed", "pushed", "pack-stored", "pack-stored", "synced", "synced", "done"] as const;
 const DIRS = ["notes", "positions", "embeddings"];
 
-let server: TestServer;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), "penumbra-crash-"));
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
+const fixture = serverWithFolder("penumbra-crash-");
 
 function cli(args: string[]): Promise<CliResult> {
-  return runCli(args, { PENUMBRA_SYNC_TOKEN: server.token });
+  return runCli(args, { PENUMBRA_SYNC_TOKEN: fixture.server.token });
 }
 
 /** path relative to the folder ("notes/a001.json") -> bytes */
@@ -110,7 +99,7 @@ function runAndKill(cmd: string, dir: string, point: string, exact: boolean, del
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, cmd, dir], {
       cwd: ROOT,
-      env: { ...process.env, PENUMBRA_SYNC_TOKEN: server.token, PENUMBRA_CRASH_AT: exact ? point : "trace" },
+      env: { ...process.env, PENUMBRA_SYNC_TOKEN: fixture.server.token, PENUMBRA_CRASH_AT: exact ? point : "trace" },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let killedAt: string | null = null;
@@ -127,7 +116,7 @@ function runAndKill(cmd: string, dir: string, point: string, exact: boolean, del
 /** Everything the remote head holds, through a fresh device (every object fetched and hash-checked). */
 async function cloneHead(): Promise<Files> {
   const v = await Vault.open({ store: new MemoryStore(), compressor: nodeCompressor });
-  await sync(v, new HttpRemote({ url: server.url, vault: "crash", token: server.token }));
+  await sync(v, new HttpRemote({ url: fixture.server.url, vault: "crash", token: fixture.server.token }));
   const files: Files = new Map();
   for (const id of v.ids()) {
     const e = v.entry(id)!;
@@ -147,8 +136,8 @@ describe("crash safety of the CLI", () => {
   it(`kill -9 during push and pull, ${KILLS} times: no half-written file, a complete remote head, the next sync converges`, async () => {
     const seed = Number(process.env.PENUMBRA_CRASH_SEED ?? Date.now() % 100_000);
     const rnd = rng(seed); // seeded, so a failing run can be replayed with PENUMBRA_CRASH_SEED
-    const dev = { a: path.join(tmp, "a"), b: path.join(tmp, "b") };
-    for (const d of Object.values(dev)) expect((await cli(["init", d, "--remote", server.url, "--vault", "crash"])).code).toBe(0);
+    const dev = { a: path.join(fixture.tmp, "a"), b: path.join(fixture.tmp, "b") };
+    for (const d of Object.values(dev)) expect((await cli(["init", d, "--remote", fixture.server.url, "--vault", "crash"])).code).toBe(0);
     // A writes 250 notes (every third with an embedding, every second with a position), B 50.
     const model: Files = new Map();
     for (const [owner, count] of [["a", 250], ["b", 50]] as const) {

@@ -6,29 +6,18 @@
 // Miniflare persists each R2 object as a file under <state>/r2/<bucket>/blobs/ (its key -> file map
 // is in SQLite next to it); a pack's file is found by its content: SHA-256(file) = the pack id.
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runCli, type CliResult } from "../helpers/cli.ts";
-import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { serverWithFolder } from "../helpers/server-fixture.ts";
 import { decodePackHeader, Codec, type PackHeader } from "../../engine/core/pack.ts";
 import { canonicalBytes } from "../../engine/core/canonical.ts";
 
-let server: TestServer;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), "penumbra-repair-"));
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
+const fixture = serverWithFolder("penumbra-repair-");
 
 function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return runCli(args, { PENUMBRA_SYNC_TOKEN: server.token, ...env });
+  return runCli(args, { PENUMBRA_SYNC_TOKEN: fixture.server.token, ...env });
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -87,7 +76,7 @@ const localPackPath = (dir: string, id: string) => path.join(dir, ".penumbra-syn
 
 /** The file Miniflare keeps an R2 object's bytes in, found by content. */
 async function r2File(packId: string): Promise<string> {
-  const blobs = path.join(server.state, "r2", "penumbra-sync", "blobs");
+  const blobs = path.join(fixture.server.state, "r2", "penumbra-sync", "blobs");
   for (const name of await readdir(blobs)) {
     const p = path.join(blobs, name);
     if (sha256(await readFile(p)) === packId) return p;
@@ -106,8 +95,8 @@ const sorted = (a: Iterable<string>) => [...a].sort();
 
 describe("verify --repair", () => {
   it("a flipped bit, a truncated pack and a deleted pack: verify names the notes, --repair fixes what this device holds, a second device clones correct notes", async () => {
-    const a = path.join(tmp, "a");
-    expect((await cli(["init", a, "--remote", server.url, "--vault", "rep"])).code).toBe(0);
+    const a = path.join(fixture.tmp, "a");
+    expect((await cli(["init", a, "--remote", fixture.server.url, "--vault", "rep"])).code).toBe(0);
     // Three syncs of ten notes: three packs. The first has large notes, so its notes span several gzip frames.
     const all = new Map<string, NoteFiles>();
     const packs: string[] = [];
@@ -193,8 +182,8 @@ describe("verify --repair", () => {
     expect(JSON.parse(after.stdout)).toMatchObject({ ok: true, affectedNotes: [], remote: { damaged: [], missing: [] } });
 
     // A second device clones the vault: every note, embedding and position equals the original.
-    const b = path.join(tmp, "b");
-    expect((await cli(["init", b, "--remote", server.url, "--vault", "rep"])).code).toBe(0);
+    const b = path.join(fixture.tmp, "b");
+    expect((await cli(["init", b, "--remote", fixture.server.url, "--vault", "rep"])).code).toBe(0);
     const sb = await cli(["sync", b]);
     expect(sb.code, sb.stderr).toBe(0);
     expect(sorted(await readdir(path.join(b, "notes")))).toEqual(sorted([...all.keys()].map((id) => `${id}.json`)));
@@ -212,8 +201,8 @@ describe("verify --repair", () => {
 
   it("an encrypted vault: verify finds the damage; --repair explains what is possible instead", async () => {
     const env = { PENUMBRA_SYNC_PASSPHRASE: "seven purple otters juggle fog" };
-    const e = path.join(tmp, "e");
-    expect((await cli(["init", e, "--remote", server.url, "--vault", "rep-enc", "--encrypt"], env)).code).toBe(0);
+    const e = path.join(fixture.tmp, "e");
+    expect((await cli(["init", e, "--remote", fixture.server.url, "--vault", "rep-enc", "--encrypt"], env)).code).toBe(0);
     const notes = new Map([...Array(5).keys()].map((i) => [`e${i}`, makeNote(i, false)] as const));
     await writeNotes(e, notes);
     const before = await localPacks(e);

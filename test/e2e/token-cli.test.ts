@@ -1,40 +1,29 @@
 // The `token` command end to end (issue 7): the operator makes a read-only token for a vault; a
 // second device joins and pulls with it but cannot push (403, a clear message, nothing changed);
 // the token shows in `token list` with its last use; after `token revoke` it is refused at once.
-import { mkdtemp, rm, writeFile, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile, readFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runCli, type CliResult } from "../helpers/cli.ts";
-import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { serverWithFolder } from "../helpers/server-fixture.ts";
 
-let server: TestServer;
-let tmp: string;
+const fixture = serverWithFolder("penumbra-token-cli-");
 
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), "penumbra-token-cli-"));
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
+const cli = (args: string[], token = fixture.server.token): Promise<CliResult> => runCli(args, { PENUMBRA_SYNC_TOKEN: token });
 
-const cli = (args: string[], token = server.token): Promise<CliResult> => runCli(args, { PENUMBRA_SYNC_TOKEN: token });
-
-async function json(args: string[], token = server.token): Promise<any> {
+async function json(args: string[], token = fixture.server.token): Promise<any> {
   const r = await cli([...args, "--json"], token);
   expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
   return JSON.parse(r.stdout);
 }
 
-const head = async () => ((await (await server.fetch("/v1/vaults/tokv")).json()) as any).head?.snapshot ?? null;
+const head = async () => ((await (await fixture.server.fetch("/v1/vaults/tokv")).json()) as any).head?.snapshot ?? null;
 
 describe("penumbra-sync token", () => {
   it("creates a read-only token that pulls but cannot push, lists it, revokes it", async () => {
-    const a = path.join(tmp, "a");
-    const b = path.join(tmp, "b");
-    await json(["init", a, "--remote", server.url, "--vault", "tokv"]);
+    const a = path.join(fixture.tmp, "a");
+    const b = path.join(fixture.tmp, "b");
+    await json(["init", a, "--remote", fixture.server.url, "--vault", "tokv"]);
     await writeFile(path.join(a, "notes", "n1.json"), JSON.stringify({ title: "one", body: "first note" }));
     await json(["sync", a]);
 
@@ -46,7 +35,7 @@ describe("penumbra-sync token", () => {
     expect(human.stdout.split("\n")[0]).toMatch(/^pst_w_/);
 
     // The read token joins and pulls.
-    await json(["init", b, "--remote", server.url, "--vault", "tokv"], made.token);
+    await json(["init", b, "--remote", fixture.server.url, "--vault", "tokv"], made.token);
     await json(["pull", b], made.token);
     expect(JSON.parse(await readFile(path.join(b, "notes", "n1.json"), "utf8")).body).toBe("first note");
 
@@ -78,7 +67,7 @@ describe("penumbra-sync token", () => {
   });
 
   it("rejects bad usage with exit 2", async () => {
-    const a = path.join(tmp, "a"); // usage is checked before the folder or the server is touched
+    const a = path.join(fixture.tmp, "a"); // usage is checked before the folder or the server is touched
     for (const args of [["token"], ["token", "create", a, "--scope", "admin"], ["token", "revoke", a, "nothex"], ["token", "rotate", a]]) {
       const r = await cli(args);
       expect(r.code, args.join(" ")).toBe(2);
