@@ -7,11 +7,10 @@
 import { readdir, readFile, writeFile, rm, mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
-import { readWranglerConfig } from "../cli/local-server.ts";
+import { buildWorker, readWranglerConfig } from "../cli/local-server.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
-import { measureSelf, ROOT } from "./child.ts";
+import { measureSelf } from "./child.ts";
 
 interface Args {
   packsDir: string;
@@ -36,18 +35,7 @@ await measureSelf(async (m) => {
   await mkdir(args.state, { recursive: true });
   const { compatibilityDate, vars } = await readWranglerConfig();
   const script = path.join(args.state, "worker.js");
-  await build({
-    entryPoints: [path.join(ROOT, "worker", "index.ts")],
-    outfile: script,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    external: ["cloudflare:workers", "node:*"],
-    logLevel: "silent",
-  });
+  await buildWorker(script);
   const inspectorPort = await freePort();
   const mf = new Miniflare({
     modules: true,

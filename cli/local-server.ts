@@ -82,7 +82,7 @@ export async function readWranglerConfig(file = WRANGLER_TOML): Promise<{ compat
 }
 
 /** Bundles the Worker into one ES module for workerd (~0.1 s). */
-async function buildWorker(outfile: string): Promise<void> {
+export async function buildWorker(outfile: string): Promise<void> {
   if (!existsSync(WORKER_ENTRY)) {
     throw new CliError(`the Worker is missing: ${WORKER_ENTRY}`, "run from a complete checkout of penumbra-sync");
   }

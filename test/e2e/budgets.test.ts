@@ -1,9 +1,9 @@
 // Byte and request budgets of issue #2 on a generated 10,000-note vault, counted on the wire by a
 // TCP proxy between the engine and the local Worker (counts, not times: deterministic to assert).
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import { gzipSync } from "node:zlib";
-import { startTestServer, type TestServer } from "../helpers/local-server.ts";
-import { startCountingProxy, freshConnectionFetch, type CountingProxy } from "../helpers/counting-proxy.ts";
+import { freshConnectionFetch } from "../helpers/counting-proxy.ts";
+import { serverWithProxy } from "../helpers/server-fixture.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { encodeEmbedding, encodeJsonPart } from "../../engine/core/parts.ts";
@@ -12,20 +12,10 @@ import { generateVault, editNote, makeRng, type GeneratedNote } from "../../benc
 installNodeFastPaths();
 const NOTES = 10_000;
 const KiB = 1024;
-let server: TestServer;
-let proxy: CountingProxy;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  proxy = await startCountingProxy(server.url);
-}, 60_000);
-afterAll(async () => {
-  await proxy?.close();
-  await server?.stop();
-});
+const fixture = serverWithProxy();
 
 async function device(name: string) {
-  const remote = new HttpRemote({ url: proxy.url, vault: "budgets", token: server.token, fetch: freshConnectionFetch });
+  const remote = new HttpRemote({ url: fixture.proxy.url, vault: "budgets", token: fixture.server.token, fetch: freshConnectionFetch });
   const v = await Vault.open({ store: new MemoryStore(), device: name, compressor: nodeCompressor });
   return { v, remote };
 }
@@ -38,10 +28,10 @@ async function put(v: Vault, n: GeneratedNote) {
 
 /** Wire bytes and requests of one operation. */
 async function measure<T>(remote: HttpRemote, op: () => Promise<T>) {
-  proxy.reset();
+  fixture.proxy.reset();
   const r0 = remote.stats.requests;
   const result = await op();
-  return { result, bytes: proxy.up + proxy.down, up: proxy.up, down: proxy.down, requests: remote.stats.requests - r0 };
+  return { result, bytes: fixture.proxy.up + fixture.proxy.down, up: fixture.proxy.up, down: fixture.proxy.down, requests: remote.stats.requests - r0 };
 }
 
 describe(`budgets on a ${NOTES.toLocaleString("en")}-note vault`, () => {

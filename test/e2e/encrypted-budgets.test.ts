@@ -6,9 +6,9 @@
 // one edit writes are 4.5-5.0 KB on average, at most 6.1-7.0 KB (bench/tree-cost.ts; format 1: up to
 // 26 KB, which made this edit cost 10.7-15.4 KiB by key). Measured here: 9,834 B pushing, 9,787 B
 // receiving (plain: 10,203 and 10,343 B). So this test holds issue #9's goal itself: 12 KiB + 15%.
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/local-server.ts";
-import { startCountingProxy, freshConnectionFetch, type CountingProxy } from "../helpers/counting-proxy.ts";
+import { describe, it, expect } from "vitest";
+import { freshConnectionFetch } from "../helpers/counting-proxy.ts";
+import { serverWithProxy } from "../helpers/server-fixture.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
@@ -31,17 +31,7 @@ function seeded(seed: number) {
 const FAST = { kdf: { name: "scrypt" as const, N: 1024, r: 8, p: 1 }, allowWeakKdf: true, random: seeded(2026) };
 const BUDGET = 12 * 1024;
 const ENCRYPTED_LIMIT = Math.floor(BUDGET * 1.15);
-let server: TestServer;
-let proxy: CountingProxy;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  proxy = await startCountingProxy(server.url);
-}, 60_000);
-afterAll(async () => {
-  await proxy?.close();
-  await server?.stop();
-});
+const fixture = serverWithProxy();
 
 async function put(v: Vault, n: GeneratedNote) {
   await v.putNote(n.id, n.note as never);
@@ -50,15 +40,15 @@ async function put(v: Vault, n: GeneratedNote) {
 }
 
 async function measure<T>(remote: HttpRemote, op: () => Promise<T>) {
-  proxy.reset();
+  fixture.proxy.reset();
   const r0 = remote.stats.requests;
   const result = await op();
-  return { result, bytes: proxy.up + proxy.down, requests: remote.stats.requests - r0 };
+  return { result, bytes: fixture.proxy.up + fixture.proxy.down, requests: remote.stats.requests - r0 };
 }
 
 /** Initial push, clone, then one note edited on a and synced to b: wire bytes of each step. */
 async function scenario(vault: string, notes: GeneratedNote[], encrypted: boolean) {
-  const remoteOf = () => new HttpRemote({ url: proxy.url, vault, token: server.token, fetch: freshConnectionFetch });
+  const remoteOf = () => new HttpRemote({ url: fixture.proxy.url, vault, token: fixture.server.token, fetch: freshConnectionFetch });
   const ra = remoteOf();
   let keysA: VaultKeys | undefined;
   let keysB: VaultKeys | undefined;
