@@ -5,8 +5,7 @@
 // stores what the remote committed after base, then fetches anything still missing by address.
 import type { Address } from "../core/hash.ts";
 import { decodeChunkList } from "../core/chunklist.ts";
-import { diffTrees, entryRefs, type TreeChange } from "../core/tree.ts";
-import { ObjectType } from "../core/object.ts";
+import { diffTrees, entryRefs } from "../core/tree.ts";
 import { RemoteError, type Remote, type PullResult } from "../remote/remote.ts";
 import type { Vault } from "../vault/vault.ts";
 import { mergeBase, mergeBases } from "./ancestry.ts";
@@ -219,7 +218,6 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
   const before = v.headRoot;
   const committed = await v.commit();
   if (committed.changes.length) report.pushed = countChanges(committed.changes);
-  const pushedRootChanges: TreeChange[] = [];
   const maxAttempts = opts.maxAttempts ?? 6;
   for (let attempt = 0; ; attempt++) {
     if (attempt >= maxAttempts) throw new SyncError(`gave up after ${attempt} attempts: other devices keep moving the head`, "too_many_conflicts");
@@ -267,8 +265,6 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
     const pushedIds = new Set(committed.changes.map((c) => c.id));
     report.changes = countChanges(d.changes.filter((c) => !pushedIds.has(c.id) || report.merged));
   }
-  void pushedRootChanges;
-  void ObjectType;
   return finishReport(report, remote, start);
 }
 
