@@ -11,6 +11,7 @@ import { VaultKeys } from "../engine/crypto/keys.ts";
 import { EncryptionConfigError, WrongPassphraseError } from "../engine/crypto/envelope.ts";
 import { TamperedObjectError } from "../engine/crypto/seal.ts";
 import { installNodeCrypto } from "../engine/crypto/node.ts";
+import { installSealPool } from "../engine/node/seal-pool.ts";
 import { fromHex, toHex } from "../engine/core/bytes.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { RemoteError } from "../engine/remote/remote.ts";
@@ -76,6 +77,7 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   installNodeCrypto();
   const config = await readFolderConfig(dir);
   const keys = config.encrypted ? await readVaultKey(dir) : undefined;
+  if (keys) installSealPool(); // worker threads start only for a big batch (an initial push)
   let store: FsStore;
   let vault: Vault;
   try {

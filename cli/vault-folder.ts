@@ -127,7 +127,9 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
       cacheChanged = true;
       setPart(e, part, addr, extra);
       entries.set(id, e);
-      if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged();
+      if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged({ background: true });
+      // While sealing runs on other threads, let its answers in: they pack and store between files.
+      else if (v.flushInProgress && hashed % 16 === 0) await new Promise(setImmediate);
     }
   }
   // Cache rows of files that are gone must not linger (a re-created file would match by chance).

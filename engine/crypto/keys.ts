@@ -16,6 +16,7 @@ import type { ObjectType } from "../core/object.ts";
 import type { TreeKeying } from "../core/tree.ts";
 import { cryptoImpl, randomBytes } from "./primitives.ts";
 import { looksSealed, openObject, sealObject, type SealKeys } from "./seal.ts";
+import { batchSealer, type SealJob } from "./seal-batch.ts";
 
 export const VAULT_KEY_BYTES = 32;
 const HKDF_SALT = utf8("penumbra-sync vault v1");
@@ -73,6 +74,11 @@ export class VaultKeys {
 
   sealObject(type: ObjectType, addr: Address, plaintext: Uint8Array, compress: boolean): Uint8Array {
     return sealObject(this.seal, type, addr, plaintext, compress);
+  }
+
+  /** Seals many objects, on other threads where the runtime installed a pool (same bytes as sealObject). */
+  sealMany(jobs: readonly SealJob[]): Promise<Uint8Array[]> {
+    return batchSealer().seal(this.seal, jobs);
   }
 
   /** Authenticates and opens; TamperedObjectError on any mismatch (nothing of the object is returned). */

@@ -79,6 +79,11 @@ export class Vault {
   headRoot: Address | null = null;
   private entries = new Map<string, Entry>();
   private staged = new Map<Address, Staged>();
+  /** Objects a background flush is packing (readable until they are stored). */
+  private flushingObjects: Map<Address, Staged> | null = null;
+  /** The background flush running (it never rejects: its error waits in flushFailure). */
+  private flushing: Promise<void> | null = null;
+  private flushFailure: unknown = null;
   private stagedByteCount = 0;
   private dirty = false;
   private snapshots = new Map<Address, Snapshot>();
@@ -112,7 +117,7 @@ export class Vault {
   // ---- reading objects ----
 
   readonly load = async (addr: Address): Promise<Uint8Array> => {
-    const s = this.staged.get(addr);
+    const s = this.staged.get(addr) ?? this.flushingObjects?.get(addr);
     if (s) return s.obj.bytes;
     const b = await this.readStored(addr);
     if (!b) throw new MissingObjectError(addr);
@@ -211,15 +216,53 @@ export class Vault {
    * a whole folder (an initial push of 100,000 notes is ~460 MB) never holds it all in memory. Only
    * for content about to be committed: packs written here are uploaded by the next push even if no
    * snapshot ends up referencing them (the server's GC then removes them).
+   *
+   * `background`: start packing and return at once, so that staging goes on while other threads
+   * seal (encrypted vaults with a seal pool). One flush runs at a time; the next flush, commit and
+   * settleFlush wait for it and report its error. Objects being flushed stay readable meanwhile.
    */
-  async flushStaged(): Promise<void> {
+  async flushStaged(opts: { background?: boolean } = {}): Promise<void> {
+    await this.settleFlush();
     if (this.staged.size === 0) return;
-    const objects = [...this.staged.values()];
-    const have = await this.store.hasObjects(objects.map((s) => s.obj.addr));
-    const packs = await this.writePacks(objects.filter((s) => !have.has(s.obj.addr)));
-    this.staged.clear();
+    const flushing = this.staged;
+    this.flushingObjects = flushing;
+    this.staged = new Map();
     this.stagedByteCount = 0;
-    if (packs.length) await this.setRefs(this.withUnpushed(packs));
+    const run = async () => {
+      const objects = [...flushing.values()];
+      const have = await this.store.hasObjects(objects.map((s) => s.obj.addr));
+      const packs = await this.writePacks(objects.filter((s) => !have.has(s.obj.addr)));
+      if (packs.length) await this.setRefs(this.withUnpushed(packs));
+    };
+    this.flushing = run().then(
+      () => {
+        this.flushing = this.flushingObjects = null;
+      },
+      (error: unknown) => {
+        // Nothing is lost: the objects are staged again (a later flush or commit stores them).
+        for (const [a, o] of flushing) if (!this.staged.has(a)) {
+          this.staged.set(a, o);
+          this.stagedByteCount += o.obj.bytes.length;
+        }
+        this.flushing = this.flushingObjects = null;
+        this.flushFailure = error;
+      },
+    );
+    if (!opts.background) await this.settleFlush();
+  }
+
+  /** Waits for a background flush to end; throws its error, once. */
+  async settleFlush(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    const error = this.flushFailure;
+    if (error === null) return;
+    this.flushFailure = null;
+    throw error;
+  }
+
+  /** Whether a background flush is packing (a busy staging loop should then yield now and then, so that it can go on). */
+  get flushInProgress(): boolean {
+    return this.flushing !== null;
   }
 
   /** Refs with these packs added to the ones waiting for a push. */
@@ -329,6 +372,7 @@ export class Vault {
    * replaced (its parents kept), so at most one local snapshot ever waits for a push.
    */
   async commit(message?: string): Promise<{ snapshot: Address | null; changes: TreeChange[] }> {
+    await this.settleFlush();
     if (!this.dirty && this.refs.head) return { snapshot: this.refs.head, changes: [] };
     // An empty vault that never had a snapshot has nothing to record (a new device joining).
     if (!this.refs.head && this.entries.size === 0) return { snapshot: null, changes: [] };
@@ -350,6 +394,7 @@ export class Vault {
    * two writes would leave a head whose push the server refuses forever).
    */
   async writeSnapshot(tree: { root: Address; nodes: Map<Address, Uint8Array> }, parents: Address[], message?: string, setWorking = false, alsoRefs: Partial<Refs> = {}): Promise<{ snapshot: Address; changes: TreeChange[] }> {
+    await this.settleFlush(); // the entries' objects must be stored or staged, never half-way
     const nodeLoad = async (a: Address) => tree.nodes.get(a) ?? this.load(a);
     const diff = await diffTrees(this.headRoot, tree.root, nodeLoad);
     const stats = { notes: 0, embeddings: 0, positions: 0 };
@@ -409,26 +454,55 @@ export class Vault {
       inPack = [];
       est = 0;
     };
-    for (const s of objects) {
-      if (b.has(s.obj.addr)) continue;
-      if (this.keys) {
-        // Sealed one by one (compressed first where it pays: notes, positions, snapshots, tree
-        // nodes, whose ids compress); ciphertext cannot shrink, so its frames are stored.
-        const sealed = this.keys.sealObject(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible === true || s.obj.type === ObjectType.Tree);
-        b.add(s.obj.type, s.obj.addr, sealed, false);
-        inPack.push({ type: s.obj.type, addr: s.obj.addr, bytes: sealed });
-        est += sealed.length;
-      } else {
-        b.add(s.obj.type, s.obj.addr, s.obj.bytes, s.compressible);
-        inPack.push(s.obj);
-        // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
-        est += s.compressible === false ? s.obj.bytes.length : s.compressible === true ? s.obj.bytes.length * 0.5 : s.obj.bytes.length * 0.9;
-      }
+    const add = async (obj: StoredObject, compressible: boolean | Codec, estimate: number) => {
+      if (b.has(obj.addr)) return;
+      b.add(obj.type, obj.addr, obj.bytes, compressible);
+      inPack.push(obj);
+      est += estimate;
       if (est >= this.packTarget || b.full) await flush();
+    };
+    if (this.keys) {
+      // Sealed in windows (on other threads where a pool is installed), compressed first where it
+      // pays: notes, positions, snapshots, tree nodes. Ciphertext cannot shrink: frames are stored.
+      for (const window of sealWindows(objects)) {
+        const sealed = await this.keys.sealMany(window.map((s) => ({ type: s.obj.type, addr: s.obj.addr, bytes: s.obj.bytes, compress: s.compressible === true || s.obj.type === ObjectType.Tree })));
+        for (let i = 0; i < window.length; i++) {
+          const { type, addr } = window[i].obj;
+          await add({ type, addr, bytes: sealed[i] }, false, sealed[i].length);
+        }
+      }
+    } else {
+      for (const s of objects) {
+        // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
+        const n = s.obj.bytes.length;
+        await add(s.obj, s.compressible, s.compressible === false ? n : s.compressible === true ? n * 0.5 : n * 0.9);
+      }
     }
     await flush();
     return ids;
   }
+}
+
+/** Plaintext bytes sealed per round trip to the sealer: bounds memory, keeps every core busy. */
+const SEAL_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** Objects in windows of about SEAL_WINDOW_BYTES, each address once. */
+function* sealWindows(objects: Staged[]): Generator<Staged[]> {
+  const seen = new Set<Address>();
+  let window: Staged[] = [];
+  let bytes = 0;
+  for (const s of objects) {
+    if (seen.has(s.obj.addr)) continue;
+    seen.add(s.obj.addr);
+    window.push(s);
+    bytes += s.obj.bytes.length;
+    if (bytes >= SEAL_WINDOW_BYTES) {
+      yield window;
+      window = [];
+      bytes = 0;
+    }
+  }
+  if (window.length) yield window;
 }
 
 const ENCRYPTION_META = "encryption";

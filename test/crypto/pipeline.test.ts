@@ -1,4 +1,5 @@
-// Throughput of the client pipeline with encryption, measured the way bench/ measures the plain one
+// Throughput of the client pipeline with encryption (bench/pipeline.ts has it stage by stage),
+// measured the way bench/ measures the plain one
 // (vault bytes read and hashed per second of folder scan + commit into the local file store), for a
 // plain and an encrypted vault on the same generated folder, plus the read side (every part read
 // back through the store: opened, inflated and verified). Prints the numbers; asserts only that
@@ -12,12 +13,14 @@ import { Vault } from "../../engine/vault/vault.ts";
 import { FsStore } from "../../engine/node/fs-store.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
+import { installSealPool } from "../../engine/node/seal-pool.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
 import { scanFolder } from "../../cli/vault-folder.ts";
 import { generateVault, writeVaultFolder } from "../../bench/generate.ts";
 
 installNodeFastPaths();
 installNodeCrypto();
+installSealPool(); // as the CLI does for encrypted vaults (plain vaults never seal)
 const NOTES = process.env.PENUMBRA_LONG ? 10_000 : 2_000;
 
 function clock() {
