@@ -3,6 +3,7 @@
 // markdown table (and writes it with --out).
 //
 //   node --import tsx bench/pipeline.ts [--notes 10000] [--rounds 3] [--seed 42] [--out file.md]
+//                                       [--stage engine] [--mode pool]     (one case, for a profile)
 //
 // Stages (MB = 1e6 bytes of vault data: note files, embeddings and positions as the folder holds them):
 //   seal      the work encryption adds: every object sealed (DEFLATE where it pays, padding, SIV
@@ -38,11 +39,14 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     seed: { type: "string", default: "42" },
     out: { type: "string" },
+    // For profiling one case: a stage name and a vault mode name (substrings), e.g. --stage engine --mode pool
+    stage: { type: "string", default: "" },
+    mode: { type: "string", default: "" },
   },
 });
 const NOTES = Number(args.notes);
 const ROUNDS = Number(args.rounds);
-const FLUSH_BYTES = 32 * 1024 * 1024;
+const FLUSH_BYTES = Number(process.env.FLUSH_MB ?? 32) * 1024 * 1024;
 
 interface Item {
   id: string;
@@ -114,16 +118,22 @@ const stages: Record<string, (m: Mode) => Promise<Sample | null>> = {
       ];
     });
     return time(async () => {
-      // In 8 MiB windows, as Vault.writePacks seals.
-      let start = 0;
+      // In 8 MiB windows, the next one sealing while the last is taken, as Vault.writePacks seals.
+      const windows: (typeof jobs)[] = [[]];
       let bytes = 0;
-      for (let i = 0; i < jobs.length; i++) {
-        bytes += jobs[i].bytes.length;
-        if (bytes >= 8 << 20 || i === jobs.length - 1) {
-          await m.keys!.sealMany(jobs.slice(start, i + 1));
-          start = i + 1;
+      for (const j of jobs) {
+        if (bytes >= 8 << 20) {
+          windows.push([]);
           bytes = 0;
         }
+        windows[windows.length - 1].push(j);
+        bytes += j.bytes.length;
+      }
+      let next = m.keys!.sealMany(windows[0]);
+      for (let w = 0; w < windows.length; w++) {
+        const sealed = await next;
+        if (w + 1 < windows.length) next = m.keys!.sealMany(windows[w + 1]);
+        if (sealed.length !== windows[w].length) throw new Error("sealer lost objects");
       }
     });
   },
@@ -162,7 +172,9 @@ const rows: string[] = [];
 try {
   await writeVaultFolder(folder, generateVault({ notes: NOTES, seed: Number(args.seed) }));
   for (const [stage, run] of Object.entries(stages)) {
+    if (!stage.includes(args.stage as string)) continue;
     for (const m of MODES) {
+      if (!m.name.includes(args.mode as string)) continue;
       useBatchSealer(m.pool ? pool : inlineSealer);
       const samples: Sample[] = [];
       for (let r = 0; r < ROUNDS; r++) {

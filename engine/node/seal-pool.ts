@@ -5,7 +5,7 @@
 // compiles its sources), so the pool starts only when a batch is big enough to repay it.
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import { encodeSealBatch, inlineSealer, sealWireBatch, splitSealedBatch, useBatchSealer, type BatchSealer, type SealBatchWire, type SealJob, type SealedBatchWire } from "../crypto/seal-batch.ts";
+import { encodeSealBatch, inlineSealer, sealWireBatch, splitSealedBatch, useBatchSealer, type BatchSealer, type SealJob, type SealedBatchWire } from "../crypto/seal-batch.ts";
 import type { SealKeys } from "../crypto/seal.ts";
 import type { SealRequest } from "./seal-worker.ts";
 
@@ -19,7 +19,7 @@ export interface SealPoolOptions {
 }
 
 type Answer = { id: number; ok: true; sealed: SealedBatchWire } | { id: number; ok: false; error: { name: string; message: string } };
-type Pending = { keys: SealKeys; batch: SealBatchWire; resolve: (s: SealedBatchWire) => void; reject: (e: Error) => void };
+type Pending = { keys: SealKeys; jobs: SealJob[]; resolve: (s: SealedBatchWire) => void; reject: (e: Error) => void };
 
 /** An error a seal worker threw while sealing (its original name and message). */
 export class SealWorkerError extends Error {
@@ -99,11 +99,11 @@ export class SealPool implements BatchSealer {
     const id = this.nextId++;
     const w = this.workers[this.turn++ % this.workers.length];
     return new Promise<SealedBatchWire>((resolve, reject) => {
-      this.pending.set(id, { keys, batch, resolve, reject });
+      this.pending.set(id, { keys, jobs, resolve, reject });
       if (this.pending.size === 1) for (const x of this.workers) x.ref();
-      // The batch is copied, not transferred: if the worker dies, it is sealed again here.
+      // Transferred, not copied: if the worker dies, the jobs (still here) are sealed again.
       const msg: SealRequest = { id, keys, batch };
-      w.postMessage(msg);
+      w.postMessage(msg, [batch.data.buffer as ArrayBuffer, batch.ends.buffer as ArrayBuffer]);
     });
   }
 
@@ -126,7 +126,7 @@ export class SealPool implements BatchSealer {
     this.pending.clear();
     for (const p of pending) {
       try {
-        p.resolve(sealWireBatch(p.keys, p.batch));
+        p.resolve(sealWireBatch(p.keys, encodeSealBatch(p.jobs)));
       } catch (err) {
         p.reject(err as Error);
       }

@@ -464,10 +464,20 @@ export class Vault {
     if (this.keys) {
       // Sealed in windows (on other threads where a pool is installed), compressed first where it
       // pays: notes, positions, snapshots, tree nodes. Ciphertext cannot shrink: frames are stored.
-      for (const window of sealWindows(objects)) {
-        const sealed = await this.keys.sealMany(window.map((s) => ({ type: s.obj.type, addr: s.obj.addr, bytes: s.obj.bytes, compress: s.compressible === true || s.obj.type === ObjectType.Tree })));
-        for (let i = 0; i < window.length; i++) {
-          const { type, addr } = window[i].obj;
+      const keys = this.keys;
+      const seal = (window: Staged[]) => {
+        const p = keys.sealMany(window.map((s) => ({ type: s.obj.type, addr: s.obj.addr, bytes: s.obj.bytes, compress: s.compressible === true || s.obj.type === ObjectType.Tree })));
+        p.catch(() => {}); // awaited below; an error meanwhile is not "unhandled"
+        return p;
+      };
+      // The next window is sealing while this one is packed and stored: the sealer never waits.
+      const windows = [...sealWindows(objects)];
+      let next = windows.length ? seal(windows[0]) : null;
+      for (let w = 0; w < windows.length; w++) {
+        const sealed = await next!;
+        next = w + 1 < windows.length ? seal(windows[w + 1]) : null;
+        for (let i = 0; i < windows[w].length; i++) {
+          const { type, addr } = windows[w][i].obj;
           await add({ type, addr, bytes: sealed[i] }, false, sealed[i].length);
         }
       }
