@@ -1,6 +1,7 @@
-// Throughput of the client pipeline, stage by stage, for a plain vault, an encrypted vault sealing
-// on this thread, and an encrypted vault sealing on the seal pool's worker threads. Prints a
-// markdown table (and writes it with --out).
+// Throughput of the client pipeline, stage by stage, for plain and encrypted vaults, with every
+// step on the main thread ("inline") and with the worker threads the CLI uses ("threads": the seal
+// pool for sealing, the scan pool for reading the folder). Prints a markdown table (and writes it
+// with --out).
 //
 //   node --import tsx bench/pipeline.ts [--notes 10000] [--rounds 3] [--seed 42] [--out file.md]
 //                                       [--stage engine] [--mode pool]     (one case, for a profile)
@@ -25,6 +26,7 @@ import { installNodeCrypto } from "../engine/crypto/node.ts";
 import { VaultKeys } from "../engine/crypto/keys.ts";
 import { inlineSealer, useBatchSealer } from "../engine/crypto/seal-batch.ts";
 import { SealPool } from "../engine/node/seal-pool.ts";
+import { ScanPool } from "../cli/scan-pool.ts";
 import { ObjectType } from "../engine/core/object.ts";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { scanFolder } from "../cli/vault-folder.ts";
@@ -62,10 +64,11 @@ for (const n of generateVault({ notes: NOTES, seed: Number(args.seed) }))
   items.push({ id: n.id, note: te.encode(JSON.stringify(n.note, null, 2)), embedding: embeddingBytes(n.embedding), position: te.encode(JSON.stringify(n.position)) });
 const vaultBytes = items.reduce((s, i) => s + i.note.length + i.embedding.length + i.position.length, 0);
 
-type Mode = { name: string; keys?: VaultKeys; pool?: boolean };
+type Mode = { name: string; keys?: VaultKeys; threads?: boolean };
 const keys = VaultKeys.generate();
-const MODES: Mode[] = [{ name: "plain" }, { name: "encrypted, sealed inline", keys }, { name: "encrypted, seal pool", keys, pool: true }];
+const MODES: Mode[] = [{ name: "plain, inline" }, { name: "plain, threads", threads: true }, { name: "encrypted, inline", keys }, { name: "encrypted, threads", keys, threads: true }];
 const pool = new SealPool();
+const scanPool = new ScanPool();
 
 interface Sample {
   ms: number;
@@ -105,6 +108,7 @@ async function stageAll(v: Vault, flushEvery = Infinity): Promise<void> {
   }
 }
 
+// A null sample: the mode changes nothing in this stage (plain vaults never seal; only the folder is read on threads).
 const stages: Record<string, (m: Mode) => Promise<Sample | null>> = {
   async seal(m) {
     if (!m.keys) return null;
@@ -138,6 +142,7 @@ const stages: Record<string, (m: Mode) => Promise<Sample | null>> = {
     });
   },
   async pack(m) {
+    if (m.threads && !m.keys) return null;
     return withStore(async (store) => {
       const v = await Vault.open({ store, compressor: nodeCompressor, keys: m.keys, device: "bench" });
       await stageAll(v);
@@ -145,6 +150,7 @@ const stages: Record<string, (m: Mode) => Promise<Sample | null>> = {
     });
   },
   async engine(m) {
+    if (m.threads && !m.keys) return null;
     return withStore(async (store) => {
       const v = await Vault.open({ store, compressor: nodeCompressor, keys: m.keys, device: "bench" });
       return time(async () => {
@@ -157,7 +163,7 @@ const stages: Record<string, (m: Mode) => Promise<Sample | null>> = {
     return withStore(async (store) => {
       const v = await Vault.open({ store, compressor: nodeCompressor, keys: m.keys, device: "bench" });
       return time(async () => {
-        const scan = await scanFolder(folder, v, {});
+        const scan = await scanFolder(folder, v, {}, undefined, m.threads ? scanPool : undefined);
         if (scan.bytesRead !== vaultBytes) throw new Error(`the scan read ${scan.bytesRead} bytes, the vault has ${vaultBytes}`);
         v.replaceEntries(scan.entries);
         await v.commit();
@@ -175,7 +181,7 @@ try {
     if (!stage.includes(args.stage as string)) continue;
     for (const m of MODES) {
       if (!m.name.includes(args.mode as string)) continue;
-      useBatchSealer(m.pool ? pool : inlineSealer);
+      useBatchSealer(m.threads ? pool : inlineSealer);
       const samples: Sample[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         const s = await run(m);
@@ -192,13 +198,14 @@ try {
 } finally {
   useBatchSealer(inlineSealer);
   await pool.close();
+  await scanPool.close();
   await rm(folder, { recursive: true, force: true });
 }
 
 const report = [
   `# Client pipeline throughput, ${NOTES.toLocaleString("en")} notes (${(vaultBytes / 1e6).toFixed(1)} MB of vault data)`,
   "",
-  `${availableParallelism()} cores (${cpus()[0]?.model ?? "unknown"}), Node ${process.version}, median of ${ROUNDS} rounds; seal pool: ${pool.size} worker threads.`,
+  `${availableParallelism()} cores (${cpus()[0]?.model ?? "unknown"}), Node ${process.version}, median of ${ROUNDS} rounds; seal pool and scan pool: ${pool.size} worker threads each.`,
   "",
   "| stage | vault | MB/s | ms | cpu (cores busy) |",
   "|---|---|---:|---:|---:|",

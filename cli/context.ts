@@ -12,12 +12,13 @@ import { EncryptionConfigError, WrongPassphraseError } from "../engine/crypto/en
 import { TamperedObjectError } from "../engine/crypto/seal.ts";
 import { installNodeCrypto } from "../engine/crypto/node.ts";
 import { installSealPool } from "../engine/node/seal-pool.ts";
+import { ScanPool } from "./scan-pool.ts";
 import { fromHex, toHex } from "../engine/core/bytes.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { RemoteError } from "../engine/remote/remote.ts";
 import { SyncError } from "../engine/sync/sync.ts";
 import { CliError } from "./errors.ts";
-import { applyTree, type StatCache } from "./vault-folder.ts";
+import { applyTree, type FolderReader, type StatCache } from "./vault-folder.ts";
 import type { Address } from "../engine/core/hash.ts";
 
 export const STATE_DIR = ".penumbra-sync";
@@ -43,6 +44,14 @@ export interface FolderContext {
   vault: Vault;
   remote: HttpRemote;
   statCache: StatCache;
+  /** Reads the folder for a scan: on worker threads when the scan is big (scan-pool.ts). */
+  reader: FolderReader;
+}
+
+let pool: ScanPool | null = null;
+/** One scan pool per process (its threads start at the first big scan). */
+function scanPool(): ScanPool {
+  return (pool ??= new ScanPool());
 }
 
 export function tokenFrom(flag: string | undefined): string {
@@ -89,7 +98,7 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   }
   const remote = new HttpRemote({ url: config.remote, vault: config.vault, token });
   const statCache = (await store.getMeta<StatCache>("statcache")) ?? {};
-  const ctx = { dir, config, store, vault, remote, statCache };
+  const ctx = { dir, config, store, vault, remote, statCache, reader: scanPool() };
   await finishCheckout(ctx);
   return ctx;
 }

@@ -44,19 +44,78 @@ export function partPath(dir: string, part: PartName, id: string): string {
   return join(dir, PART_DIRS[part].dir, id + PART_DIRS[part].ext);
 }
 
-const sig = (s: Stats) => [s.size, s.mtimeMs, s.ino] as const;
+const sig = (s: Stats): FileSig => [s.size, s.mtimeMs, s.ino];
 
 export async function ensureFolders(dir: string): Promise<void> {
   for (const p of Object.values(PART_DIRS)) await mkdir(join(dir, p.dir), { recursive: true });
 }
 
-/** Reads the folder into entries, staging new content in the vault. Bad files are reported, never uploaded. */
-export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile?: (bytes: number) => void): Promise<ScanResult> {
-  const entries = new Map<string, Entry>();
-  const ignored: string[] = [];
-  let hashed = 0;
-  let bytesRead = 0;
-  let cacheChanged = false;
+/** A file of the folder to look at, in scan order. */
+export interface FolderFile {
+  part: PartName;
+  id: string;
+  /** `<sub>/<name>`: the stat cache's key. */
+  rel: string;
+  path: string;
+}
+
+/** [size, mtimeMs, ino]: what tells a file unchanged (git's index keeps the same). */
+export type FileSig = [number, number, number];
+
+/** What looking at one file gives (on this thread or a scan thread: scan-pool.ts). */
+export type FileRead =
+  | { kind: "gone" } // deleted (or unreadable) while we looked
+  | { kind: "notfile" }
+  | { kind: "cached"; sig: FileSig } // matches its stat-cache row: not read
+  | { kind: "read"; sig: FileSig; rawLength: number; bytes: Uint8Array } // canonical JSON, or an embedding's raw bytes
+  | { kind: "bad"; sig: FileSig; rawLength: number; message: string };
+
+/**
+ * Stats a file and, unless it matches `cached`, reads it and puts JSON parts in canonical form.
+ * Synchronous stat/read: for thousands of small files they cost ~10 us each, the promise versions
+ * ~100 us (measured), and a scan has nothing else to do meanwhile.
+ */
+export function readFolderFile(path: string, part: PartName, cached?: FileSig): FileRead {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return { kind: "gone" };
+  }
+  if (!st.isFile()) return { kind: "notfile" };
+  const s = sig(st);
+  if (cached && cached[0] === s[0] && cached[1] === s[1] && cached[2] === s[2]) return { kind: "cached", sig: s };
+  let raw: Uint8Array;
+  try {
+    raw = readFileSync(path);
+  } catch {
+    return { kind: "gone" };
+  }
+  if (part === "embedding") return { kind: "read", sig: s, rawLength: raw.length, bytes: raw };
+  try {
+    return { kind: "read", sig: s, rawLength: raw.length, bytes: canonicalBytes(parseJsonObjectBytes(raw, part)) };
+  } catch (err) {
+    return { kind: "bad", sig: s, rawLength: raw.length, message: (err as Error).message };
+  }
+}
+
+/** Reads files for a scan, in order; `readFolderFile` one by one unless a pool does it on threads. */
+export interface FolderReader {
+  read(files: readonly FolderFile[], cache: StatCache): AsyncIterable<FileRead>;
+}
+
+export const inlineReader: FolderReader = {
+  async *read(files, cache) {
+    for (const f of files) {
+      const c = cache[f.rel];
+      yield readFolderFile(f.path, f.part, c && [c[0], c[1], c[2]]);
+    }
+  },
+};
+
+/** The folder's candidate files in scan order (parts, then names sorted); names that are not `<id><ext>` are reported. */
+async function listFolder(dir: string, ignored: string[]): Promise<FolderFile[]> {
+  const files: FolderFile[] = [];
   for (const part of ["note", "embedding", "position"] as PartName[]) {
     const { dir: sub, ext } = PART_DIRS[part];
     let names: string[];
@@ -67,71 +126,74 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
       throw e;
     }
     names.sort();
-    // Synchronous stat/read: for thousands of small files they cost ~10 us each, the promise
-    // versions ~100 us (measured), and a CLI has nothing else to do meanwhile.
     for (const name of names) {
       if (name.startsWith(".") && name.endsWith(".tmp")) continue; // our own atomic-write temp files
       const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
       const rel = `${sub}/${name}`;
-      if (!isNoteId(id)) {
-        ignored.push(`${rel}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
-        continue;
-      }
-      const path = join(dir, sub, name);
-      let st: Stats;
-      try {
-        st = statSync(path);
-      } catch {
-        continue; // deleted while we looked
-      }
-      if (!st.isFile()) {
-        ignored.push(`${rel}: not a regular file`);
-        continue;
-      }
-      const e: Entry = entries.get(id) ?? { id };
-      const c = cache[rel];
-      const [size, mtime, ino] = sig(st);
-      if (c && c[0] === size && c[1] === mtime && c[2] === ino) {
-        setPart(e, part, c[3], c[4]);
-        entries.set(id, e);
-        continue;
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(path);
-      } catch {
-        continue;
-      }
-      bytesRead += bytes.length;
-      hashed++;
-      onFile?.(bytes.length);
-      let addr: Address;
-      let extra = 0;
-      try {
-        if (part === "embedding") {
-          addr = v.stageEmbeddingBytes(bytes);
-          extra = bytes.length / 4;
-        } else {
-          const canon = canonicalBytes(parseJsonObjectBytes(bytes, part));
-          if (part === "note") {
-            const r = v.stageNoteBytes(canon);
-            addr = r.note;
-            extra = r.chunked ? 1 : 0;
-          } else addr = v.stageJsonBlob(canon);
-        }
-      } catch (err) {
-        ignored.push(`${rel}: ${(err as Error).message}`);
-        continue;
-      }
-      cache[rel] = [size, mtime, ino, addr, extra];
-      cacheChanged = true;
-      setPart(e, part, addr, extra);
-      entries.set(id, e);
-      if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged({ background: true });
-      // While sealing runs on other threads, let its answers in: they pack and store between files.
-      else if (v.flushInProgress && hashed % 16 === 0) await new Promise(setImmediate);
+      if (!isNoteId(id)) ignored.push(`${rel}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
+      else files.push({ part, id, rel, path: join(dir, sub, name) });
     }
   }
+  return files;
+}
+
+/**
+ * Reads the folder into entries, staging new content in the vault. Bad files are reported, never
+ * uploaded. `reader` may read on other threads (scan-pool.ts); the result is the same.
+ */
+export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader): Promise<ScanResult> {
+  const entries = new Map<string, Entry>();
+  const ignored: string[] = [];
+  let hashed = 0;
+  let bytesRead = 0;
+  let cacheChanged = false;
+  const files = await listFolder(dir, ignored);
+  let i = 0;
+  for await (const r of reader.read(files, cache)) {
+    const { part, id, rel } = files[i++];
+    if (r.kind === "gone") continue;
+    if (r.kind === "notfile") {
+      ignored.push(`${rel}: not a regular file`);
+      continue;
+    }
+    const e: Entry = entries.get(id) ?? { id };
+    if (r.kind === "cached") {
+      const c = cache[rel];
+      setPart(e, part, c[3], c[4]);
+      entries.set(id, e);
+      continue;
+    }
+    bytesRead += r.rawLength;
+    hashed++;
+    onFile?.(r.rawLength);
+    if (r.kind === "bad") {
+      ignored.push(`${rel}: ${r.message}`);
+      continue;
+    }
+    let addr: Address;
+    let extra = 0;
+    try {
+      if (part === "embedding") {
+        addr = v.stageEmbeddingBytes(r.bytes);
+        extra = r.bytes.length / 4;
+      } else if (part === "note") {
+        const staged = v.stageNoteBytes(r.bytes);
+        addr = staged.note;
+        extra = staged.chunked ? 1 : 0;
+      } else addr = v.stageJsonBlob(r.bytes);
+    } catch (err) {
+      ignored.push(`${rel}: ${(err as Error).message}`);
+      continue;
+    }
+    cache[rel] = [...r.sig, addr, extra];
+    cacheChanged = true;
+    setPart(e, part, addr, extra);
+    entries.set(id, e);
+    if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged({ background: true });
+    // While sealing runs on other threads, let its answers in: they pack and store between files.
+    else if (v.flushInProgress && hashed % 16 === 0) await new Promise(setImmediate);
+  }
+  if (i !== files.length) throw new Error(`the folder reader gave ${i} results for ${files.length} files`);
   // Cache rows of files that are gone must not linger (a re-created file would match by chance).
   for (const rel of Object.keys(cache)) {
     const [sub, name] = rel.split("/");

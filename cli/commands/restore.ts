@@ -27,7 +27,7 @@ export async function run(args: string[]): Promise<number> {
       if (matches.length !== 1) throw new CliError(`snapshot ${snapshot} ${matches.length ? "is ambiguous" : "is not in the last 1000 snapshots"}`, "give more of its id (see log)");
       snapshot = matches[0].snapshot;
     }
-    const scan = await scanFolder(ctx.dir, v, ctx.statCache);
+    const scan = await scanFolder(ctx.dir, v, ctx.statCache, undefined, ctx.reader);
     v.replaceEntries(scan.entries);
     await v.commit("before restore");
     await saveCheckout(ctx, v.headRoot, scan.cacheChanged);

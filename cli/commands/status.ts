@@ -12,7 +12,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
   const ctx = await openFolder(positionals[0], tokenFrom(values.token));
   try {
-    const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache);
+    const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, undefined, ctx.reader);
     const tree = buildTree(scan.entries.values(), ctx.vault.keying, ctx.vault.keyHashCache);
     const baseRoot = await ctx.vault.rootOf(ctx.vault.refs.base);
     const load = async (a: string) => tree.nodes.get(a) ?? ctx.vault.load(a);

@@ -38,7 +38,7 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
 export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false)) {
   let hashedBytes = 0;
   progress.phase("hashing");
-  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => progress.update((hashedBytes += n)));
+  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => progress.update((hashedBytes += n)), ctx.reader);
   crashPoint("scanned");
   ctx.vault.replaceEntries(scan.entries);
   const local = await ctx.vault.commit();

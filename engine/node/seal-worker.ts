@@ -1,23 +1,16 @@
-// A seal-pool worker thread: seals the batches it is sent and answers with one buffer per batch
-// (transferred, not copied). Each message carries its keys: the worker holds no state between batches.
-import { parentPort } from "node:worker_threads";
+// A seal-pool thread's handler: seals one wire batch (the keys come with it: no state between batches).
 import { installNodeCrypto } from "../crypto/node.ts";
-import { sealWireBatch, type SealBatchWire } from "../crypto/seal-batch.ts";
+import { sealWireBatch, type SealBatchWire, type SealedBatchWire } from "../crypto/seal-batch.ts";
 import type { SealKeys } from "../crypto/seal.ts";
+import type { PoolHandler } from "./worker-pool.ts";
 
 export interface SealRequest {
-  id: number;
   keys: SealKeys;
   batch: SealBatchWire;
 }
 
-installNodeCrypto();
-parentPort!.on("message", (m: SealRequest) => {
-  try {
-    const sealed = sealWireBatch(m.keys, m.batch);
-    parentPort!.postMessage({ id: m.id, ok: true, sealed }, [sealed.data.buffer as ArrayBuffer, sealed.ends.buffer as ArrayBuffer]);
-  } catch (e) {
-    const err = e as Error;
-    parentPort!.postMessage({ id: m.id, ok: false, error: { name: err.name, message: err.message } });
-  }
-});
+export const handle: PoolHandler<SealRequest, SealedBatchWire> = ({ keys, batch }) => {
+  installNodeCrypto(); // once per thread (idempotent): OpenSSL and zlib, same bytes as the portable code
+  const sealed = sealWireBatch(keys, batch);
+  return { result: sealed, transfer: [sealed.data.buffer as ArrayBuffer, sealed.ends.buffer as ArrayBuffer] };
+};

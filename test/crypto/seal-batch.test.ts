@@ -106,9 +106,9 @@ describe("SealPool (worker threads)", () => {
     const jobs = sampleJobs(200);
     const sealing = keys.sealMany(jobs);
     // Kill the threads while their batches are out: the pool notices the exits and seals here.
-    await (p as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0].terminate();
+    await (p as unknown as { pool: { workers: { terminate(): Promise<number> }[] } }).pool.workers[0].terminate();
     expect(hex(await sealing)).toEqual(inline(jobs));
-    expect(p.failure?.message).toMatch(/seal worker exited/);
+    expect(p.failure?.message).toMatch(/penumbra-seal thread exited/);
     expect(hex(await keys.sealMany(jobs.slice(0, 5)))).toEqual(inline(jobs.slice(0, 5)));
   });
 

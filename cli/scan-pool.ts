@@ -1,0 +1,74 @@
+// Reading the vault folder on worker threads: stat, read and canonical JSON for every file cost
+// ~100 us a note on one core, the largest part of the CLI's pipeline. Batches of files go to the
+// threads and their results come back in scan order; the vault (staging, addresses, the stat
+// cache) stays on the main thread. Used only for big scans: a thread takes ~0.4 s to start.
+import { WorkerPool, defaultPoolSize } from "../engine/node/worker-pool.ts";
+import { inlineReader, type FileRead, type FileSig, type FolderFile, type FolderReader, type StatCache } from "./vault-folder.ts";
+import { handle, unpackScanAnswer, type ScanAnswer, type ScanRequest } from "./scan-worker.ts";
+
+export interface ScanPoolOptions {
+  size?: number;
+  /** Files per message (default 256). */
+  batch?: number;
+  /** Messages in flight (default 4 per thread): enough to keep the threads busy, a bounded memory. */
+  inFlight?: number;
+  /**
+   * Scans with fewer files to read (without a stat-cache row) stay on the main thread (default
+   * 4,000). A scan that only stats gains nothing on threads: a no-op of 300,000 files took 4.7-6.0 s
+   * on threads and 5.6-6.5 s inline here.
+   */
+  minReads?: number;
+}
+
+export class ScanPool implements FolderReader {
+  private readonly pool: WorkerPool<ScanRequest, ScanAnswer>;
+  private readonly batch: number;
+  private readonly inFlight: number;
+  private readonly minReads: number;
+
+  constructor(opts: ScanPoolOptions = {}) {
+    this.pool = new WorkerPool(new URL("./scan-worker.ts", import.meta.url), opts.size ?? defaultPoolSize(), "penumbra-scan");
+    this.batch = opts.batch ?? 256;
+    this.inFlight = opts.inFlight ?? 4 * this.pool.size;
+    this.minReads = opts.minReads ?? 4000;
+  }
+
+  get started(): boolean {
+    return this.pool.started;
+  }
+
+  get failure(): Error | null {
+    return this.pool.failure;
+  }
+
+  async *read(files: readonly FolderFile[], cache: StatCache): AsyncIterable<FileRead> {
+    const uncached = files.reduce((n, f) => (cache[f.rel] ? n : n + 1), 0);
+    if (uncached < this.minReads) return yield* inlineReader.read(files, cache);
+    const requests: ScanRequest["files"][] = [];
+    for (let i = 0; i < files.length; i += this.batch)
+      requests.push(
+        files.slice(i, i + this.batch).map((f) => {
+          const c = cache[f.rel];
+          return { path: f.path, part: f.part, cached: c && ([c[0], c[1], c[2]] as FileSig) };
+        }),
+      );
+    const send = (r: ScanRequest["files"]) => {
+      // If a thread dies, its batch is read here, by the same handler.
+      const p = this.pool.run({ files: r }, [], () => handle({ files: r }).result);
+      p.catch(() => {}); // awaited in order below; an error meanwhile is not "unhandled"
+      return p;
+    };
+    const queue: Promise<ScanAnswer>[] = [];
+    let next = 0;
+    while (next < requests.length && queue.length < this.inFlight) queue.push(send(requests[next++]));
+    while (queue.length) {
+      const answer = await queue.shift()!;
+      if (next < requests.length) queue.push(send(requests[next++]));
+      yield* unpackScanAnswer(answer);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
