@@ -199,7 +199,8 @@ export class Vault {
 
   private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean | Codec): Address {
     const addr = this.addressOf(bytes);
-    if (!this.staged.has(addr)) {
+    // An object a background flush is packing is stored by it (or staged again if it fails).
+    if (!this.staged.has(addr) && !this.flushingObjects?.has(addr)) {
       this.staged.set(addr, { obj: { type, addr, bytes }, compressible });
       this.stagedByteCount += bytes.length;
     }

@@ -9,6 +9,7 @@ import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { inlineSealer, useBatchSealer } from "../../engine/crypto/seal-batch.ts";
 import { SealPool } from "../../engine/node/seal-pool.ts";
 import type { StoredObject } from "../../engine/core/object.ts";
+import { decodePackHeader } from "../../engine/core/pack.ts";
 
 installNodeCrypto();
 
@@ -43,13 +44,16 @@ describe.each([
     // Staging goes on, and what is being flushed reads back from memory.
     for (let i = 50; i < 80; i++) await v.putNote(`a${i}`, note(i));
     expect(await v.getNote("a3")).toEqual(note(3));
+    await v.putNote("again", note(3)); // the same content as one being flushed: not packed twice
     const { snapshot } = await v.commit();
+    const packed = await Promise.all(v.refs.unpushed.map(async (id) => decodePackHeader((await store.getPack(id)) as Uint8Array).objects.map((o) => o.addr)));
+    expect(new Set(packed.flat()).size).toBe(packed.flat().length);
     expect(v.flushInProgress).toBe(false);
     expect(v.refs.head).toBe(snapshot);
     expect(v.refs.unpushed.length).toBeGreaterThanOrEqual(2); // the flush's pack + the commit's
     // Reopened from the store alone: every note is there.
     const again = await Vault.open({ store, keys });
-    expect(again.ids()).toHaveLength(80);
+    expect(again.ids()).toHaveLength(81);
     for (const i of [0, 49, 50, 79]) expect(await again.getNote(`a${i}`)).toEqual(note(i));
   });
 
