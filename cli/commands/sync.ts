@@ -3,6 +3,7 @@ import { parse, emit } from "../args.ts";
 import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from "../context.ts";
 import { scanFolder, applyTree } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
+import { EarlyUpload } from "../../engine/sync/early-upload.ts";
 import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
 import { makeProgress, progressWanted, type Progress } from "../progress.ts";
 import { crashPoint, instrumentRemote } from "../crash-hook.ts";
@@ -38,18 +39,27 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
 export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false)) {
   let hashedBytes = 0;
   progress.phase("hashing");
-  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => progress.update((hashedBytes += n)), ctx.reader);
+  instrumentRemote(ctx.remote);
+  // A big scan flushes packs as it goes: send them while it goes on (not for pull: it sends nothing).
+  const early = mode === "pull" ? null : new EarlyUpload(ctx.vault, ctx.remote);
+  const before = { ...ctx.remote.stats };
+  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => {
+    progress.update((hashedBytes += n));
+    early?.poke();
+  }, ctx.reader);
   crashPoint("scanned");
   ctx.vault.replaceEntries(scan.entries);
   const local = await ctx.vault.commit();
+  await early?.settle(); // the commit's own pack (and a last flush's) go with the push
+  const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
   await saveCheckout(ctx, from, scan.cacheChanged);
   crashPoint("committed");
-  instrumentRemote(ctx.remote);
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
   let phase = "";
   const report: SyncReport = await op(ctx.vault, ctx.remote, {
+    sentPacks: early?.sent,
     onProgress: (p) => {
       const name = p.phase === "upload" ? "uploading" : "downloading";
       if (name !== phase) progress.phase((phase = name), p.total);
@@ -59,6 +69,8 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   progress.stop();
   // The folder's changes were committed above, so the engine saw none: report them here.
   if (mode !== "pull" && local.changes.length) report.pushed = countChanges(local.changes);
+  report.uploaded.requests += sentEarly.requests;
+  report.uploaded.bytes += sentEarly.bytes;
   crashPoint("synced");
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];

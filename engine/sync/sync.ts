@@ -21,6 +21,8 @@ export interface SyncOptions {
   requestTarget?: number;
   onProgress?: (p: { phase: "upload" | "download"; bytes: number; total?: number }) => void;
   sleep?: (ms: number) => Promise<void>;
+  /** Unpushed packs the remote already holds (sent early: early-upload.ts): not sent again, still listed in the commit. */
+  sentPacks?: ReadonlySet<Address>;
 }
 
 const DEFAULT_REQUEST_TARGET = 16 * 1024 * 1024;
@@ -151,6 +153,7 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
   let curBytes = 0;
   const sizes = new Map<Address, number>();
   for (const id of packIds) {
+    if (opts.sentPacks?.has(id)) continue;
     const p = await v.store.getPack(id);
     if (!p) throw new SyncError(`local pack ${id} is missing; the local state is damaged (run verify)`, "local_corrupt");
     sizes.set(id, p.length);
