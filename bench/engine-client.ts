@@ -48,6 +48,7 @@ await measureSelf(async (m) => {
 
   const phases: EnginePhases = { openMs: tOpen - t0, scanMs: 0, commitMs: 0, remoteMs: 0, otherMs: 0 };
   let scanEnd = 0;
+  let localDone = 0;
   const commit = ctx.vault.commit.bind(ctx.vault);
   ctx.vault.commit = async (message?: string) => {
     const t = performance.now();
@@ -59,9 +60,12 @@ await measureSelf(async (m) => {
       return await commit(message);
     } finally {
       phases.commitMs += performance.now() - t;
+      localDone ||= performance.now();
     }
   };
-  // Remote time is the union of the intervals with a call in flight (pushes go two at a time).
+  // Remote time is the union of the intervals with a call in flight (pushes go two at a time),
+  // after the scan and the first commit: uploads during the scan (early-upload.ts) overlap them
+  // and are not counted twice (the phases add up to the total).
   let inFlight = 0;
   let busySince = 0;
   const remote = ctx.remote as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
@@ -72,7 +76,8 @@ await measureSelf(async (m) => {
       try {
         return await f(...a);
       } finally {
-        if (--inFlight === 0) phases.remoteMs += performance.now() - busySince;
+        const now = performance.now();
+        if (--inFlight === 0 && localDone) phases.remoteMs += now - Math.max(busySince, localDone);
       }
     };
   }

@@ -11,7 +11,7 @@
 //             nonce, XChaCha20-Poly1305), from canonical, addressed objects in memory
 //   pack      staged objects -> packs in the file store (plain: gzip frames; encrypted: sealed objects)
 //   engine    note files' bytes in memory -> parsed, canonical, addressed, staged, packed (a
-//             background flush every 32 MiB, as the scan does) and committed: the engine API's path
+//             background flush every 16 MiB, as the scan does) and committed: the engine API's path
 //   folder    the CLI's path: the vault folder scanned (stat, read, parse, ...) and committed
 // Each figure is the median of the rounds; cpu is the process's CPU time (all threads) per wall
 // second, so "2.0" means both cores of this machine were busy throughout.
@@ -48,7 +48,7 @@ const { values: args } = parseArgs({
 });
 const NOTES = Number(args.notes);
 const ROUNDS = Number(args.rounds);
-const FLUSH_BYTES = Number(process.env.FLUSH_MB ?? 32) * 1024 * 1024;
+const FLUSH_BYTES = 16 * 1024 * 1024;
 
 interface Item {
   id: string;

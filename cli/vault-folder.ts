@@ -27,8 +27,11 @@ export const PART_DIRS: Record<PartName, { dir: string; ext: string }> = {
 /** path -> [size, mtimeMs, ino, address, chunked(0/1) or dims] */
 export type StatCache = Record<string, [number, number, number, Address, number]>;
 
-/** A scan packs what it has staged every this many bytes: an initial push never holds the folder in memory. */
-const SCAN_FLUSH_BYTES = 32 * 1024 * 1024;
+/**
+ * A scan packs what it has staged every this many bytes: an initial push never holds the folder in
+ * memory, and the CLI uploads each flush's packs while the scan goes on (early-upload.ts).
+ */
+const SCAN_FLUSH_BYTES = 16 * 1024 * 1024;
 
 export interface ScanResult {
   entries: Map<string, Entry>;

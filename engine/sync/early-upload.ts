@@ -1,4 +1,4 @@
-// Uploading packs while a big scan still produces them. A scan packs what it staged every 32 MiB
+// Uploading packs while a big scan still produces them. A scan packs what it staged every 16 MiB
 // (Vault.flushStaged) into unpushed packs; sending those at once, without a commit, lets the
 // client's scan and the server's ingest overlap instead of adding up (an initial push of 100,000
 // notes spent 49 s scanning and committing, then 76 s in the server's ingest). The server keeps

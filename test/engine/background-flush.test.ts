@@ -1,4 +1,4 @@
-// A background flush (what a large folder scan does every 32 MiB): staging goes on while the
+// A background flush (what a large folder scan does every 16 MiB): staging goes on while the
 // flushed objects are packed; they stay readable meanwhile; commit waits for the flush; a flush
 // that fails loses nothing (its objects are staged again and the next commit stores them).
 import { describe, it, expect, afterEach } from "vitest";
