@@ -86,7 +86,7 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   installNodeCrypto();
   const config = await readFolderConfig(dir);
   const keys = config.encrypted ? await readVaultKey(dir) : undefined;
-  if (keys) installSealPool(); // worker threads start only for a big batch (an initial push)
+  if (keys) installSealPool(); // its threads start only once 16 MiB were sealed (an initial push, not an edit)
   let store: FsStore;
   let vault: Vault;
   try {

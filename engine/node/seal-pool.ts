@@ -1,8 +1,8 @@
 // Sealing on worker threads: an encrypted vault's initial push seals tens of thousands of objects,
 // and DEFLATE + ChaCha20-Poly1305 + two HMACs per object are the encrypted pipeline's main cost.
 // The pool spreads batches over the machine's cores; the bytes are those sealObject gives inline
-// (sealing is deterministic). Small batches stay inline: a thread takes ~0.4 s to start, so the
-// pool starts only when a batch is big enough to repay it.
+// (sealing is deterministic). Small syncs stay inline: a thread takes ~0.4 s to start, so the
+// pool starts only once enough has been sealed to repay it.
 import { encodeSealBatch, inlineSealer, splitSealedBatch, useBatchSealer, type BatchSealer, type SealJob, type SealedBatchWire } from "../crypto/seal-batch.ts";
 import type { SealKeys } from "../crypto/seal.ts";
 import { WorkerPool, defaultPoolSize } from "./worker-pool.ts";
@@ -11,7 +11,11 @@ import { handle, type SealRequest } from "./seal-worker.ts";
 export interface SealPoolOptions {
   /** Worker threads (default: the cores available, at most 4). */
   size?: number;
-  /** Batches with fewer plaintext bytes than this are sealed inline (default 2 MiB). */
+  /**
+   * The threads start once this process has sealed this many bytes inline (default 16 MiB, ~0.5 s
+   * of sealing): a thread takes ~0.4 s to start, so small syncs never start them and big ones do
+   * early on.
+   */
   minBytes?: number;
   /** Bytes per message to a thread (default 512 KiB): small enough to keep every thread busy. */
   chunkBytes?: number;
@@ -21,10 +25,11 @@ export class SealPool implements BatchSealer {
   private readonly pool: WorkerPool<SealRequest, SealedBatchWire>;
   private readonly minBytes: number;
   private readonly chunkBytes: number;
+  private sealedInline = 0;
 
   constructor(opts: SealPoolOptions = {}) {
     this.pool = new WorkerPool(new URL("./seal-worker.ts", import.meta.url), opts.size ?? defaultPoolSize(), "penumbra-seal");
-    this.minBytes = opts.minBytes ?? 2 * 1024 * 1024;
+    this.minBytes = opts.minBytes ?? 16 * 1024 * 1024;
     this.chunkBytes = opts.chunkBytes ?? 512 * 1024;
   }
 
@@ -37,15 +42,16 @@ export class SealPool implements BatchSealer {
     return this.pool.failure;
   }
 
-  /** Whether the threads are running (they start at the first big batch). */
+  /** Whether the threads are running (they start once minBytes were sealed inline). */
   get started(): boolean {
     return this.pool.started;
   }
 
   async seal(keys: SealKeys, jobs: readonly SealJob[]): Promise<Uint8Array[]> {
-    let total = 0;
-    for (const j of jobs) total += j.bytes.length;
-    if (this.pool.failure || total < this.minBytes) return inlineSealer.seal(keys, jobs);
+    if (this.pool.failure || (!this.pool.started && this.sealedInline < this.minBytes)) {
+      for (const j of jobs) this.sealedInline += j.bytes.length;
+      return inlineSealer.seal(keys, jobs);
+    }
     const chunks: SealJob[][] = [];
     let cur: SealJob[] = [];
     let bytes = 0;

@@ -85,12 +85,16 @@ describe("SealPool (worker threads)", () => {
     expect(hex(sealed)).toEqual(inline(jobs));
   });
 
-  it("keeps small batches inline: the threads start only for a batch worth their start-up", async () => {
-    const p = pool({ size: 2 }); // default minBytes: 2 MiB
-    const jobs = sampleJobs(10);
-    const sealed = await keys.sealMany(jobs);
-    expect(p.started).toBe(false);
-    jobs.forEach((j, i) => expect(keys.openObject(j.addr, sealed[i]).bytes).toEqual(j.bytes));
+  it("keeps small syncs inline: the threads start only once enough was sealed to repay their start-up", async () => {
+    useCryptoImpl(nodeCrypto);
+    const jobs = sampleJobs(100); // ~0.6 MB
+    const bytes = jobs.reduce((n, j) => n + j.bytes.length, 0);
+    const p = pool({ size: 2, minBytes: 2 * bytes }); // the default is 16 MiB
+    expect(hex(await keys.sealMany(jobs))).toEqual(inline(jobs));
+    expect(hex(await keys.sealMany(jobs))).toEqual(inline(jobs));
+    expect(p.started).toBe(false); // 2 x bytes sealed inline: the threshold is reached, not passed
+    expect(hex(await keys.sealMany(jobs))).toEqual(inline(jobs));
+    expect(p.started).toBe(true);
   });
 
   it("reports a sealing error with its name and message (an object over the size limit)", async () => {
