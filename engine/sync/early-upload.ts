@@ -19,6 +19,7 @@ export class EarlyUpload {
   bytes = 0;
   private running: Promise<void> | null = null;
   private failure: unknown = null;
+  private stopped = false;
   private looked = 0;
   /** Packs unpushed before this scan (an earlier push that failed): left to the push, as before. */
   private readonly older: Set<Address>;
@@ -44,7 +45,7 @@ export class EarlyUpload {
    */
   poke(): void {
     const unpushed = this.v.refs.unpushed;
-    if (this.running || this.failure !== null || unpushed.length === this.looked) return;
+    if (this.stopped || this.running || this.failure !== null || unpushed.length === this.looked) return;
     this.looked = unpushed.length;
     const ids = unpushed.filter((id) => !this.sent.has(id) && !this.older.has(id));
     if (!ids.length) return;
@@ -61,8 +62,12 @@ export class EarlyUpload {
     );
   }
 
-  /** Waits until no upload runs (their errors are not thrown: see `error`). */
+  /**
+   * Starts no more uploads and waits for the one running (its error is not thrown: see `error`).
+   * Called once the scan is over: packs that come later (the commit's own) go with the push.
+   */
   async settle(): Promise<void> {
+    this.stopped = true;
     while (this.running) await this.running;
   }
 
