@@ -3,7 +3,7 @@
 // threads and their results come back in scan order; the vault (staging, addresses, the stat
 // cache) stays on the main thread. Used only for big scans: a thread takes ~0.4 s to start.
 import { WorkerPool, defaultPoolSize } from "../engine/node/worker-pool.ts";
-import { inlineReader, type FileRead, type FileSig, type FolderFile, type FolderReader, type StatCache } from "./vault-folder.ts";
+import { cachedSig, inlineReader, type FileRead, type FolderFile, type FolderReader, type StatCache } from "./vault-folder.ts";
 import { handle, unpackScanAnswer, type ScanAnswer, type ScanRequest } from "./scan-worker.ts";
 
 export interface ScanPoolOptions {
@@ -49,10 +49,7 @@ export class ScanPool implements FolderReader {
     const requests: ScanRequest["files"][] = [];
     for (let i = 0; i < files.length; i += this.batch)
       requests.push(
-        files.slice(i, i + this.batch).map((f) => {
-          const c = cache[f.rel];
-          return { path: f.path, part: f.part, cached: c && ([c[0], c[1], c[2]] as FileSig) };
-        }),
+        files.slice(i, i + this.batch).map((f) => ({ path: f.path, part: f.part, cached: cachedSig(cache, f.rel) })),
       );
     const send = (r: ScanRequest["files"]) => {
       // If a thread dies, its batch is read here, by the same handler.

@@ -107,12 +107,15 @@ export interface FolderReader {
   read(files: readonly FolderFile[], cache: StatCache): AsyncIterable<FileRead>;
 }
 
+/** The stat signature a file's cache row recorded, if it has one. */
+export function cachedSig(cache: StatCache, rel: string): FileSig | undefined {
+  const c = cache[rel];
+  return c && [c[0], c[1], c[2]];
+}
+
 export const inlineReader: FolderReader = {
   async *read(files, cache) {
-    for (const f of files) {
-      const c = cache[f.rel];
-      yield readFolderFile(f.path, f.part, c && [c[0], c[1], c[2]]);
-    }
+    for (const f of files) yield readFolderFile(f.path, f.part, cachedSig(cache, f.rel));
   },
 };
 

@@ -14,9 +14,8 @@ import type { Remote } from "../remote/remote.ts";
 export class EarlyUpload {
   /** Unpushed packs the remote holds now (pending until a commit lists them). */
   readonly sent = new Set<Address>();
-  /** Requests and pack bytes sent. */
+  /** Requests sent (their bytes are in the remote's stats). */
   requests = 0;
-  bytes = 0;
   private running: Promise<void> | null = null;
   private failure: unknown = null;
   private stopped = false;
@@ -79,7 +78,6 @@ export class EarlyUpload {
       if (!batch.length) return;
       await this.remote.push(batch);
       this.requests++;
-      this.bytes += size;
       for (const id of batchIds) this.sent.add(id);
       batch = [];
       batchIds = [];

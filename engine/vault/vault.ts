@@ -200,11 +200,14 @@ export class Vault {
   private stage(type: ObjectType, bytes: Uint8Array, compressible: boolean | Codec): Address {
     const addr = this.addressOf(bytes);
     // An object a background flush is packing is stored by it (or staged again if it fails).
-    if (!this.staged.has(addr) && !this.flushingObjects?.has(addr)) {
-      this.staged.set(addr, { obj: { type, addr, bytes }, compressible });
-      this.stagedByteCount += bytes.length;
-    }
+    if (!this.flushingObjects?.has(addr)) this.addStaged({ obj: { type, addr, bytes }, compressible });
     return addr;
+  }
+
+  private addStaged(s: Staged): void {
+    if (this.staged.has(s.obj.addr)) return;
+    this.staged.set(s.obj.addr, s);
+    this.stagedByteCount += s.obj.bytes.length;
   }
 
   /** Bytes staged and not yet packed. */
@@ -241,10 +244,7 @@ export class Vault {
       },
       (error: unknown) => {
         // Nothing is lost: the objects are staged again (a later flush or commit stores them).
-        for (const [a, o] of flushing) if (!this.staged.has(a)) {
-          this.staged.set(a, o);
-          this.stagedByteCount += o.obj.bytes.length;
-        }
+        for (const s of flushing.values()) this.addStaged(s);
         this.flushing = this.flushingObjects = null;
         this.flushFailure = error;
       },

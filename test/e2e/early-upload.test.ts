@@ -2,8 +2,8 @@
 // then sends only the rest, its commit still lists every pack, and another device gets every note,
 // for plain and encrypted vaults (whose commits must list the packs for a pull to deliver them).
 // A failed early upload costs nothing but the overlap: the push sends what is left.
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { describe, it, expect } from "vitest";
+import { serverForFile } from "../helpers/server-fixture.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
@@ -14,24 +14,18 @@ import { EarlyUpload } from "../../engine/sync/early-upload.ts";
 installNodeFastPaths();
 installNodeCrypto();
 const FAST = { kdf: { name: "scrypt" as const, N: 1024, r: 8, p: 1 }, allowWeakKdf: true };
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const fixture = serverForFile();
 
-async function device(vault: string, name: string, encrypted: boolean, token = server.token) {
-  const remote = new HttpRemote({ url: server.url, vault, token });
-  const admin = new HttpRemote({ url: server.url, vault, token: server.token });
-  let info = await admin.info();
+async function device(vault: string, name: string, encrypted: boolean) {
+  const { server } = fixture;
+  const remote = new HttpRemote({ url: server.url, vault, token: server.token });
+  let info = await remote.info();
   let keys: VaultKeys | undefined;
   if (!info && encrypted) {
     const made = await createEncryption("a passphrase", FAST);
-    info = await admin.create({ format: 1, addressing: "hmac-sha256", encryption: made.encryption });
+    info = await remote.create({ format: 1, addressing: "hmac-sha256", encryption: made.encryption });
     keys = made.keys;
-  } else if (!info) info = await admin.create({ format: 1, addressing: "sha256", encryption: null });
+  } else if (!info) info = await remote.create({ format: 1, addressing: "sha256", encryption: null });
   else if (encrypted) keys = await unlockEncryption(info.config.encryption, "a passphrase");
   return { v: await Vault.open({ store: new MemoryStore(), device: name, compressor: nodeCompressor, keys }), remote };
 }
@@ -78,7 +72,7 @@ describe.each([
 
 it("a failed early upload leaves every pack to the push", async () => {
   const a = await device("early-fail", "dev-a", false);
-  const refused = new HttpRemote({ url: server.url, vault: "early-fail", token: "not-the-token" });
+  const refused = new HttpRemote({ url: fixture.server.url, vault: "early-fail", token: "not-the-token" });
   const early = new EarlyUpload(a.v, refused);
   for (let i = 0; i < 30; i++) await a.v.putNote(`n${i}`, note(i));
   await a.v.flushStaged();

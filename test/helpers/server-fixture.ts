@@ -14,6 +14,18 @@ export interface ServerFixture {
   tmp: string;
 }
 
+/** A test file's local server: `f.server` once its tests start. */
+export function serverForFile(): { server: TestServer } {
+  const f = {} as { server: TestServer };
+  beforeAll(async () => {
+    f.server = await startTestServer();
+  }, 60_000);
+  afterAll(async () => {
+    await f.server?.stop();
+  });
+  return f;
+}
+
 export function serverWithFolder(prefix: string): ServerFixture {
   const f = {} as ServerFixture;
   beforeAll(async () => {
