@@ -9,7 +9,7 @@
 // a sync ran is never overwritten.
 import { readdir, mkdir } from "node:fs/promises";
 import { readFileSync, statSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Stats } from "node:fs";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
@@ -43,8 +43,20 @@ export interface ScanResult {
   cacheChanged: boolean;
 }
 
+/** A tree named a file outside `<dir>/<part>/`: refused before anything is written. */
+export class UnsafePathError extends Error {
+  override name = "UnsafePathError";
+}
+
+/**
+ * The file of one part of a note. The id is checked again here, whatever validated it before (the
+ * tree codec, the Worker): a pull writes where this says, so it must never leave `<dir>/<part>/`.
+ */
 export function partPath(dir: string, part: PartName, id: string): string {
-  return join(dir, PART_DIRS[part].dir, id + PART_DIRS[part].ext);
+  const folder = resolve(dir, PART_DIRS[part].dir);
+  const path = resolve(folder, id + PART_DIRS[part].ext);
+  if (!isNoteId(id) || dirname(path) !== folder) throw new UnsafePathError(`refusing to write note id ${JSON.stringify(id).slice(0, 80)}: it is not a note id ([A-Za-z0-9._-]{1,128}) and could name a file outside ${folder}`);
+  return path;
 }
 
 const sig = (s: Stats): FileSig => [s.size, s.mtimeMs, s.ino];
@@ -251,6 +263,8 @@ export async function applyTree(dir: string, v: Vault, from: Address | null, to:
 /** Writes these entry changes to the folder (same rules as applyTree). */
 export async function applyChanges(dir: string, v: Vault, changes: readonly TreeChange[], cache: StatCache): Promise<ApplyResult> {
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
+  // Every path first: a change list with one unsafe id writes nothing at all.
+  for (const c of changes) for (const part of Object.keys(PART_DIRS) as PartName[]) partPath(dir, part, c.id);
   for (const c of changes) {
     for (const part of ["note", "embedding", "position"] as PartName[]) {
       const before = partAddr(c.before, part);

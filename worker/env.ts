@@ -10,18 +10,25 @@ export interface Env {
   MAX_BODY_BYTES?: string;
   MAX_PACK_BYTES?: string;
   MAX_OBJECTS_PER_REQUEST?: string;
+  MAX_INFLATE_BYTES?: string;
   VAULT_LIMIT_BYTES?: string;
   DEFAULT_VAULT?: string;
   /** Retention and GC (worker/retention.ts, docs/reliability.md). */
   RETENTION_DAYS?: string;
   RETENTION_SNAPSHOTS?: string;
   GC_GRACE_SECONDS?: string;
+  UPLOAD_LEASE_SECONDS?: string;
 }
 
 export interface Limits {
   maxBodyBytes: number;
   maxPackBytes: number;
   maxObjectsPerRequest: number;
+  /**
+   * Raw bytes one push may make the Worker inflate over all its packs (each at most MAX_PACK_RAW):
+   * bounds the CPU a body of small bomb packs costs (native inflate: ~1 s for the default 512 MiB).
+   */
+  maxInflateBytes: number;
   /** JSON request bodies (create, pull, missing): 10,000 addresses fit with room to spare. */
   maxJsonBytes: number;
   /** Addresses per `want` / `missing` request. */
@@ -41,6 +48,7 @@ export function limitsOf(env: Env): Limits {
     maxBodyBytes,
     maxPackBytes: positiveInt(env.MAX_PACK_BYTES, 8 * 1024 * 1024),
     maxObjectsPerRequest: positiveInt(env.MAX_OBJECTS_PER_REQUEST, 200_000),
+    maxInflateBytes: positiveInt(env.MAX_INFLATE_BYTES, 512 * 1024 * 1024),
     maxJsonBytes: Math.min(maxBodyBytes, 1024 * 1024),
     maxAddrsPerRequest: 10_000,
     vaultLimitBytes: positiveInt(env.VAULT_LIMIT_BYTES, 512 * 1024 * 1024),

@@ -26,7 +26,6 @@ import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { sha256Hex } from "./crypto.ts";
 import { ApiError, json, readLimitedBytes, badRequest } from "./http.ts";
-import { boundedInflater } from "./inflate.ts";
 import { PackStore } from "./pack-store.ts";
 import { headOnlyPolicy, policyOf, type GcPolicy } from "./retention.ts";
 import type { ObjectLocation, VaultStats } from "./vault-types.ts";
@@ -117,7 +116,7 @@ export class NodeReader {
     const onFrame = (pack: string) => async (f: ObjectLocation["frame"], stored: Uint8Array) => {
       let raw: Uint8Array;
       try {
-        raw = await decodeFrame(f.codec, stored, f.rawLength, boundedInflater);
+        raw = await decodeFrame(f.codec, stored, f.rawLength, streamCompressor);
       } catch {
         return; // a damaged frame: its objects are reported below
       }

@@ -54,14 +54,52 @@ export function crc32(data: Uint8Array): number {
   return (c ^ -1) >>> 0;
 }
 
-/** Native streams (browsers, Workers, Node >= 18). Used by the Worker to inflate without JS cost. */
+/**
+ * Compressed bytes fed to a native inflater at a time. A native DecompressionStream inflates a
+ * whole written chunk before the reader can refuse it, and DEFLATE expands at most ~1032:1, so a
+ * slice this small overshoots the declared length by at most ~4 MiB before the count stops it.
+ */
+const INFLATE_SLICE = 4096;
+
+/**
+ * Inflates a gzip frame with the runtime's native DecompressionStream, never producing more than
+ * `rawLength` bytes plus one slice's worth: a gzip bomb costs its declared length, not its real one.
+ */
+export async function inflateBounded(data: Uint8Array, rawLength: number): Promise<Uint8Array> {
+  const ds = new DecompressionStream("gzip");
+  const writer = ds.writable.getWriter();
+  const reader = ds.readable.getReader();
+  let stopped = false;
+  const feeding = (async () => {
+    for (let off = 0; off < data.length && !stopped; off += INFLATE_SLICE) await writer.write(data.subarray(off, off + INFLATE_SLICE) as Uint8Array<ArrayBuffer>);
+    if (!stopped) await writer.close();
+  })();
+  // A corrupt frame errors the readable side first; that error is the one reported.
+  feeding.catch(() => {});
+  const out = new Uint8Array(rawLength);
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (n + value.length > rawLength) throw new RangeError(`frame inflates past the ${rawLength} bytes its header declares`);
+      out.set(value, n);
+      n += value.length;
+    }
+  } catch (e) {
+    stopped = true;
+    await reader.cancel().catch(() => {});
+    throw e;
+  }
+  await feeding;
+  if (n !== rawLength) throw new RangeError(`frame inflated to ${n} bytes, header says ${rawLength}`);
+  return out;
+}
+
+/** Native streams (browsers, Workers, Node >= 18). The Worker inflates with these: no JS inflate cost. */
 export const streamCompressor: Compressor = {
   gzip: (data) => pipe(data, new CompressionStream("gzip")),
-  async gunzip(data, rawLength) {
-    const out = await pipe(data, new DecompressionStream("gzip"));
-    if (out.length !== rawLength) throw new RangeError(`frame inflated to ${out.length} bytes, header says ${rawLength}`);
-    return out;
-  },
+  gunzip: inflateBounded,
 };
 
 async function pipe(data: Uint8Array, stream: { writable: WritableStream<BufferSource>; readable: ReadableStream<Uint8Array> }): Promise<Uint8Array> {

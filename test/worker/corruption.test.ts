@@ -59,6 +59,7 @@ describe("corruption", () => {
         retentionSnapshots: 1,
         graceSeconds: 0,
         committedGraceSeconds: 0,
+        uploadLeaseSeconds: 3600,
       });
       if (how !== "bitflip" || c.damaged.some((a) => v.objects.get(a)!.type !== 1)) expect(gc.unreadable?.length).toBeGreaterThan(0);
 
@@ -77,6 +78,7 @@ describe("corruption", () => {
           retentionSnapshots: 1,
           graceSeconds: 0,
           committedGraceSeconds: 0,
+          uploadLeaseSeconds: 3600,
         });
         expect(((await (await api(`/v1/vaults/${vault}`)).json()) as any).stats.packs).toBe(1);
         if (good.id !== packId) expect(await env.BUCKET.head(key)).toBeNull();
