@@ -1,8 +1,8 @@
-// Native gzip for browsers and Web Workers (CompressionStream / DecompressionStream), and SHA-256
-// through WebCrypto: several times faster than the portable fflate and @noble/hashes, which stay
-// the fallback where these are missing (WebCrypto needs a secure context: https or localhost).
-// Inflating is bounded (compress.ts inflateBounded): a hostile frame cannot make this side allocate much more
-// than the length its pack header declares.
+// Native gzip for browsers and Web Workers (CompressionStream), and SHA-256 through WebCrypto:
+// several times faster than the portable fflate and @noble/hashes, which stay the fallback where
+// these are missing (WebCrypto needs a secure context: https or localhost). Inflating goes through
+// fflate into a buffer of the declared length (compress.ts streamCompressor): a hostile frame cannot
+// make this side allocate more than its pack header declares.
 import type { Compressor } from "../core/compress.ts";
 import { fflateCompressor, streamCompressor } from "../core/compress.ts";
 import { toHex } from "../core/bytes.ts";
