@@ -105,8 +105,10 @@ describe("legacy bad input changes nothing", () => {
       ["not JSON", raw("since"), 400, "bad_request"],
       ["array", raw("[]"), 400, "bad_request"],
       ["since a number", raw('{"since": 5}'), 400, "bad_request"],
-      ["since not hex", raw('{"since": "abc"}'), 400, "bad_request"],
-      ["since upper-case hex", raw(JSON.stringify({ since: before.head.snapshot.toUpperCase() })), 400, "bad_request"],
+      ["since neither an id nor a label", raw('{"since": "a b"}'), 400, "bad_request"],
+      ["since too long for a label", raw(JSON.stringify({ since: "x".repeat(129) })), 400, "bad_request"],
+      // Text that could be a label but names no snapshot (upper-case hex is a label, not an id).
+      ["since upper-case hex", raw(JSON.stringify({ since: before.head.snapshot.toUpperCase() })), 404, "unknown_snapshot"],
       ["unknown encoding", raw('{"embeddingEncoding": "hex"}'), 400, "bad_request"],
       ["unknown field", raw('{"sinceSnapshot": null}'), 400, "bad_request"],
       ["octet-stream", raw("{}", OCTET), 415, "unsupported_media_type"],

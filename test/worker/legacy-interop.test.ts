@@ -254,7 +254,7 @@ describe("the vault quota (VAULT_LIMIT_BYTES)", () => {
     await ok(await direct(`/notes/c${q(v)}`, { method: "PUT", body: JSON.stringify({ t: "tiny" }), headers: json }, vars));
     // Over it, a clear still goes through (it is how a full vault is emptied; storage is reclaimed by GC).
     const c = await ok(await direct(`/sync/clear${q(v)}`, { method: "POST" }, { VAULT_LIMIT_BYTES: "1" }));
-    expect(c.cleared).toBe(true);
+    expect(c.cleared).toBeGreaterThan(0);
     expect((await vaultInfo(v)).head.snapshot).toBe(c.snapshot);
   });
 });
