@@ -1,6 +1,7 @@
 // Test helpers for the Worker, built on the real core codecs: a vault of N notes (note JSON,
 // embedding, position; optionally one large chunked note), its tree, snapshot, pack and push body.
-import { SELF, env } from "cloudflare:test";
+import { SELF, createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import worker from "../../worker/index.ts";
 import { addressOf } from "../../engine/core/hash.ts";
 import { fflateCompressor } from "../../engine/core/compress.ts";
 import { splitLargeBlob } from "../../engine/core/chunklist.ts";
@@ -24,6 +25,21 @@ export function api(path: string, init: ApiInit = {}): Promise<Response> {
   const token = init.token === undefined ? TOKEN : init.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
   return SELF.fetch(BASE + path, { ...init, headers });
+}
+
+/**
+ * The Worker's fetch called directly with other variables than wrangler.toml's (OPEN_VAULT, a small
+ * quota): the same code, bindings and storage. The answer is read whole before it is returned, so
+ * work the Worker left to waitUntil (streamed pulls) is done. `token: null` sends no Authorization.
+ */
+export async function withVars(path: string, init: RequestInit, vars: Record<string, string>, token: string | null = TOKEN): Promise<Response> {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  if (token !== null) headers.set("authorization", `Bearer ${token}`);
+  const r = await worker.fetch(new Request(BASE + path, { ...init, headers }), { ...env, ...vars }, ctx);
+  const body = await r.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return new Response(body, r);
 }
 
 export function postJson(path: string, body: unknown): Promise<Response> {
