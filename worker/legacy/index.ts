@@ -19,14 +19,15 @@
 import type { CountingBucket } from "../counting-bucket.ts";
 import { preflight } from "../cors.ts";
 import { limitsOf, type Env } from "../env.ts";
-import { ApiError, badRequest, errorResponse, json, readJsonObject, readLimitedBytes, readOptionalJsonObject } from "../http.ts";
+import { ApiError, badRequest, errorResponse, json, limitedBody, readJsonObject, readLimitedBytes, readOptionalJsonObject } from "../http.ts";
 import { legacyItemAlias } from "../routes.ts";
 import { PackStore } from "../pack-store.ts";
 import { gcToCompletion, type GcVault } from "../gc.ts";
 import { headOnlyPolicy, policyOf } from "../retention.ts";
 import { lookupEntries } from "../../engine/core/tree-update.ts";
-import { checkEmbeddingBytes, checkId, embeddingBytes, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
-import { parseLabel, SnapshotLabels } from "./labels.ts";
+import { checkEmbeddingBytes, checkId, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
+import { SnapshotLabels } from "./labels.ts";
+import { readPush } from "./push-body.ts";
 import { legacyPull, parsePullRequest } from "./pull.ts";
 import { VaultReader } from "./reader.ts";
 import { writeItems, type ItemWrite, type WriteTarget } from "./write.ts";
@@ -43,8 +44,6 @@ export interface LegacyContext {
 const VAULT_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Largest /sync/push or PUT /notes body (or MAX_BODY_BYTES if smaller): the Worker parses it whole. */
 export const LEGACY_MAX_BODY = 16 * 1024 * 1024;
-/** Ids one /sync/push may touch. */
-export const MAX_PUSH_ITEMS = 50_000;
 const PULL_BODY_MAX = 4096;
 
 const COLLECTIONS = ["notes", "embeddings", "positions"] as const;
@@ -93,7 +92,8 @@ export async function handleLegacy(request: Request, ctx: LegacyContext): Promis
         handlers = {
           POST: async () => {
             requireJsonType(request);
-            const push = parsePush(await readJsonObject(request, maxBody));
+            // Read as a stream, entry by entry: the body is never parsed whole (push-body.ts).
+            const push = await readPush(limitedBody(request, maxBody));
             const t = target();
             // The app's client needs a snapshot id in every answer, so a vault without a head gets one.
             const r = await writeItems(t, push.writes, { ensureHead: true });
@@ -219,61 +219,6 @@ function itemRoutes(collection: Collection, segment: string, request: Request, t
       return json({ id, snapshot: r.snapshot, deleted: true });
     },
   };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-export interface ParsedPush {
-  writes: ItemWrite[];
-  /** The client's name for the snapshot this push makes (labels.ts), if it gave a usable one. */
-  label: string | null;
-  /** Notes in the body (the predecessor's `accepted`, which the app reads as the snapshot's note count). */
-  accepted: number;
-}
-
-/** The body of POST /sync/push as item writes, every value checked (a 4xx before anything is stored). */
-export function parsePush(body: Record<string, unknown>): ParsedPush {
-  for (const k of Object.keys(body))
-    if (!["notes", "embeddings", "positions", "deleted", "snapshotId"].includes(k))
-      throw badRequest(`unknown field ${JSON.stringify(k).slice(0, 80)}; a push takes {"notes"?, "embeddings"?, "positions"?, "deleted"?, "snapshotId"?}`);
-  const label = parseLabel(body.snapshotId, "`snapshotId`");
-  let accepted = 0;
-  const writes = new Map<string, ItemWrite>();
-  const item = (id: string) => {
-    let w = writes.get(id);
-    if (!w) {
-      if (writes.size >= MAX_PUSH_ITEMS) throw new ApiError(413, "too_large", `a push may touch at most ${MAX_PUSH_ITEMS} ids; split it`);
-      writes.set(id, (w = { id }));
-    }
-    return w;
-  };
-  for (const c of COLLECTIONS) {
-    const m = body[c];
-    if (m === undefined) continue;
-    if (!isObject(m)) throw badRequest(`\`${c}\` must be an object of id -> value`);
-    for (const [id, v] of Object.entries(m)) {
-      checkId(id, `a key of \`${c}\``);
-      const where = `${c}.${id}`;
-      if (c === "notes") {
-        item(id).note = noteBytes(v, where);
-        accepted++;
-      }
-      else if (c === "embeddings") item(id).embedding = embeddingBytes(v, where);
-      else item(id).position = positionBytes(v, where);
-    }
-  }
-  if (body.deleted !== undefined) {
-    if (!Array.isArray(body.deleted)) throw badRequest("`deleted` must be an array of ids");
-    for (const id of body.deleted) {
-      checkId(id, "an entry of `deleted`");
-      const w = writes.get(id);
-      if (w && !w.remove) throw badRequest(`${id} is both written and deleted in this push`);
-      item(id).remove = true;
-    }
-  }
-  return { writes: [...writes.values()], label, accepted };
 }
 
 /** The push is committed; a label that could not be stored leaves the client the snapshot's own id. */
