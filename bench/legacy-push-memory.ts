@@ -8,7 +8,7 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { startTestServer } from "../test/helpers/local-server.ts";
-import { appEmbedding, appNote, serdeF64, uuidOf } from "../test/helpers/penumbra-app-client.ts";
+import { appEmbedding, appNote, serdeF64, uuidOf } from "../test/helpers/penumbra-app-data.ts";
 import { resetPeakRss, rssOf, workerdPids } from "./util.ts";
 
 const MiB = 1024 * 1024;
