@@ -8,6 +8,7 @@
 // It checks the structure it walks (braces, colons, commas, keys as strings, nothing after the
 // object); each value it hands over is checked by the sink's JSON.parse. Duplicate top-level keys
 // are refused; a duplicate id inside a map reaches the sink twice (it keeps the last, as JSON.parse).
+import { concatBytes } from "../../engine/core/bytes.ts";
 import { badRequest } from "../http.ts";
 
 export interface MemberSink {
@@ -94,18 +95,11 @@ class ValueCapture {
     return end;
   }
 
-  /** The whole value (one copy). */
+  /** The whole value (one copy when it spanned chunks). */
   take(): Uint8Array {
     const parts = this.parts;
     this.parts = [];
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return parts.length === 1 ? parts[0] : concatBytes(parts);
   }
 
   /** A scalar at the very end of the body ends there. */
