@@ -42,7 +42,10 @@ export interface LegacyContext {
 
 /** Same rule as worker/index.ts VAULT_NAME_RE (not imported: index.ts imports this module). */
 const VAULT_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
-/** Largest /sync/push or PUT /notes body (or MAX_BODY_BYTES if smaller): the Worker parses it whole. */
+/**
+ * Largest /sync/push or PUT /notes body (or MAX_BODY_BYTES if smaller). A push is read as a stream,
+ * entry by entry (push-body.ts); a PUT holds one note, parsed whole.
+ */
 export const LEGACY_MAX_BODY = 16 * 1024 * 1024;
 const PULL_BODY_MAX = 4096;
 

@@ -14,7 +14,7 @@
 import { utf8 } from "../../engine/core/bytes.ts";
 import { addressOf, isAddress, type Address } from "../../engine/core/hash.ts";
 import type { PackBucket } from "../counting-bucket.ts";
-import { badRequest } from "../http.ts";
+import { ApiError, badRequest } from "../http.ts";
 
 /** Visible ASCII, 1 to 128 characters: UUIDs and names like "snap-1" pass; nothing that needs escaping in a log line. */
 const LABEL_RE = /^[\x21-\x7e]{1,128}$/;
@@ -51,10 +51,16 @@ export class SnapshotLabels {
 
   /** A stored record, checked: it must name this label and hold an address (else it is ignored). */
   private async read(key: string, label?: string): Promise<LabelRecord | null> {
-    const obj = await this.bucket.get(key);
-    if (!obj) return null;
+    let text: string;
     try {
-      const r = JSON.parse(await obj.text()) as LabelRecord;
+      const obj = await this.bucket.get(key);
+      if (!obj) return null;
+      text = await obj.text();
+    } catch (e) {
+      throw new ApiError(503, "storage_unavailable", `reading a snapshot label failed (${(e as Error)?.message ?? e}); nothing was changed, retry`);
+    }
+    try {
+      const r = JSON.parse(text) as LabelRecord;
       if (typeof r.label === "string" && LABEL_RE.test(r.label) && isAddress(r.snapshot) && (label === undefined || r.label === label)) return r;
     } catch {
       // a damaged record is treated as absent
@@ -92,6 +98,7 @@ export class SnapshotLabels {
   /** The id clients see for a snapshot: its label if one names it, else the snapshot id itself. */
   async publicId(snapshot: Address | null): Promise<string | null> {
     if (!snapshot) return null;
-    return (await this.labelOf(snapshot)) ?? snapshot;
+    // The snapshot's own id is always a valid answer: a label that cannot be read is not worth an error.
+    return (await this.labelOf(snapshot).catch(() => null)) ?? snapshot;
   }
 }
