@@ -13,6 +13,13 @@ export interface Env {
   MAX_INFLATE_BYTES?: string;
   VAULT_LIMIT_BYTES?: string;
   DEFAULT_VAULT?: string;
+  /**
+   * Off unless set: the one vault that requests to the predecessor's routes WITHOUT a token act on
+   * (the predecessor's trust model, for the Penumbra app's unchanged client; docs/security.md).
+   */
+  OPEN_VAULT?: string;
+  /** What token-less requests may do on OPEN_VAULT: "write" (the default: the app syncs) or "read". */
+  OPEN_VAULT_ACCESS?: string;
   /** Retention and GC (worker/retention.ts, docs/reliability.md). */
   RETENTION_DAYS?: string;
   RETENTION_SNAPSHOTS?: string;

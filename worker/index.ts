@@ -12,7 +12,8 @@
 //   POST    /v1/vaults/:vault/gc            garbage collection       gc.ts (+ retention.ts; also the Cron Trigger)
 //   POST    /v1/vaults/:vault/check|repair  corruption check, repair repair.ts
 //   POST|GET /v1/vaults/:vault/tokens, DELETE .../tokens/:id   vault tokens   token-routes.ts
-//   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md)
+//   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md);
+//                                           token-less on OPEN_VAULT only   open-vault.ts
 import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { allowedOrigin, corsHeaders, preflight } from "./cors.ts";
@@ -29,6 +30,7 @@ import { handleGc } from "./gc.ts";
 import { handleCheck, handleRepair } from "./repair.ts";
 import { serveApp } from "./app.ts";
 import { authenticate, requireScope } from "./access.ts";
+import { isTokenless, openAccess, openVaultOf } from "./open-vault.ts";
 import { resolveTarget, routeKey, VAULT_NAME_RE, type EngineRouteKey } from "./routes.ts";
 import { handleCreateToken, handleListTokens, handleRevokeToken } from "./token-routes.ts";
 
@@ -58,10 +60,14 @@ const HANDLERS: Record<EngineRouteKey, Handler> = {
 async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: CountingBucket): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
-  const defaultVault = env.DEFAULT_VAULT || "default";
+  const legacy = isLegacyPath(path);
+  // With an open vault set, it is also the predecessor's routes' vault when no ?vault= is given.
+  const open = legacy ? openVaultOf(env) : null;
+  const defaultVault = open?.vault ?? (env.DEFAULT_VAULT || "default");
   const target = resolveTarget(request.method, url, defaultVault, isLegacyPath);
-  // Before anything else: 404, 405 and 400 are answers for callers holding a valid token only.
-  const access = await authenticate(request, env, target.vault);
+  // Before anything else: 404, 405 and 400 are answers for callers holding a valid token only
+  // (or, on the predecessor's routes of an open vault, for token-less callers).
+  const access = open && isTokenless(request) ? openAccess(open, target.vault) : await authenticate(request, env, target.vault);
   if (target.reject) throw target.reject;
   if (!target.route) {
     if (!target.allow.length) throw new ApiError(404, "not_found", `no route for ${path}`);

@@ -28,6 +28,21 @@ export function api(path: string, init: ApiInit = {}): Promise<Response> {
   return SELF.fetch(BASE + path, { ...init, headers });
 }
 
+/**
+ * The Worker's fetch called directly with other variables than wrangler.toml's (OPEN_VAULT, a small
+ * quota): the same code, bindings and storage. The answer is read whole before it is returned, so
+ * work the Worker left to waitUntil (streamed pulls) is done. `token: null` sends no Authorization.
+ */
+export async function withVars(path: string, init: RequestInit, vars: Record<string, string>, token: string | null = TOKEN): Promise<Response> {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  if (token !== null) headers.set("authorization", `Bearer ${token}`);
+  const r = await worker.fetch(new Request(BASE + path, { ...init, headers }), { ...env, ...vars }, ctx);
+  const body = await r.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return new Response(body, r);
+}
+
 export function postJson(path: string, body: unknown): Promise<Response> {
   return api(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
 }
@@ -80,12 +95,9 @@ export async function expectUntouched(vault: string, stats = EMPTY_STATS, head: 
   expect((await r2Keys(vault)).length).toBe(keys);
 }
 
-/** POSTs to the Worker's handler directly with a modified env (fault injection, other limits). */
-export async function direct(path: string, body: Uint8Array, envOverride: Partial<typeof env>): Promise<Response> {
-  const ctx = createExecutionContext();
-  const r = await worker.fetch(new Request(BASE + path, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: { authorization: `Bearer ${TOKEN}` } }), { ...env, ...envOverride }, ctx);
-  await waitOnExecutionContext(ctx);
-  return r;
+/** POSTs `body` to the Worker's handler with a modified env (fault injection, other limits): withVars for bindings too. */
+export function direct(path: string, body: Uint8Array, envOverride: Partial<typeof env>): Promise<Response> {
+  return withVars(path, { method: "POST", body: body as Uint8Array<ArrayBuffer> }, envOverride as unknown as Record<string, string>);
 }
 
 // ---- notes, trees, snapshots ------------------------------------------------------------------
