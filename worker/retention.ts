@@ -4,17 +4,7 @@
 //   RETENTION_SNAPSHOTS snapshots (default 50) and always the head; GC_GRACE_SECONDS (default
 //   3600): packs uploaded and objects committed more recently than this are never collected.
 import type { Env } from "./env.ts";
-
-export interface GcPolicy {
-  /** Keep every snapshot committed less than this many days ago (0: none by age). */
-  retentionDays: number;
-  /** Keep the newest this many snapshots (at least 1: the head). */
-  retentionSnapshots: number;
-  /** Pending (uploaded, uncommitted) packs younger than this are kept. */
-  graceSeconds: number;
-  /** Objects first committed less than this ago are kept even if no retained snapshot reaches them. */
-  committedGraceSeconds: number;
-}
+import type { GcPolicy } from "./vault-types.ts";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const DEFAULT_RETENTION_SNAPSHOTS = 50;
