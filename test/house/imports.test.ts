@@ -3,13 +3,17 @@
 //   a circle of types is still a circle a reader has to walk);
 // - the product (cli/, engine/, worker/, sample/) never imports the benchmarks (bench/) or the tests;
 // - worker/ imports only engine/core/ of the engine, and engine/core/ only itself (no `node:`);
-// - the sample vault generator uses no Node built-ins (browser tests run it).
+// - the sample vault generator uses no Node built-ins (browser tests run it);
+// - the Durable Object's contract (worker/vault-types.ts VaultApi) lists every method it serves, so
+//   callers can depend on the contract instead of the class.
 // Imports are read with the TypeScript compiler's own scanner (static, re-exports and dynamic
 // `import("...")`), so comments and strings that merely look like imports do not count.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
-import { describe, expect, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import type { VaultObject } from "../../worker/vault-object.ts";
+import type { VaultApi } from "../../worker/vault-types.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const PRODUCT = ["worker", "cli", "engine", "sample"];
@@ -99,3 +103,14 @@ describe("the house: imports run one way", () => {
     expect(importers((f, t) => f === "sample/generator.ts" && t.startsWith("node:"))).toEqual([]);
   });
 });
+
+describe("the house: the Worker depends on the Durable Object's contract, not its class", () => {
+  it("lists every RPC method of VaultObject in VaultApi (checked by tsc, which npm test runs first)", () => {
+    // Methods a stub never exposes (DurableObjectStub leaves them out); anything else VaultObject
+    // serves and VaultApi lacks would be unreachable through env.VAULT.
+    type NotRpc = "alarm" | "connect" | "fetch" | "webSocketMessage" | "webSocketClose" | "webSocketError";
+    expectTypeOf<Exclude<keyof VaultObject, keyof VaultApi | NotRpc>>().toEqualTypeOf<never>();
+    expectTypeOf<VaultObject>().toMatchTypeOf<VaultApi>();
+  });
+});
+
