@@ -30,7 +30,8 @@ import { ScanPool } from "../cli/scan-pool.ts";
 import { ObjectType } from "../engine/core/object.ts";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { scanFolder } from "../cli/vault-folder.ts";
-import { generateVault, writeVaultFolder, embeddingBytes } from "./generate.ts";
+import { generateVault, embeddingBytes } from "../sample/generator.ts";
+import { writeVaultFolder } from "../sample/folder.ts";
 
 installNodeFastPaths();
 installNodeCrypto();

@@ -1,9 +1,9 @@
 // The bindings and variables the Worker runs with (wrangler.toml), and the limits derived from them.
-import type { VaultObject } from "./vault-object.ts";
+import type { VaultApi } from "./vault-types.ts";
 
 export interface Env {
   BUCKET: R2Bucket;
-  VAULT: DurableObjectNamespace<VaultObject>;
+  VAULT: DurableObjectNamespace<VaultApi>;
   /** Secret: `wrangler secret put SYNC_TOKEN`. Unset = every request is refused. */
   SYNC_TOKEN?: string;
   CORS_ORIGINS?: string;

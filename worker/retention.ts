@@ -6,22 +6,7 @@
 //   UPLOAD_LEASE_SECONDS (default 3600): a pack still marked uploading this long after its upload
 //   began belongs to a request that died (an isolate killed mid-push never rolls back): GC releases it.
 import type { Env } from "./env.ts";
-
-export interface GcPolicy {
-  /** Keep every snapshot committed less than this many days ago (0: none by age). */
-  retentionDays: number;
-  /** Keep the newest this many snapshots (at least 1: the head). */
-  retentionSnapshots: number;
-  /** Pending (uploaded, uncommitted) packs younger than this are kept. */
-  graceSeconds: number;
-  /** Objects first committed less than this ago are kept even if no retained snapshot reaches them. */
-  committedGraceSeconds: number;
-  /**
-   * An uploading pack's lease: far longer than any request can run (Workers allow at most 5 minutes
-   * of CPU; a 32 MiB body at 100 kB/s takes ~6). Past it, its request is dead and GC releases the pack.
-   */
-  uploadLeaseSeconds: number;
-}
+import type { GcPolicy } from "./vault-types.ts";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const DEFAULT_RETENTION_SNAPSHOTS = 50;

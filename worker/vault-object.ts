@@ -19,14 +19,16 @@ import { ObjectType } from "../engine/core/object.ts";
 import { decodePackHeader } from "../engine/core/pack.ts";
 import type { Env } from "./env.ts";
 import { packKey, PackStore, type FrameRef } from "./pack-store.ts";
-import { DEFAULT_UPLOAD_LEASE_SECONDS, retainedCondition, type GcPolicy } from "./retention.ts";
-import { runGc, type GcBegin, type GcSweep, type GcVault } from "./gc.ts";
-import { policyOf } from "./retention.ts";
+import { DEFAULT_UPLOAD_LEASE_SECONDS, policyOf, retainedCondition } from "./retention.ts";
+import { runGc } from "./gc.ts";
 import { addToken, findToken, listTokens, removeToken, TOKEN_SCHEMA, type TokenInfo } from "./token-store.ts";
 import type { TokenScope } from "./tokens.ts";
 import type {
   CommitRequest,
   CommitResult,
+  GcBegin,
+  GcPolicy,
+  GcSweep,
   Head,
   LogEntry,
   LogPage,
@@ -35,6 +37,7 @@ import type {
   ObjectLocation,
   PackPlan,
   PullPlan,
+  VaultApi,
   VaultConfig,
   VaultInfo,
   VaultStats,
@@ -167,7 +170,7 @@ function toLogEntry(r: SnapshotRow): LogEntry {
   return e;
 }
 
-export class VaultObject extends DurableObject<Env> {
+export class VaultObject extends DurableObject<Env> implements VaultApi {
   private readonly sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -967,7 +970,7 @@ export class VaultObject extends DurableObject<Env> {
 
   /** One bounded GC step; another alarm follows while work remains. */
   override async alarm(): Promise<void> {
-    const r = await runGc(this as unknown as GcVault, new PackStore(this.env.BUCKET, this.vaultName()), policyOf(this.env));
+    const r = await runGc(this, new PackStore(this.env.BUCKET, this.vaultName()), policyOf(this.env));
     if (r.more || r.busy) await this.ctx.storage.setAlarm(Date.now() + (r.busy ? 60_000 : 1000));
   }
 

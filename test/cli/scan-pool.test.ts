@@ -11,7 +11,8 @@ import { VaultKeys } from "../../engine/crypto/keys.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { scanFolder, type FolderReader, type StatCache } from "../../cli/vault-folder.ts";
 import { ScanPool } from "../../cli/scan-pool.ts";
-import { generateVault, writeVaultFolder } from "../../bench/generate.ts";
+import { generateVault } from "../../sample/generator.ts";
+import { writeVaultFolder } from "../../sample/folder.ts";
 
 installNodeCrypto();
 let folder: string;

@@ -16,7 +16,8 @@ import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { installSealPool } from "../../engine/node/seal-pool.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
 import { scanFolder } from "../../cli/vault-folder.ts";
-import { generateVault, writeVaultFolder } from "../../bench/generate.ts";
+import { generateVault } from "../../sample/generator.ts";
+import { writeVaultFolder } from "../../sample/folder.ts";
 
 installNodeFastPaths();
 installNodeCrypto();

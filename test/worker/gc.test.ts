@@ -4,13 +4,13 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { decodePackHeader } from "../../engine/core/pack.ts";
-import { runGc, type GcVault } from "../../worker/gc.ts";
+import { runGc } from "../../worker/gc.ts";
 import { PackStore } from "../../worker/pack-store.ts";
-import type { GcPolicy } from "../../worker/retention.ts";
+import type { GcPolicy } from "../../worker/vault-types.ts";
 import { api, buildVault, createVault, noteSpecs, packOf, postJson, pull, push, pushBody, pushVault, r2Keys, readPull, vaultInfo, type BuiltVault, type NoteSpec } from "./helpers.ts";
 
 const HOUR = 3600_000;
-const stub = (vault: string) => env.VAULT.get(env.VAULT.idFromName(vault)) as unknown as GcVault;
+const stub = (vault: string) => env.VAULT.get(env.VAULT.idFromName(vault));
 const store = (vault: string) => new PackStore(env.BUCKET, vault);
 const policy = (p: Partial<GcPolicy> = {}): GcPolicy => ({ retentionDays: 0, retentionSnapshots: 2, graceSeconds: 3600, committedGraceSeconds: 0, uploadLeaseSeconds: 3600, ...p });
 

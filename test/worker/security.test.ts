@@ -11,9 +11,9 @@ import { Codec, decodePackHeader, encodePackHeader, MAX_FRAME_RAW, PackBuilder }
 import { encodeJsonPart } from "../../engine/core/parts.ts";
 import { encodeSnapshot } from "../../engine/core/snapshot.ts";
 import { encodeLeaf, plainKeying, type Entry } from "../../engine/core/tree.ts";
-import { runGc, type GcVault } from "../../worker/gc.ts";
+import { runGc } from "../../worker/gc.ts";
 import { packKey, PackStore } from "../../worker/pack-store.ts";
-import type { GcPolicy } from "../../worker/retention.ts";
+import type { GcPolicy } from "../../worker/vault-types.ts";
 import {
   api,
   buildVault,
@@ -199,7 +199,7 @@ describe("3. an upload whose request died is released once its lease runs out", 
     await stub.registerPack(pack.id, pack.bytes.length, header, 1 << 30);
     await env.BUCKET.put(packKey(vault, pack.id), pack.bytes);
     expect((await vaultInfo(vault)).stats).toMatchObject({ packs: 1, bytes: pack.bytes.length });
-    const gc = (at: number) => runGc(stub as unknown as GcVault, new PackStore(env.BUCKET, vault), policy, { now: () => at });
+    const gc = (at: number) => runGc(stub, new PackStore(env.BUCKET, vault), policy, { now: () => at });
 
     await gc(Date.now() + 30 * 60_000);
     expect((await vaultInfo(vault)).stats).toMatchObject({ packs: 1, bytes: pack.bytes.length });
@@ -218,7 +218,7 @@ describe("3. an upload whose request died is released once its lease runs out", 
     const header = pack.bytes.slice(0, decodePackHeader(pack.bytes).headerEnd);
     await stub.registerPack(pack.id, pack.bytes.length, header, 1 << 30);
     // A GC ran after the upload began (its lease had not run out then): no activity since.
-    await runGc(stub as unknown as GcVault, new PackStore(env.BUCKET, vault), policy, { now: () => Date.now() + 60_000 });
+    await runGc(stub, new PackStore(env.BUCKET, vault), policy, { now: () => Date.now() + 60_000 });
     expect(await stub.gcKick(Date.now() + 120_000, 6 * 3600_000)).toBe(false);
     expect(await stub.gcKick(Date.now() + 2 * 3600_000, 6 * 3600_000)).toBe(true);
   });
