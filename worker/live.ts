@@ -7,23 +7,13 @@
 // object's memory: its token (id and scope) is the socket's attachment and its tag, so a
 // broadcast after a wake-up finds every socket, and a revoked token's sockets can be closed.
 //
-// Messages, server to client, one small JSON text per head move (and one on connect):
-//   {"head": {"snapshot": "<addr>", "seq": <n>}}      or {"head": null} for an empty vault
+// Messages (engine/core/live-protocol.ts): one small JSON text per head move, and one on connect.
+import { BEARER_PROTOCOL_PREFIX, encodeHeadMessage, LIVE_PROTOCOL, PING, PONG } from "../engine/core/live-protocol.ts";
 import type { Access } from "./access.ts";
 import type { VaultRequest } from "./context.ts";
 import { ApiError, json } from "./http.ts";
 import type { Head } from "./vault-types.ts";
 
-/** The subprotocol a client offers (and the server then answers) on the live socket. */
-export const LIVE_PROTOCOL = "penumbra-sync.live.v1";
-/**
- * Browsers cannot set headers on a WebSocket: they offer the token as a second subprotocol,
- * `bearer.<token>` (never echoed back). A query parameter would land in access logs.
- */
-export const BEARER_PROTOCOL_PREFIX = "bearer.";
-/** Keep-alive: a client sends this text, the runtime answers PONG without waking the object. */
-export const PING = "ping";
-export const PONG = "pong";
 /** Sockets one vault accepts at once (devices and tabs of one person, plus headroom). */
 export const MAX_LISTENERS = 1000;
 
@@ -62,8 +52,6 @@ export async function handleLive(req: VaultRequest): Promise<Response> {
   return req.stub.fetch(new Request(req.url, { headers }));
 }
 
-export const headMessage = (head: Head | null): string => JSON.stringify({ head: head ? { snapshot: head.snapshot, seq: head.seq } : null });
-
 /**
  * The Durable Object half (its fetch): accepts the socket for hibernation and sends the current
  * head at once, so a client that reconnects learns whether it missed a move. 404 for a vault
@@ -76,7 +64,7 @@ export function acceptLive(ctx: DurableObjectState, request: Request, head: Head
   const [client, server] = Object.values(new WebSocketPair());
   ctx.acceptWebSocket(server, [attachment.tokenId ?? OPERATOR_TAG]);
   server.serializeAttachment(attachment);
-  server.send(headMessage(head));
+  server.send(encodeHeadMessage(head));
   const headers = new Headers();
   if (request.headers.get("sec-websocket-protocol") === LIVE_PROTOCOL) headers.set("sec-websocket-protocol", LIVE_PROTOCOL);
   return new Response(null, { status: 101, webSocket: client, headers });
@@ -89,7 +77,7 @@ export function installKeepAlive(ctx: DurableObjectState): void {
 
 /** After the head moved: one message to every socket (a socket that is closing is skipped). */
 export function broadcastHead(ctx: DurableObjectState, head: Head): void {
-  const message = headMessage(head);
+  const message = encodeHeadMessage(head);
   for (const ws of ctx.getWebSockets()) {
     try {
       ws.send(message);

@@ -5,7 +5,8 @@
 import { SELF, env, runInDurableObject, abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BASE, buildVault, createVault, noteSpecs, postJson, pushVault, TOKEN } from "./helpers.ts";
-import { LIVE_PROTOCOL, socketAccess } from "../../worker/live.ts";
+import { socketAccess } from "../../worker/live.ts";
+import { LIVE_PROTOCOL } from "../../engine/core/live-protocol.ts";
 
 interface Listener {
   ws: WebSocket;
