@@ -39,8 +39,8 @@ export interface LiveOptions {
   pingMs?: number;
   backoff?: Backoff;
   syncOptions?: SyncOptions;
-  /** The sync step; default `sync(vault, remote)`. The CLI's watch passes its folder sync. */
-  run?(reasons: LiveReason[]): Promise<SyncReport>;
+  /** The sync step; default `sync(vault, remote)`. The CLI's watch passes its folder sync. Null: it found nothing to do (not counted). */
+  run?(reasons: LiveReason[]): Promise<SyncReport | null>;
 }
 
 export interface LiveSession {
@@ -118,6 +118,7 @@ export function startLive(vault: Vault, remote: Remote, opts: LiveOptions = {}):
     try {
       const report = await run(reasons);
       failures = 0;
+      if (!report) return;
       syncs++;
       opts.onSync?.({ reasons, report });
       const c = report.changes;

@@ -9,6 +9,9 @@ export interface CountingProxy {
   up: number;
   down: number;
   reset(): void;
+  /** Stops passing bytes from clients on (they wait, buffered) until release(): a request held in flight. */
+  hold(): void;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -16,9 +19,13 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const t = new URL(target);
   const sockets = new Set<net.Socket>();
   const counts = { up: 0, down: 0 };
+  const clients = new Set<net.Socket>();
+  let held = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(t.port), t.hostname);
     sockets.add(client).add(upstream);
+    clients.add(client);
+    if (held) client.pause();
     client.on("data", (d) => (counts.up += d.length));
     upstream.on("data", (d) => (counts.down += d.length));
     client.pipe(upstream);
@@ -28,6 +35,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      clients.delete(client);
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
@@ -45,6 +53,14 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     reset() {
       counts.up = 0;
       counts.down = 0;
+    },
+    hold() {
+      held = true;
+      for (const c of clients) c.pause();
+    },
+    release() {
+      held = false;
+      for (const c of clients) c.resume();
     },
     close: () =>
       new Promise<void>((r) => {
