@@ -4,7 +4,9 @@
 // --rescan-s seconds (default 600), in case the watcher missed an event. SIGINT/SIGTERM let the
 // sync in flight finish, then exit 0. One watch per folder (a lock in .penumbra-sync/).
 import { parse, emit } from "../args.ts";
-import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from "../context.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { openFolder, tokenFrom, explain, saveCheckout, STATE_DIR, type FolderContext } from "../context.ts";
 import { ensureFolders, rescanPaths } from "../vault-folder.ts";
 import { FolderWatcher, FULL_RESCAN_ABOVE } from "../folder-watcher.ts";
 import { acquireWatchLock } from "../watch-lock.ts";
@@ -35,10 +37,17 @@ export async function run(args: string[]): Promise<number> {
   const debounceMs = positiveInt(values["debounce-ms"], DEFAULT_DEBOUNCE_MS, "--debounce-ms");
   const rescanS = positiveInt(values["rescan-s"], DEFAULT_RESCAN_S, "--rescan-s");
   const dir = positionals[0];
-  const ctx = await openFolder(dir, tokenFrom(values.token));
-  let release: (() => void) | null = null;
+  const token = tokenFrom(values.token);
+  // Locked before the folder is opened: opening may finish an interrupted checkout (writes files).
+  const release = existsSync(join(dir, STATE_DIR)) ? acquireWatchLock(dir) : null;
+  let ctx: FolderContext;
   try {
-    release = acquireWatchLock(dir);
+    ctx = await openFolder(dir, token);
+  } catch (e) {
+    release?.();
+    throw e;
+  }
+  try {
     await ensureFolders(dir);
     const line = (event: Record<string, unknown>, human: string) => emit(values.json, { event: event.event, time: new Date().toISOString(), ...event }, () => `${new Date().toISOString().slice(11, 19)} ${human}`);
     const loop = new WatchLoop(ctx, debounceMs, rescanS, line);
