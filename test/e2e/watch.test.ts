@@ -192,6 +192,22 @@ describe("watch", () => {
     expect(await wb.stop()).toBe(0);
   });
 
+  it("keeps an encrypted vault in sync too", async () => {
+    const s = await server();
+    const tmp = await scratch();
+    const [a, b] = [path.join(tmp, "a"), path.join(tmp, "b")];
+    const env = { PENUMBRA_SYNC_TOKEN: s.token, PENUMBRA_SYNC_PASSPHRASE: "correct horse battery staple" };
+    for (const d of [a, b]) expect((await runCli(["init", d, "--remote", s.url, "--vault", "w-enc", ...(d === a ? ["--encrypt"] : [])], env)).code).toBe(0);
+    const [wa, wb] = [watch(a, s.token), watch(b, s.token)];
+    await Promise.all([wa, wb].map((w) => w.waitFor((e) => e.event === "live", "live")));
+    await note(a, "secret", { title: "sealed", body: "only devices read this" });
+    await writeFile(path.join(b, "positions", "secret.json"), JSON.stringify({ x: 1, y: 2 }));
+    const end = await converged(a, b, (c) => !!c["notes/secret.json"] && !!c["positions/secret.json"]);
+    expect(end).toEqual({ "notes/secret.json": { body: "only devices read this", title: "sealed" }, "positions/secret.json": { x: 1, y: 2 } });
+    expect(await wa.stop()).toBe(0);
+    expect(await wb.stop()).toBe(0);
+  });
+
   it("two watchers editing one note at once converge, with the conflict copy in both folders", async () => {
     const s = await server();
     const { a, b, wa, wb } = await pair("w-conflict", s);
