@@ -60,7 +60,8 @@ export async function handleLive(req: VaultRequest): Promise<Response> {
 export function acceptLive(ctx: DurableObjectState, request: Request, head: Head | null | undefined): Response {
   if (head === undefined) return json({ error: "unknown_vault", message: "no such vault; create it first (PUT /v1/vaults/:vault)" }, 404);
   if (ctx.getWebSockets().length >= MAX_LISTENERS) return json({ error: "too_many_listeners", message: `this vault has ${MAX_LISTENERS} live sockets open; close some, or sync without live` }, 429);
-  const attachment = JSON.parse(request.headers.get(ACCESS_HEADER) ?? "null") as Attachment;
+  const attachment = JSON.parse(request.headers.get(ACCESS_HEADER) ?? "null") as Attachment | null;
+  if (!attachment) return json({ error: "bad_request", message: "the live socket is opened through GET /v1/vaults/:vault/live" }, 400);
   const [client, server] = Object.values(new WebSocketPair());
   ctx.acceptWebSocket(server, [attachment.tokenId ?? OPERATOR_TAG]);
   server.serializeAttachment(attachment);

@@ -6,4 +6,10 @@ import { LIVE_PROTOCOL } from "../core/live-protocol.ts";
 import type { LiveSocket, LiveSocketFactory } from "../sync/live-channel.ts";
 
 export const nodeLiveSocket: LiveSocketFactory = (endpoint) =>
-  new WebSocket(endpoint.url, [LIVE_PROTOCOL], { headers: { authorization: `Bearer ${endpoint.token}` } }) as unknown as LiveSocket;
+  new WebSocket(endpoint.url, [LIVE_PROTOCOL], {
+    headers: { authorization: `Bearer ${endpoint.token}` },
+    // A server that takes the connection but never answers the upgrade must not hold it forever.
+    handshakeTimeout: 15_000,
+    // Messages are ~100 bytes: compression would cost more than it saves.
+    perMessageDeflate: false,
+  }) as unknown as LiveSocket;

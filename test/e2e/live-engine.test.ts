@@ -66,6 +66,8 @@ describe("startLive", () => {
       a.session.changed();
     }
     await until(async () => (await b.v.getNote("n19"))?.title === "note 19", "the burst on B");
+    // B can hold the notes before either sync has returned (and counted): wait for both to end.
+    await until(() => a.session.counts.syncs > before && changes.length > 0, "both syncs reported");
     expect(b.v.ids()).toHaveLength(20);
     expect(b.v.refs.head).toBe(a.v.refs.head);
     // One sync carried the whole burst (the 20 changed() calls came within the debounce).
