@@ -35,9 +35,9 @@ function offeredProtocols(request: Request): string[] {
     .filter(Boolean);
 }
 
-/** The token a WebSocket upgrade carries in `Sec-WebSocket-Protocol`, if any (docs/protocol.md). */
+/** The token an upgrade to the live route carries in `Sec-WebSocket-Protocol`, if any (docs/protocol.md). */
 export function protocolToken(request: Request): string | null {
-  if (!isUpgrade(request)) return null;
+  if (!isUpgrade(request) || !new URL(request.url).pathname.endsWith("/live")) return null;
   const offered = offeredProtocols(request).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
   return offered ? offered.slice(BEARER_PROTOCOL_PREFIX.length) || null : null;
 }

@@ -74,13 +74,16 @@ describe("live route: authentication before the upgrade", () => {
     }
   });
 
-  it("answers 426 without an upgrade, 404 for an unknown vault, 400 for a bad name; the token in a subprotocol counts only on an upgrade", async () => {
+  it("answers 426 without an upgrade, 404 for an unknown vault, 400 for a bad name; the token in a subprotocol counts only on an upgrade of the live route", async () => {
     await createVault("live-plain");
     const noUpgrade = await SELF.fetch(`${BASE}/v1/vaults/live-plain/live`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(noUpgrade.status).toBe(426);
     expect((await noUpgrade.json<any>()).error).toBe("upgrade_required");
     const subprotocolOnly = await SELF.fetch(`${BASE}/v1/vaults/live-plain`, { headers: { "sec-websocket-protocol": `bearer.${TOKEN}` } });
     expect(subprotocolOnly.status).toBe(401);
+    // ... and on the live route only.
+    const elsewhere = await SELF.fetch(`${BASE}/v1/vaults/live-plain`, { headers: { upgrade: "websocket", "sec-websocket-protocol": `${LIVE_PROTOCOL}, bearer.${TOKEN}` } });
+    expect(elsewhere.status).toBe(401);
     const unknown = await upgrade("live-ghost");
     expect(unknown.status).toBe(404);
     expect((await unknown.json<any>()).error).toBe("unknown_vault");
