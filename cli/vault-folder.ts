@@ -189,16 +189,9 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
       continue;
     }
     let addr: Address;
-    let extra = 0;
+    let extra: number;
     try {
-      if (part === "embedding") {
-        addr = v.stageEmbeddingBytes(r.bytes);
-        extra = r.bytes.length / 4;
-      } else if (part === "note") {
-        const staged = v.stageNoteBytes(r.bytes);
-        addr = staged.note;
-        extra = staged.chunked ? 1 : 0;
-      } else addr = v.stageJsonBlob(r.bytes);
+      [addr, extra] = stageFile(v, part, r.bytes);
     } catch (err) {
       ignored.push(`${rel}: ${(err as Error).message}`);
       continue;
@@ -224,6 +217,67 @@ export async function scanFolder(dir: string, v: Vault, cache: StatCache, onFile
     }
   }
   return { entries, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
+}
+
+/** Stages a file's bytes as its part: [address, chunked(0/1) or dims] (throws on a bad embedding). */
+function stageFile(v: Vault, part: PartName, bytes: Uint8Array): [Address, number] {
+  if (part === "embedding") return [v.stageEmbeddingBytes(bytes), bytes.length / 4];
+  if (part === "note") {
+    const staged = v.stageNoteBytes(bytes);
+    return [staged.note, staged.chunked ? 1 : 0];
+  }
+  return [v.stageJsonBlob(bytes), 0];
+}
+
+/**
+ * Re-reads only these files (`<sub>/<name>`, e.g. from a watcher) and updates the vault's working
+ * state and the stat cache exactly as a full scan of the folder would for them: a file gone, not
+ * a regular file or unreadable as its part loses that part. Everything else is left as it is, so
+ * the result equals a full scan when the other files did not change.
+ */
+export function rescanPaths(dir: string, v: Vault, cache: StatCache, rels: Iterable<string>, onFile?: (bytes: number) => void): Omit<ScanResult, "entries"> & { changed: number } {
+  const out = { ignored: [] as string[], hashed: 0, bytesRead: 0, cacheChanged: false, changed: 0 };
+  for (const rel of new Set(rels)) {
+    const [sub, name, more] = rel.split("/");
+    const part = (Object.keys(PART_DIRS) as PartName[]).find((p) => PART_DIRS[p].dir === sub);
+    if (!part || !name || more !== undefined || (name.startsWith(".") && name.endsWith(".tmp"))) continue;
+    const id = name.endsWith(PART_DIRS[part].ext) ? name.slice(0, -PART_DIRS[part].ext.length) : "";
+    if (!isNoteId(id)) {
+      if (statSync(join(dir, sub, name), { throwIfNoEntry: false })) out.ignored.push(`${rel}: not <id>${PART_DIRS[part].ext} with id [A-Za-z0-9._-]{1,128}`);
+      continue;
+    }
+    const r = readFolderFile(join(dir, sub, name), part, cachedSig(cache, rel));
+    let found: [Address, number] | null = null;
+    if (r.kind === "cached") found = [cache[rel][3], cache[rel][4]];
+    else if (r.kind === "notfile") out.ignored.push(`${rel}: not a regular file`);
+    else if (r.kind !== "gone") {
+      out.bytesRead += r.rawLength;
+      out.hashed++;
+      onFile?.(r.rawLength);
+      if (r.kind === "bad") out.ignored.push(`${rel}: ${r.message}`);
+      else {
+        try {
+          found = stageFile(v, part, r.bytes);
+          cache[rel] = [...r.sig, ...found];
+          out.cacheChanged = true;
+        } catch (err) {
+          out.ignored.push(`${rel}: ${(err as Error).message}`);
+        }
+      }
+    }
+    if (!found && cache[rel]) {
+      delete cache[rel];
+      out.cacheChanged = true;
+    }
+    const e = v.entry(id);
+    const now = found ? ({ id } as Entry) : undefined;
+    if (now && found) setPart(now, part, found[0], found[1]);
+    if (partAddr(e, part) === partAddr(now, part) && (part !== "note" || !!e?.chunked === !!now?.chunked)) continue;
+    v.setEntry(id, part === "note" ? { note: now?.note, chunked: now?.chunked } : part === "embedding" ? { embedding: now?.embedding, dims: now?.dims } : { position: now?.position });
+    out.changed++;
+  }
+  out.ignored.sort();
+  return out;
 }
 
 function setPart(e: Entry, part: PartName, addr: Address, extra: number): void {

@@ -1,4 +1,5 @@
 // What a vault route gets: the request, its limits, the vault's Durable Object and its packs.
+import type { Access } from "./access.ts";
 import type { CountingBucket } from "./counting-bucket.ts";
 import type { Env, Limits } from "./env.ts";
 import type { PackStore } from "./pack-store.ts";
@@ -16,4 +17,6 @@ export interface VaultRequest {
   bucket: CountingBucket;
   store: PackStore;
   waitUntil(p: Promise<unknown>): void;
+  /** Who is asking (the route's scope is already checked). */
+  access: Access;
 }

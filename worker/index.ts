@@ -9,6 +9,7 @@
 //   GET     /v1/vaults/:vault/log           snapshot log             vaults.ts
 //   GET     /v1/vaults/:vault/objects/:addr one object               objects.ts
 //   POST    /v1/vaults/:vault/missing       which addresses are absent objects.ts
+//   GET     /v1/vaults/:vault/live          WebSocket: head moves    live.ts
 //   POST    /v1/vaults/:vault/gc            garbage collection       gc.ts (+ retention.ts; also the Cron Trigger)
 //   POST    /v1/vaults/:vault/check|repair  corruption check, repair repair.ts
 //   POST|GET /v1/vaults/:vault/tokens, DELETE .../tokens/:id   vault tokens   token-routes.ts
@@ -27,6 +28,7 @@ import { handlePush } from "./push.ts";
 import { handleCreate, handleInfo, handleLog } from "./vaults.ts";
 import { VaultObject } from "./vault-object.ts";
 import { handleGc } from "./gc.ts";
+import { handleLive } from "./live.ts";
 import { handleCheck, handleRepair } from "./repair.ts";
 import { serveApp } from "./app.ts";
 import { authenticate, requireScope } from "./access.ts";
@@ -49,6 +51,7 @@ const HANDLERS: Record<EngineRouteKey, Handler> = {
   "GET /v1/vaults/:vault/log": handleLog,
   "GET /v1/vaults/:vault/objects/:addr": handleGetObject,
   "POST /v1/vaults/:vault/missing": handleMissing,
+  "GET /v1/vaults/:vault/live": handleLive,
   "POST /v1/vaults/:vault/gc": handleGc,
   "POST /v1/vaults/:vault/check": handleCheck,
   "POST /v1/vaults/:vault/repair": handleRepair,
@@ -94,6 +97,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: 
     bucket,
     store: new PackStore(bucket, vault),
     waitUntil: (p) => ctx.waitUntil(p),
+    access,
   };
   return HANDLERS[routeKey(target.route) as EngineRouteKey](req, target.params.addr ?? target.params.id ?? "");
 }
@@ -118,6 +122,7 @@ export default {
     } catch (e) {
       response = failure(e);
     }
+    if (response.webSocket) return response; // a live socket (101): its headers are the handshake's
     const out = new Response(response.body, response);
     for (const [k, v] of Object.entries(corsHeaders(origin))) out.headers.set(k, v);
     out.headers.set("x-r2-ops", bucket.header());

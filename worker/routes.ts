@@ -26,6 +26,7 @@ export const ROUTES = [
   { method: "GET", path: "/v1/vaults/:vault/log", scope: "read" },
   { method: "GET", path: "/v1/vaults/:vault/objects/:addr", scope: "read" },
   { method: "POST", path: "/v1/vaults/:vault/missing", scope: "read" },
+  { method: "GET", path: "/v1/vaults/:vault/live", scope: "read" },
   { method: "POST", path: "/v1/vaults/:vault/gc", scope: "admin" },
   { method: "POST", path: "/v1/vaults/:vault/check", scope: "read" },
   { method: "POST", path: "/v1/vaults/:vault/repair", scope: "write" },

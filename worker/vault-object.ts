@@ -21,6 +21,7 @@ import type { Env } from "./env.ts";
 import { packKey, PackStore, type FrameRef } from "./pack-store.ts";
 import { DEFAULT_UPLOAD_LEASE_SECONDS, policyOf, retainedCondition } from "./retention.ts";
 import { runGc } from "./gc.ts";
+import { acceptLive, broadcastHead, closeTokenSockets, installKeepAlive, onLiveClose, onLiveMessage } from "./live.ts";
 import { addToken, findToken, listTokens, removeToken, TOKEN_SCHEMA, type TokenInfo } from "./token-store.ts";
 import type { TokenScope } from "./tokens.ts";
 import type {
@@ -179,6 +180,26 @@ export class VaultObject extends DurableObject<Env> implements VaultApi {
     this.sql.exec(SCHEMA);
     migrateGcSchema(this.sql);
     this.sql.exec(TOKEN_SCHEMA);
+    installKeepAlive(ctx);
+  }
+
+  // ---- live sockets (worker/live.ts: hibernatable, the head's moves pushed to listeners) -------
+
+  /** Only the live route's upgrade comes here; everything else is an RPC method. */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptLive(this.ctx, request, this.config() ? this.head() : undefined);
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    onLiveMessage(ws, message);
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    onLiveClose(ws, code);
+  }
+
+  override webSocketError(): void {
+    // the runtime closes the socket; its client reconnects
   }
 
   // ---- access tokens (worker/token-store.ts; only their hashes are stored) ---------------------
@@ -195,7 +216,10 @@ export class VaultObject extends DurableObject<Env> implements VaultApi {
 
   /** False when no such token; null when the vault does not exist. */
   revokeToken(id: string): boolean | null {
-    return this.config() ? removeToken(this.sql, id) : null;
+    if (!this.config()) return null;
+    const removed = removeToken(this.sql, id);
+    if (removed) closeTokenSockets(this.ctx, id);
+    return removed;
   }
 
   /** The scope of the token with this hash (and records its use), or null. */
@@ -529,6 +553,12 @@ export class VaultObject extends DurableObject<Env> implements VaultApi {
    * transaction. The Worker has already checked that every referenced object is stored.
    */
   commit(c: CommitRequest): CommitResult {
+    const result = this.commitTransaction(c);
+    if (result.ok) broadcastHead(this.ctx, result.head);
+    return result;
+  }
+
+  private commitTransaction(c: CommitRequest): CommitResult {
     return this.ctx.storage.transactionSync((): CommitResult => {
       const head = this.head();
       if ((head?.snapshot ?? null) !== c.expect) return { ok: false, reason: "head_moved", head };
