@@ -22,7 +22,7 @@ import { limitsOf, type Env } from "../env.ts";
 import { ApiError, badRequest, errorResponse, json, limitedBody, readJsonObject, readLimitedBytes, readOptionalJsonObject } from "../http.ts";
 import { legacyItemAlias } from "../routes.ts";
 import { PackStore } from "../pack-store.ts";
-import { gcToCompletion, type GcVault } from "../gc.ts";
+import { gcToCompletion } from "../gc.ts";
 import { headOnlyPolicy, policyOf } from "../retention.ts";
 import { lookupEntries } from "../../engine/core/tree-update.ts";
 import { checkEmbeddingBytes, checkId, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
@@ -147,7 +147,7 @@ export async function handleLegacy(request: Request, ctx: LegacyContext): Promis
             const t = target();
             const r = await writeItems({ ...t, limitBytes: undefined }, [], { clear: true });
             // Storage is reclaimed at once: a GC that keeps only the head (uploads in flight stay protected).
-            const gc = r.snapshot ? await gcToCompletion(t.stub as unknown as GcVault, t.store, headOnlyPolicy(policyOf(ctx.env))) : null;
+            const gc = r.snapshot ? await gcToCompletion(t.stub, t.store, headOnlyPolicy(policyOf(ctx.env))) : null;
             // `cleared`: how many parts (notes, embeddings, positions) the clear removed.
             const cleared = r.committed ? r.before.notes + r.before.embeddings + r.before.positions : 0;
             return json({ cleared, snapshot: r.snapshot, ...(gc ? { gc } : {}) });
