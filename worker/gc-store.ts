@@ -25,18 +25,28 @@ interface GcRun {
 
 const LEASE_MS = 120_000;
 
-export class GcStore implements GcVault {
-  private readonly sql: SqlStorage;
+/** The vault's other stores a GC reads and changes, and its packs in R2. */
+export interface GcStoreDeps {
+  db: VaultDb;
+  meta: VaultMeta;
+  packs: PackIndex;
+  objects: ObjectIndex;
+  log: SnapshotLog;
+  store: () => PackStore;
+}
 
-  constructor(
-    private readonly db: VaultDb,
-    private readonly meta: VaultMeta,
-    private readonly packs: PackIndex,
-    private readonly objects: ObjectIndex,
-    private readonly log: SnapshotLog,
-    private readonly store: () => PackStore,
-  ) {
-    this.sql = db.sql;
+export class GcStore implements GcVault {
+  private readonly db: VaultDb;
+  private readonly sql: SqlStorage;
+  private readonly meta: VaultMeta;
+  private readonly packs: PackIndex;
+  private readonly objects: ObjectIndex;
+  private readonly log: SnapshotLog;
+  private readonly store: () => PackStore;
+
+  constructor(deps: GcStoreDeps) {
+    ({ db: this.db, meta: this.meta, packs: this.packs, objects: this.objects, log: this.log, store: this.store } = deps);
+    this.sql = deps.db.sql;
   }
 
   /**

@@ -75,7 +75,7 @@ export class VaultObject extends DurableObject<Env> implements VaultApi {
     this.objects = new ObjectIndex(this.db, this.meta);
     this.snapshots = new SnapshotLog(this.db, this.meta, this.packs, this.objects);
     this.vault = new VaultRecord(this.db, this.meta, this.snapshots);
-    this.gc = new GcStore(this.db, this.meta, this.packs, this.objects, this.snapshots, store);
+    this.gc = new GcStore({ db: this.db, meta: this.meta, packs: this.packs, objects: this.objects, log: this.snapshots, store });
     this.repair = new RepairStore(this.db, this.meta, this.packs);
   }
 

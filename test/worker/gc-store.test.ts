@@ -3,7 +3,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { policyOf } from "../../worker/retention.ts";
 import { buildVault, noteSpecs, packOf } from "./helpers.ts";
-import { headerOf, inVault, packRow } from "./stores.ts";
+import { headerOf, inVault, packRow, putAndRegister } from "./stores.ts";
 
 const policy = policyOf({});
 const HOUR = 3600_000;
@@ -42,9 +42,7 @@ describe("gc store", () => {
   it("the sweep releases an upload whose lease ran out and deletes its pack from R2", async () => {
     const p = await packOf(buildVault(noteSpecs(3)).objects.values());
     await inVault("gcs-stale", async (s) => {
-      const key = s.store().key(p.id);
-      await env.BUCKET.put(key, p.bytes);
-      s.packs.register(p.id, p.bytes.length, headerOf(p));
+      const key = await putAndRegister(s, p);
       const now = Date.now();
       const short = { ...policy, uploadLeaseSeconds: 60 };
       expect(s.gc.gcBegin(short, "x", now).status).toBe("ok");

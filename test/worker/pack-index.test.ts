@@ -3,7 +3,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { decodePackHeader } from "../../engine/core/pack.ts";
 import { buildVault, noteSpecs, packOf } from "./helpers.ts";
-import { headerOf, inVault, packRow } from "./stores.ts";
+import { headerOf, inVault, packRow, putAndRegister } from "./stores.ts";
 
 const count = (sql: SqlStorage, q: string, ...args: SqlStorageValue[]) => sql.exec<{ c: number }>(q, ...args).one().c;
 
@@ -35,9 +35,7 @@ describe("pack index", () => {
   it("release drops a pack only with its last uploader, and deletes it from R2 through the pack store", async () => {
     const p = await packOf(buildVault(noteSpecs(4)).objects.values());
     await inVault("pi-release", async (s) => {
-      const key = s.store().key(p.id);
-      await env.BUCKET.put(key, p.bytes);
-      s.packs.register(p.id, p.bytes.length, headerOf(p));
+      const key = await putAndRegister(s, p);
       s.packs.register(p.id, p.bytes.length, headerOf(p)); // a second request uploads it too
       expect(packRow(s.sql, p.id)).toEqual({ state: "uploading", uploaders: 2 });
       expect(await s.packs.release([p.id])).toEqual({ deleted: [] });

@@ -3,12 +3,16 @@ import { describe, expect, it } from "vitest";
 import { buildVault, newObjects, noteSpecs, packOf } from "./helpers.ts";
 import { headerOf, inVault } from "./stores.ts";
 
+/** Two versions of a vault (the second adds one note) and the pack of each version's new objects. */
+async function twoVersions(n: number) {
+  const v1 = buildVault(noteSpecs(n));
+  const v2 = buildVault([...noteSpecs(n), { id: "extra" }], [v1.snapshot]);
+  return { v1, v2, p1: await packOf(v1.objects.values()), p2: await packOf(newObjects(v2, v1)) };
+}
+
 describe("snapshot log", () => {
   it("moves the head only by compare-and-swap: head_moved, already_committed and gc_raced change nothing", async () => {
-    const v1 = buildVault(noteSpecs(3));
-    const v2 = buildVault([...noteSpecs(3), { id: "extra" }], [v1.snapshot]);
-    const p1 = await packOf(v1.objects.values());
-    const p2 = await packOf(newObjects(v2, v1));
+    const { v1, v2, p1, p2 } = await twoVersions(3);
     await inVault("log-cas", (s) => {
       expect(s.log.head()).toBeNull();
       s.packs.register(p1.id, p1.bytes.length, headerOf(p1));
@@ -34,10 +38,7 @@ describe("snapshot log", () => {
   });
 
   it("plans a pull since a snapshot from the later log, and pages the log newest first", async () => {
-    const v1 = buildVault(noteSpecs(2));
-    const v2 = buildVault([...noteSpecs(2), { id: "b" }], [v1.snapshot]);
-    const p1 = await packOf(v1.objects.values());
-    const p2 = await packOf(newObjects(v2, v1));
+    const { v1, v2, p1, p2 } = await twoVersions(2);
     await inVault("log-pull", (s) => {
       s.packs.register(p1.id, p1.bytes.length, headerOf(p1));
       s.log.commit({ snapshot: v1.snapshot, parents: [], expect: null, packs: [], own: [p1.id], completeNodes: [], device: "d1" });

@@ -21,7 +21,7 @@ export function storesOf(state: DurableObjectState) {
   const packs = new PackIndex(db, meta, store);
   const objects = new ObjectIndex(db, meta);
   const log = new SnapshotLog(db, meta, packs, objects);
-  return { db, sql: db.sql, meta, store, packs, objects, log, vault: new VaultRecord(db, meta, log), gc: new GcStore(db, meta, packs, objects, log, store), repair: new RepairStore(db, meta, packs) };
+  return { db, sql: db.sql, meta, store, packs, objects, log, vault: new VaultRecord(db, meta, log), gc: new GcStore({ db, meta, packs, objects, log, store }), repair: new RepairStore(db, meta, packs) };
 }
 
 export type Stores = ReturnType<typeof storesOf>;
@@ -34,6 +34,14 @@ export async function inVault<T>(name: string, fn: (s: Stores) => T | Promise<T>
 }
 
 export const headerOf = (p: BuiltPack) => p.bytes.slice(0, decodePackHeader(p.bytes).headerEnd);
+
+/** Stores pack `p` in R2 and registers it (uploading), as a push does; answers its R2 key. */
+export async function putAndRegister(s: Stores, p: BuiltPack): Promise<string> {
+  const key = s.store().key(p.id);
+  await env.BUCKET.put(key, p.bytes);
+  s.packs.register(p.id, p.bytes.length, headerOf(p));
+  return key;
+}
 
 /** The state and uploaders of a pack, or undefined when the index does not know it. */
 export function packRow(sql: SqlStorage, id: string): { state: string; uploaders: number } | undefined {
