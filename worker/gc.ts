@@ -30,7 +30,6 @@ import { PackStore } from "./pack-store.ts";
 import { headOnlyPolicy, policyOf } from "./retention.ts";
 import type { GcPolicy, GcVault, ObjectLocation, VaultStats } from "./vault-types.ts";
 
-
 /** R2 calls one GC request may make (the platform allows ~1,000 subrequests per invocation). */
 export const R2_BUDGET = 900;
 /** Nodes read per step of the mark phase. */

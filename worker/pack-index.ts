@@ -1,6 +1,6 @@
 // The pack index: which packs the vault's R2 holds, their frames and members, and each pack's
-// state through an upload (docs/design.md, "Packs on the server"). Every R2 delete of a pack goes
-// through here or gc-store.ts, after the pack left the index (pack-store.ts does the delete).
+// state through an upload (docs/reliability.md). Every R2 delete of a pack goes through here or
+// gc-store.ts, after the pack left the index (PackStore.delete in pack-store.ts does the delete).
 //
 // Pack states:
 //   uploading  stored by a request still running; its objects are invisible to other requests
