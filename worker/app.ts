@@ -2,6 +2,8 @@
 // APP_ENABLED var is "true" and an ASSETS binding holds the built site (dist/site: app/index.html,
 // app.js, device-worker.js, style.css). `penumbra-sync serve` binds a folder it builds; a deployment binds
 // Workers static assets. The page needs no token to load; the API it calls still does.
+import { ApiError, errorResponse } from "./http.ts";
+
 interface AppEnv {
   APP_ENABLED?: string;
   ASSETS?: { fetch(request: Request): Promise<Response> };
@@ -20,9 +22,8 @@ const TYPES: Record<string, string> = {
 // The page talks to the API of its own origin by default; another server URL needs that server's CORS.
 const CSP = "default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-function problem(status: number, error: string, message: string): Response {
-  return new Response(JSON.stringify({ error, message }), { status, headers: { "content-type": "application/json; charset=utf-8" } });
-}
+/** The one error format (worker/http.ts). */
+const problem = (status: number, error: string, message: string): Response => errorResponse(new ApiError(status, error, message));
 
 /** The answer for /app and /app/*, or null when the app is off or the path is not the app's. */
 export async function serveApp(request: Request, env: object): Promise<Response | null> {

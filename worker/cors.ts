@@ -1,10 +1,10 @@
 // CORS: only the origins listed in CORS_ORIGINS (comma-separated) get CORS headers; none by
 // default, "*" only when configured. Preflights (OPTIONS) are answered here, without a token,
 // because browsers never send credentials on them.
-import { json } from "./http.ts";
+import { ApiError, errorResponse } from "./http.ts";
 import type { Env } from "./env.ts";
 
-// DELETE: revoking a token (DELETE /v1/vaults/:vault/tokens/:id).
+// DELETE: revoking a token (DELETE /v1/vaults/:vault/tokens/:id) and the predecessor's item deletes.
 const ALLOW_METHODS = "GET, PUT, POST, DELETE, OPTIONS";
 const ALLOW_HEADERS = "authorization, content-type";
 const EXPOSE_HEADERS = "x-r2-ops, x-object-type";
@@ -28,7 +28,7 @@ export function corsHeaders(origin: string | null): Record<string, string> {
 }
 
 export function preflight(origin: string | null): Response {
-  if (!origin) return json({ error: "origin_not_allowed", message: "this origin is not in CORS_ORIGINS" }, 403, { vary: "Origin" });
+  if (!origin) return errorResponse(new ApiError(403, "origin_not_allowed", "this origin is not in CORS_ORIGINS"), { vary: "Origin" });
   return new Response(null, {
     status: 204,
     headers: {

@@ -30,9 +30,6 @@ import { PackStore } from "./pack-store.ts";
 import { headOnlyPolicy, policyOf } from "./retention.ts";
 import type { GcPolicy, GcVault, ObjectLocation, VaultStats } from "./vault-types.ts";
 
-/** worker/legacy/ imports it from here; it is declared with the rest of the contract. */
-export type { GcVault };
-
 /** R2 calls one GC request may make (the platform allows ~1,000 subrequests per invocation). */
 export const R2_BUDGET = 900;
 /** Nodes read per step of the mark phase. */

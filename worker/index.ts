@@ -1,5 +1,7 @@
 // The Worker's edge: CORS, bearer auth, routing, and the JSON error format (docs/protocol.md).
-// Every route and the scope it needs is in routes.ts; who may use it is decided in access.ts.
+// Every route and the scope it needs is in routes.ts, engine and predecessor's routes alike; who may
+// use it is decided in access.ts; ROUTE_HANDLERS below gives each its handler, and every error
+// leaves as http.ts errorResponse: `{"error": code, "message": ...}`.
 // Everything about a vault happens in its Durable Object (worker/vault-object.ts) and in R2
 // (worker/pack-store.ts); the routes live one per file.
 //
@@ -15,12 +17,12 @@
 //   POST|GET /v1/vaults/:vault/tokens, DELETE .../tokens/:id   vault tokens   token-routes.ts
 //   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md);
 //                                           token-less on OPEN_VAULT only   open-vault.ts
-import type { VaultRequest } from "./context.ts";
+import type { RouteCall, RouteHandler, VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { allowedOrigin, corsHeaders, preflight } from "./cors.ts";
 import { limitsOf, type Env } from "./env.ts";
-import { ApiError, errorResponse, json } from "./http.ts";
-import { handleLegacy, isLegacyPath, legacyPreflight } from "./legacy/index.ts";
+import { ApiError, errorResponse } from "./http.ts";
+import { LEGACY_HANDLERS } from "./legacy/index.ts";
 import { handleGetObject, handleMissing } from "./objects.ts";
 import { PackStore } from "./pack-store.ts";
 import { handlePull } from "./pull.ts";
@@ -33,31 +35,52 @@ import { handleCheck, handleRepair } from "./repair.ts";
 import { serveApp } from "./app.ts";
 import { authenticate, requireScope } from "./access.ts";
 import { isTokenless, openAccess, openVaultOf } from "./open-vault.ts";
-import { resolveTarget, routeKey, VAULT_NAME_RE, type EngineRouteKey } from "./routes.ts";
+import { isLegacyPath, resolveTarget, routeKey, VAULT_NAME_RE, type RouteKey } from "./routes.ts";
 import { handleCreateToken, handleListTokens, handleRevokeToken } from "./token-routes.ts";
 
 export { VaultObject };
 
 export { VAULT_NAME_RE };
 
-type Handler = (req: VaultRequest, arg: string) => Promise<Response>;
+/** An engine route: acts on the vault its path names (:vault), with its Durable Object and packs. */
+function onVault(handler: (req: VaultRequest, arg: string) => Promise<Response>): RouteHandler {
+  return (call) => {
+    const { request, url, env, bucket, access, params } = call;
+    const vault = params.vault;
+    const req: VaultRequest = {
+      request,
+      url,
+      env,
+      limits: limitsOf(env),
+      vault,
+      stub: env.VAULT.get(env.VAULT.idFromName(vault)),
+      bucket,
+      store: new PackStore(bucket, vault),
+      waitUntil: call.waitUntil,
+      access,
+    };
+    return handler(req, params.addr ?? params.id ?? "");
+  };
+}
 
-/** The handler of every engine route in worker/routes.ts (the type makes a missing one a compile error). */
-const HANDLERS: Record<EngineRouteKey, Handler> = {
-  "GET /v1/vaults/:vault": handleInfo,
-  "PUT /v1/vaults/:vault": handleCreate,
-  "POST /v1/vaults/:vault/push": handlePush,
-  "POST /v1/vaults/:vault/pull": handlePull,
-  "GET /v1/vaults/:vault/log": handleLog,
-  "GET /v1/vaults/:vault/objects/:addr": handleGetObject,
-  "POST /v1/vaults/:vault/missing": handleMissing,
-  "GET /v1/vaults/:vault/live": handleLive,
-  "POST /v1/vaults/:vault/gc": handleGc,
-  "POST /v1/vaults/:vault/check": handleCheck,
-  "POST /v1/vaults/:vault/repair": handleRepair,
-  "POST /v1/vaults/:vault/tokens": handleCreateToken,
-  "GET /v1/vaults/:vault/tokens": handleListTokens,
-  "DELETE /v1/vaults/:vault/tokens/:id": handleRevokeToken,
+/** The handler of every route in worker/routes.ts (the type makes a missing one a compile error). */
+const ROUTE_HANDLERS: Record<RouteKey, RouteHandler> = {
+  "GET /v1/vaults/:vault": onVault(handleInfo),
+  "PUT /v1/vaults/:vault": onVault(handleCreate),
+  "POST /v1/vaults/:vault/push": onVault(handlePush),
+  "POST /v1/vaults/:vault/pull": onVault(handlePull),
+  "GET /v1/vaults/:vault/log": onVault(handleLog),
+  "GET /v1/vaults/:vault/objects/:addr": onVault(handleGetObject),
+  "POST /v1/vaults/:vault/missing": onVault(handleMissing),
+  "GET /v1/vaults/:vault/live": onVault(handleLive),
+  "POST /v1/vaults/:vault/gc": onVault(handleGc),
+  "POST /v1/vaults/:vault/check": onVault(handleCheck),
+  "POST /v1/vaults/:vault/repair": onVault(handleRepair),
+  "POST /v1/vaults/:vault/tokens": onVault(handleCreateToken),
+  "GET /v1/vaults/:vault/tokens": onVault(handleListTokens),
+  "DELETE /v1/vaults/:vault/tokens/:id": onVault(handleRevokeToken),
+  // the predecessor's API (worker/legacy/): ?vault= or the default vault
+  ...LEGACY_HANDLERS,
 };
 
 async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: CountingBucket): Promise<Response> {
@@ -67,7 +90,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: 
   // With an open vault set, it is also the predecessor's routes' vault when no ?vault= is given.
   const open = legacy ? openVaultOf(env) : null;
   const defaultVault = open?.vault ?? (env.DEFAULT_VAULT || "default");
-  const target = resolveTarget(request.method, url, defaultVault, isLegacyPath);
+  const target = resolveTarget(request.method, url, defaultVault);
   // Before anything else: 404, 405 and 400 are answers for callers holding a valid token only
   // (or, on the predecessor's routes of an open vault, for token-less callers).
   const access = open && isTokenless(request) ? openAccess(open, target.vault) : await authenticate(request, env, target.vault);
@@ -78,35 +101,15 @@ async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: 
     return errorResponse(new ApiError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow}`), { allow });
   }
   requireScope(access, target.route.scope);
-
-  if ("legacy" in target.route) {
-    if (!VAULT_NAME_RE.test(defaultVault)) throw new ApiError(500, "misconfigured", "DEFAULT_VAULT is not a valid vault name");
-    const r = await handleLegacy(request, { env, bucket, defaultVault, waitUntil: (p) => ctx.waitUntil(p) });
-    if (r) return r;
-    throw new ApiError(404, "not_found", `no route for ${path}`);
-  }
-
-  const vault = target.params.vault;
-  const req: VaultRequest = {
-    request,
-    url,
-    env,
-    limits: limitsOf(env),
-    vault,
-    stub: env.VAULT.get(env.VAULT.idFromName(vault)),
-    bucket,
-    store: new PackStore(bucket, vault),
-    waitUntil: (p) => ctx.waitUntil(p),
-    access,
-  };
-  return HANDLERS[routeKey(target.route) as EngineRouteKey](req, target.params.addr ?? target.params.id ?? "");
+  const call: RouteCall = { request, url, env, bucket, access, params: target.params, defaultVault, waitUntil: (p) => ctx.waitUntil(p) };
+  return ROUTE_HANDLERS[routeKey(target.route) as RouteKey](call);
 }
 
 function failure(e: unknown): Response {
   if (e instanceof ApiError) return errorResponse(e, e.status === 401 ? { "www-authenticate": 'Bearer realm="penumbra-sync"' } : {});
   // Details go to the log, never to the client.
   console.error("unhandled error", e);
-  return json({ error: "internal", message: "internal error; retry later" }, 500);
+  return errorResponse(new ApiError(500, "internal", "internal error; retry later"));
 }
 
 export default {
@@ -118,7 +121,7 @@ export default {
     let response: Response;
     try {
       if (request.method !== "OPTIONS") response = await route(request, env, ctx, bucket);
-      else response = isLegacyPath(new URL(request.url).pathname) ? legacyPreflight(origin) : preflight(origin);
+      else response = preflight(origin);
     } catch (e) {
       response = failure(e);
     }

@@ -9,10 +9,10 @@
 //
 // Messages (engine/core/live-protocol.ts): one small JSON text per head move, and one on connect.
 import { encodeHeadMessage, LIVE_PROTOCOL, PING, PONG } from "../engine/core/live-protocol.ts";
-import { isUpgrade, offeredProtocols } from "./live-upgrade.ts";
 import type { Access } from "./access.ts";
 import type { VaultRequest } from "./context.ts";
-import { ApiError, json } from "./http.ts";
+import { ApiError, badRequest, errorResponse } from "./http.ts";
+import { isUpgrade, offeredProtocols } from "./live-handshake.ts";
 import type { Head } from "./vault-types.ts";
 
 /** Sockets one vault accepts at once (devices and tabs of one person, plus headroom). */
@@ -43,10 +43,10 @@ export async function handleLive(req: VaultRequest): Promise<Response> {
  * that does not exist, 429 past MAX_LISTENERS, both before the upgrade.
  */
 export function acceptLive(ctx: DurableObjectState, request: Request, head: Head | null | undefined): Response {
-  if (head === undefined) return json({ error: "unknown_vault", message: "no such vault; create it first (PUT /v1/vaults/:vault)" }, 404);
-  if (ctx.getWebSockets().length >= MAX_LISTENERS) return json({ error: "too_many_listeners", message: `this vault has ${MAX_LISTENERS} live sockets open; close some, or sync without live` }, 429);
+  if (head === undefined) return errorResponse(new ApiError(404, "unknown_vault", "no such vault; create it first (PUT /v1/vaults/:vault)"));
+  if (ctx.getWebSockets().length >= MAX_LISTENERS) return errorResponse(new ApiError(429, "too_many_listeners", `this vault has ${MAX_LISTENERS} live sockets open; close some, or sync without live`));
   const attachment = JSON.parse(request.headers.get(ACCESS_HEADER) ?? "null") as Attachment | null;
-  if (!attachment) return json({ error: "bad_request", message: "the live socket is opened through GET /v1/vaults/:vault/live" }, 400);
+  if (!attachment) return errorResponse(badRequest("the live socket is opened through GET /v1/vaults/:vault/live"));
   const [client, server] = Object.values(new WebSocketPair());
   ctx.acceptWebSocket(server, [attachment.tokenId ?? OPERATOR_TAG]);
   server.serializeAttachment(attachment);

@@ -47,6 +47,14 @@ export class PackStore {
     }
   }
 
+  /**
+   * Deletes packs from R2 in one call (at most 1,000 ids). Only for packs that left the index (a
+   * rollback, a GC sweep or repack): the vault's Durable Object is the one caller.
+   */
+  delete(ids: string[]): Promise<void> {
+    return this.bucket.delete(ids.map((id) => this.key(id)));
+  }
+
   /** The whole stored pack, checked to have the length the index says. */
   async getWhole(id: string, expectedBytes: number): Promise<R2ObjectBody> {
     let obj: R2ObjectBody | null;

@@ -53,6 +53,7 @@ export type Route = (typeof ROUTES)[number];
 type KeyOf<R> = R extends { method: infer M extends string; path: infer P extends string } ? `${M} ${P}` : never;
 export type RouteKey = KeyOf<Route>;
 export type EngineRouteKey = KeyOf<Exclude<Route, { legacy: true }>>;
+export type LegacyRouteKey = KeyOf<Extract<Route, { legacy: true }>>;
 
 export const routeKey = (r: RouteSpec): string => `${r.method} ${r.path}`;
 
@@ -88,7 +89,14 @@ function matchPath(pattern: string, segs: string[]): Record<string, string> | nu
   return params;
 }
 
-const LEGACY_ITEM_COLLECTIONS = new Set(["notes", "embeddings", "positions"]);
+/** First path segments of the predecessor's routes (sync, notes, embeddings, positions). */
+const LEGACY_ROOTS = new Set(ROUTES.filter((r) => "legacy" in r).map((r) => r.path.split("/")[1]));
+const LEGACY_ITEM_COLLECTIONS = new Set([...LEGACY_ROOTS].filter((s) => s !== "sync"));
+
+/** A path of the predecessor's API (matched on the raw path, acting on ?vault= or the default vault). */
+export function isLegacyPath(path: string): boolean {
+  return [...LEGACY_ROOTS].some((p) => path === `/${p}` || path.startsWith(`/${p}/`));
+}
 
 /** `/sync/notes/:id` (the predecessor's spelling) is the same route as `/notes/:id`, with the same scope. */
 export function legacyItemAlias(segs: string[]): string[] {
@@ -99,7 +107,7 @@ export function legacyItemAlias(segs: string[]): string[] {
  * Engine routes are matched on percent-decoded segments (the vault name is then validated before
  * anything is named after it); the predecessor's routes on the raw path, as its handlers read it.
  */
-export function resolveTarget(method: string, url: URL, defaultVault: string, isLegacyPath: (path: string) => boolean): Target {
+export function resolveTarget(method: string, url: URL, defaultVault: string): Target {
   const raw = url.pathname.split("/").slice(1);
   const legacy = isLegacyPath(url.pathname);
   let segs = legacy ? legacyItemAlias(raw) : raw;

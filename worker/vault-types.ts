@@ -182,7 +182,7 @@ export interface GcVault {
   gcEnd(lease: string, finished: boolean, now?: number): Promise<VaultStats> | VaultStats;
 }
 
-// ---- the Durable Object's RPC methods, by concept (the banners of worker/vault-object.ts) -------
+// ---- the Durable Object's RPC methods, by concept (each served by one store: worker/vault-object.ts) ---
 // Written as the object answers (plain values); a stub, DurableObjectStub<VaultApi>, answers the
 // same values as promises.
 
@@ -197,10 +197,14 @@ export interface VaultTokensApi {
   authenticateToken(hash: string, now?: number): { id: string; scope: TokenScope } | null;
 }
 
+export type ReplaceEncryptionResult =
+  | { ok: true; info: VaultInfo }
+  | { ok: false; reason: "unknown_vault" | "not_encrypted" | "config_differs" | "encryption_changed"; config?: VaultConfig };
+
 /** The vault itself: its creation, config and counters. */
 export interface VaultMetaApi {
   create(vault: string, config: VaultConfig): { created: boolean; conflict: boolean; info: VaultInfo };
-  replaceEncryption(config: VaultConfig, expect: string): { ok: true; info: VaultInfo } | { ok: false; reason: "unknown_vault" | "not_encrypted" | "config_differs" | "encryption_changed"; config?: VaultConfig };
+  replaceEncryption(config: VaultConfig, expect: string): ReplaceEncryptionResult;
   /** Null when the vault was never created. */
   info(): VaultInfo | null;
 }

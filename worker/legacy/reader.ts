@@ -11,8 +11,7 @@ import { decodeNode, type Entry } from "../../engine/core/tree.ts";
 import { ApiError } from "../http.ts";
 import { readObjects } from "../object-reader.ts";
 import type { PackStore } from "../pack-store.ts";
-import type { VaultObject } from "../vault-object.ts";
-import type { Head } from "../vault-types.ts";
+import type { Head, VaultApi } from "../vault-types.ts";
 
 export interface VaultState {
   /** False when the vault was never created: it reads as an empty vault. */
@@ -40,7 +39,7 @@ export class VaultReader {
 
   constructor(
     readonly vault: string,
-    readonly stub: DurableObjectStub<VaultObject>,
+    readonly stub: DurableObjectStub<VaultApi>,
     readonly store: PackStore,
   ) {}
 

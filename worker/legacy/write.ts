@@ -17,8 +17,7 @@ import type { CountingBucket } from "../counting-bucket.ts";
 import { ApiError, badRequest } from "../http.ts";
 import type { PackStore } from "../pack-store.ts";
 import { quotaError } from "../push.ts";
-import type { VaultObject } from "../vault-object.ts";
-import type { VaultConfig } from "../vault-types.ts";
+import type { VaultApi, VaultConfig } from "../vault-types.ts";
 import { encryptedVault, VaultReader, type VaultState } from "./reader.ts";
 
 export const LEGACY_DEVICE = "legacy-api";
@@ -39,7 +38,7 @@ export interface ItemWrite {
 
 export interface WriteTarget {
   vault: string;
-  stub: DurableObjectStub<VaultObject>;
+  stub: DurableObjectStub<VaultApi>;
   store: PackStore;
   bucket: CountingBucket;
   /** VAULT_LIMIT_BYTES; undefined = no quota check (clear: it must work on a full vault). */

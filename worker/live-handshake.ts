@@ -1,7 +1,7 @@
-// What a request asking for the live route's WebSocket carries: the upgrade, the offered
-// subprotocols, and a token offered as one of them (browsers cannot set headers on a WebSocket;
-// docs/protocol.md). Apart from worker/live.ts so that authentication (access.ts) can read the
-// token without importing the live route.
+// The WebSocket upgrade of the live route as the edge reads it (worker/live.ts serves the route):
+// whether a request is an upgrade, the subprotocols it offers, and the token a browser's socket
+// carries as a subprotocol (it cannot send headers). Its own file so that access.ts can read the
+// token without depending on the route.
 import { BEARER_PROTOCOL_PREFIX } from "../engine/core/live-protocol.ts";
 
 export const isUpgrade = (request: Request) => (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
