@@ -6,12 +6,22 @@ import { UsageError, CliError } from "../errors.ts";
 import { openFolder, tokenFrom, explain, saveCheckout } from "../context.ts";
 import { scanFolder, applyChanges } from "../vault-folder.ts";
 import { fetchSnapshot } from "../../engine/sync/sync.ts";
-import { diffTrees, lookup } from "../../engine/core/tree.ts";
+import { diffTrees, lookup, type Entry } from "../../engine/core/tree.ts";
+import { PARTS, UNKNOWN_SIG, type CheckoutIndex } from "../checkout-index.ts";
 import { isAddress } from "../../engine/core/hash.ts";
 import { isNoteId } from "../../engine/core/parts.ts";
 
 export const summary = "Bring back the whole vault, or one note, as it was in a snapshot (then run sync to send it).";
 export const usage = "penumbra-sync restore <dir> --snapshot <id> [--note <id>] [--token <t>] [--json]";
+
+/** Rows of `id` back to its head entry `e`, with signatures that make the next scan read its files. */
+function unknownRows(checkout: CheckoutIndex, id: string, e: Entry | undefined): void {
+  for (const part of PARTS) {
+    const addr = part === "note" ? e?.note : part === "embedding" ? e?.embedding : e?.position;
+    if (!addr) checkout.delete(part, id);
+    else checkout.set(part, id, { sig: UNKNOWN_SIG, addr, extra: part === "note" ? (e!.chunked ? 1 : 0) : part === "embedding" ? (e!.dims ?? 0) : 0 });
+  }
+}
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { snapshot: { type: "string" }, note: { type: "string" } });
@@ -27,21 +37,23 @@ export async function run(args: string[]): Promise<number> {
       if (matches.length !== 1) throw new CliError(`snapshot ${snapshot} ${matches.length ? "is ambiguous" : "is not in the last 1000 snapshots"}`, "give more of its id (see log)");
       snapshot = matches[0].snapshot;
     }
-    const scan = await scanFolder(ctx.dir, v, ctx.statCache, undefined, ctx.reader);
-    v.replaceEntries(scan.entries);
+    const scan = await scanFolder(ctx.dir, v, ctx.checkout, undefined, ctx.reader);
+    v.updateEntries(scan.changes);
     await v.commit("before restore");
-    await saveCheckout(ctx, v.headRoot, scan.cacheChanged);
+    await saveCheckout(ctx, v.headRoot);
     await fetchSnapshot(v, ctx.remote, snapshot);
     const target = (await v.snapshot(snapshot)).root;
     let changes;
     if (values.note) {
       const old = await lookup(target, v.keying.keyOf(values.note), v.load);
       if (!old) throw new CliError(`note ${values.note} is not in snapshot ${snapshot.slice(0, 16)}`, "pick another snapshot (see log)");
-      const cur = v.entry(values.note);
+      const cur = await v.entryOf(values.note);
       changes = [{ id: values.note, before: cur, after: old }];
     } else changes = (await diffTrees(v.headRoot, target, v.load)).changes;
-    const r = await applyChanges(ctx.dir, v, changes, ctx.statCache);
-    await ctx.store.setMeta("statcache", ctx.statCache);
+    const r = await applyChanges(ctx.dir, v, changes, ctx.checkout);
+    // The checkout still describes the head: the restored files are local edits the next scan reads.
+    for (const c of changes) unknownRows(ctx.checkout, c.id, c.before);
+    await saveCheckout(ctx, v.headRoot);
     const out = { snapshot, note: values.note ?? null, restored: changes.length, written: r.written, deleted: r.deleted, skipped: r.skipped };
     emit(values.json, out, () => `restored ${values.note ? `note ${values.note}` : `${changes.length} change(s)`} from snapshot ${snapshot.slice(0, 16)}: ${r.written} file(s) written, ${r.deleted} removed. Run sync to send it.`);
     return 0;

@@ -43,18 +43,18 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   // A big scan flushes packs as it goes: send them while it goes on (not for pull: it sends nothing).
   const early = mode === "pull" ? null : new EarlyUpload(ctx.vault, ctx.remote);
   const before = { ...ctx.remote.stats };
-  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, (n) => {
+  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, (n) => {
     progress.update((hashedBytes += n));
     early?.poke();
   }, ctx.reader);
   crashPoint("scanned");
-  ctx.vault.replaceEntries(scan.entries);
+  ctx.vault.updateEntries(scan.changes);
   const local = await ctx.vault.commit();
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
-  await saveCheckout(ctx, from, scan.cacheChanged);
+  await saveCheckout(ctx, from);
   crashPoint("committed");
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
   let phase = "";
@@ -74,13 +74,8 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   crashPoint("synced");
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];
-  let written = false;
-  if (to && to !== from) {
-    const applied = await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache);
-    skipped = applied.skipped;
-    written = applied.written + applied.deleted > 0;
-  }
-  await saveCheckout(ctx, to, written);
+  if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, to, ctx.checkout)).skipped;
+  await saveCheckout(ctx, to);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
 }
