@@ -10,7 +10,7 @@
 // file the user changed while a sync ran is never overwritten.
 import { readdir, mkdir } from "node:fs/promises";
 import { readFileSync, statSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import type { Stats } from "node:fs";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
@@ -125,12 +125,13 @@ async function listPart(dir: string, part: PartName, ignored: string[]): Promise
     throw e;
   }
   const files: FolderFile[] = [];
+  const base = join(dir, sub) + sep; // concatenated below: path.join per file cost ~0.5 us x 300,000
   for (const name of names) {
     if (name.startsWith(".") && name.endsWith(".tmp")) continue; // our own atomic-write temp files
     const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
     const rel = `${sub}/${name}`;
     if (!isNoteId(id)) ignored.push(`${rel}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
-    else files.push({ part, id, rel, path: join(dir, sub, name) });
+    else files.push({ part, id, rel, path: base + name });
   }
   return files.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
