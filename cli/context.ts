@@ -18,6 +18,7 @@ import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { RemoteError } from "../engine/remote/remote.ts";
 import { SyncError } from "../engine/sync/sync.ts";
 import { CliError } from "./errors.ts";
+import { crashPoint } from "./crash-hook.ts";
 import { applyTree, type FolderReader } from "./vault-folder.ts";
 import { openCheckout, writeCheckout } from "./checkout-file.ts";
 import type { CheckoutIndex } from "./checkout-index.ts";
@@ -107,6 +108,12 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   return ctx;
 }
 
+/** Closes the folder's store: the object index file is rewritten here when new packs are many. */
+export async function closeFolder(ctx: FolderContext): Promise<void> {
+  crashPoint("index-write");
+  await ctx.store.close();
+}
+
 export function keyFilePath(dir: string): string {
   return join(dir, STATE_DIR, KEY_FILE);
 }
@@ -188,7 +195,9 @@ export async function finishCheckout(ctx: FolderContext): Promise<void> {
  */
 export async function saveCheckout(ctx: FolderContext, root: Address | null): Promise<void> {
   ctx.checkout.root = root;
-  if (ctx.checkout.dirty) ctx.checkout = await writeCheckout(join(ctx.dir, STATE_DIR), ctx.checkout);
+  if (!ctx.checkout.dirty) return;
+  crashPoint("checkout-write");
+  ctx.checkout = await writeCheckout(join(ctx.dir, STATE_DIR), ctx.checkout);
 }
 /** Maps engine and transport errors to one line a user can act on. */
 export function explain(e: unknown, ctx?: { config: FolderConfig }): never {

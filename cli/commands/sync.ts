@@ -1,6 +1,6 @@
 // sync <dir>: pull + merge + push between the vault folder and the remote.
 import { parse, emit } from "../args.ts";
-import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from "../context.ts";
+import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, type FolderContext } from "../context.ts";
 import { scanFolder, applyTree } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { EarlyUpload } from "../../engine/sync/early-upload.ts";
@@ -31,7 +31,7 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   } catch (e) {
     explain(e, ctx);
   } finally {
-    await ctx.store.close();
+    await closeFolder(ctx);
   }
 }
 

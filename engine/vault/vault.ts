@@ -430,7 +430,8 @@ export class Vault {
     await this.settleFlush();
     if (!this.dirty && this.refs.head) return { snapshot: this.refs.head, changes: [] };
     // An empty vault that never had a snapshot has nothing to record (a new device joining).
-    if (!this.refs.head && (this.entries ?? this.overlay).size === 0) return { snapshot: null, changes: [] };
+    const empty = this.entries ? this.entries.size === 0 : ![...this.overlay.values()].some((e) => e);
+    if (!this.refs.head && empty) return { snapshot: null, changes: [] };
     // Lazy mode: only the nodes the changes touch are read and rewritten.
     const tree = this.entries ? buildTree(this.entries.values(), this.keying, this.keyHashCache) : await updateTree(this.headRoot, this.overlay, this.load, this.keying, this.keyHashCache);
     if (tree.root === this.headRoot && this.refs.head) {
