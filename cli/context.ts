@@ -21,7 +21,7 @@ import { CliError } from "./errors.ts";
 import { crashPoint } from "./crash-hook.ts";
 import { applyTree, type FolderReader } from "./vault-folder.ts";
 import { openCheckout, writeCheckout } from "./checkout-file.ts";
-import type { CheckoutIndex } from "./checkout-index.ts";
+import { CheckoutIndex } from "./checkout-index.ts";
 import type { Address } from "../engine/core/hash.ts";
 
 export const STATE_DIR = ".penumbra-sync";
@@ -182,6 +182,8 @@ function askHidden(question: string): Promise<string> {
 /** Brings the folder to the head after an interrupted pull (the files were being written). */
 export async function finishCheckout(ctx: FolderContext): Promise<void> {
   const to = ctx.vault.headRoot;
+  // Rows of a tree the vault no longer has a head for (its store was replaced): start afresh, every file is read.
+  if (!to && ctx.checkout.root) ctx.checkout = CheckoutIndex.empty();
   if (to && ctx.checkout.root !== to) {
     await applyTree(ctx.dir, ctx.vault, to, ctx.checkout);
     await saveCheckout(ctx, to);

@@ -1,27 +1,17 @@
 // restore <dir> --snapshot <id> [--note <id>]: bring back a vault state or one note from history.
-// The restored files are ordinary local edits: the next sync sends them like any other change.
+// The restored files are recorded as a local snapshot: the next sync sends them like any other change.
 // The folder's current state is recorded as a local snapshot first, so a restore is itself undoable.
 import { parse, emit } from "../args.ts";
 import { UsageError, CliError } from "../errors.ts";
 import { openFolder, tokenFrom, explain, saveCheckout } from "../context.ts";
 import { scanFolder, applyChanges } from "../vault-folder.ts";
 import { fetchSnapshot } from "../../engine/sync/sync.ts";
-import { diffTrees, lookup, type Entry } from "../../engine/core/tree.ts";
-import { PARTS, UNKNOWN_SIG, type CheckoutIndex } from "../checkout-index.ts";
+import { diffTrees, lookup } from "../../engine/core/tree.ts";
 import { isAddress } from "../../engine/core/hash.ts";
 import { isNoteId } from "../../engine/core/parts.ts";
 
 export const summary = "Bring back the whole vault, or one note, as it was in a snapshot (then run sync to send it).";
 export const usage = "penumbra-sync restore <dir> --snapshot <id> [--note <id>] [--token <t>] [--json]";
-
-/** Rows of `id` back to its head entry `e`, with signatures that make the next scan read its files. */
-function unknownRows(checkout: CheckoutIndex, id: string, e: Entry | undefined): void {
-  for (const part of PARTS) {
-    const addr = part === "note" ? e?.note : part === "embedding" ? e?.embedding : e?.position;
-    if (!addr) checkout.delete(part, id);
-    else checkout.set(part, id, { sig: UNKNOWN_SIG, addr, extra: part === "note" ? (e!.chunked ? 1 : 0) : part === "embedding" ? (e!.dims ?? 0) : 0 });
-  }
-}
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { snapshot: { type: "string" }, note: { type: "string" } });
@@ -51,8 +41,13 @@ export async function run(args: string[]): Promise<number> {
       changes = [{ id: values.note, before: cur, after: old }];
     } else changes = (await diffTrees(v.headRoot, target, v.load)).changes;
     const r = await applyChanges(ctx.dir, v, changes, ctx.checkout);
-    // The checkout still describes the head: the restored files are local edits the next scan reads.
-    for (const c of changes) unknownRows(ctx.checkout, c.id, c.before);
+    // The restored state becomes a local snapshot, which the checkout's rows now describe (a file
+    // left alone keeps an unknown signature: the next scan reads it, and the user's edit wins).
+    for (const c of changes) {
+      if (c.after) v.putEntry(c.after);
+      else v.removeEntry(c.id);
+    }
+    await v.commit("restore");
     await saveCheckout(ctx, v.headRoot);
     const out = { snapshot, note: values.note ?? null, restored: changes.length, written: r.written, deleted: r.deleted, skipped: r.skipped };
     emit(values.json, out, () => `restored ${values.note ? `note ${values.note}` : `${changes.length} change(s)`} from snapshot ${snapshot.slice(0, 16)}: ${r.written} file(s) written, ${r.deleted} removed. Run sync to send it.`);

@@ -226,7 +226,8 @@ export class FsStore implements LocalStore {
   }
 
   async close(): Promise<void> {
-    await this.flushIndex();
+    // The index file only saves the next open some reading: failing to write it (a full disk) loses nothing.
+    await this.flushIndex().catch(() => {});
     this.indexFile?.close();
     this.indexFile = null;
     await this.closeHandles();
