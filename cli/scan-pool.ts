@@ -43,8 +43,8 @@ export class ScanPool implements FolderReader {
     return this.pool.failure;
   }
 
-  async *read(files: readonly FolderFile[]): AsyncIterable<FileRead> {
-    const uncached = files.reduce((n, f) => (f.cached ? n : n + 1), 0);
+  async *read(files: readonly FolderFile[], expectedReads?: number): AsyncIterable<FileRead> {
+    const uncached = expectedReads ?? files.reduce((n, f) => (f.cached ? n : n + 1), 0);
     if (uncached < this.minReads) return yield* inlineReader.read(files);
     const requests: ScanRequest["files"][] = [];
     for (let i = 0; i < files.length; i += this.batch)
