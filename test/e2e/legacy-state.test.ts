@@ -3,7 +3,7 @@
 // (commit b8b67ee): `init`, 31 notes written (one of them chunked), then a `sync` that committed
 // locally and failed to reach its server. Its .penumbra-sync/ holds that release's layout: packs,
 // refs, the stat cache as one JSON meta (`statcache.json`) and the checkout root (`checkout.json`),
-// no checkout index and no object index file.
+// no checkout index and no object index file. Also: damaged new-format files are rebuilt.
 import { cp, readFile, readdir, stat, writeFile, access } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -100,5 +100,38 @@ describe("local state written by the previous release", () => {
     expect(JSON.parse((await cli(["sync", c, "--json"])).stdout).hashed).toBe(0);
     expect((await cli(["sync", d])).code).toBe(0);
     expect(await folderFiles(d)).toEqual(await folderFiles(c));
+  }, 120_000);
+
+  it("a damaged checkout index or object index (torn, foreign bytes) is rebuilt: the next sync reads the files again and changes nothing", async () => {
+    const e = path.join(fixture.tmp, "e");
+    const f = path.join(fixture.tmp, "f");
+    await legacyFolder(e, "damaged");
+    expect((await cli(["init", f, "--remote", fixture.server.url, "--vault", "damaged"])).code).toBe(0);
+    expect((await cli(["sync", e])).code).toBe(0);
+    const checkoutFile = path.join(e, ".penumbra-sync", "checkout.pnck");
+    const indexFile = path.join(e, ".penumbra-sync", "store", "objects.pnix");
+    const head = JSON.parse((await cli(["sync", e, "--json"])).stdout).snapshot;
+    for (const damage of [
+      async () => writeFile(checkoutFile, (await readFile(checkoutFile)).subarray(0, 1000)), // torn
+      async () => writeFile(indexFile, (await readFile(indexFile)).subarray(0, 70_000)),
+      async () => {
+        const b = await readFile(checkoutFile);
+        b[200] ^= 0x40; // a flipped bit in a row
+        await writeFile(checkoutFile, b);
+        await writeFile(indexFile, "not an index");
+      },
+    ]) {
+      await damage();
+      const r = await cli(["sync", e, "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.snapshot).toBe(head); // nothing new committed
+      expect(out.pushed).toEqual({ added: 0, modified: 0, deleted: 0 });
+      expect(JSON.parse((await cli(["sync", e, "--json"])).stdout).hashed).toBe(0); // rebuilt and clean again
+    }
+    expect((await cli(["sync", f])).code).toBe(0);
+    expect(await folderFiles(f)).toEqual(await folderFiles(e));
+    const v = await cli(["verify", e, "--json"]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
   }, 120_000);
 });
