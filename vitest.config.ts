@@ -31,6 +31,7 @@ export default defineConfig({
                 MAX_PACK_BYTES: "4194304",
                 // Tests inside workerd cannot read process.env: the fuzz test's long mode comes in as a binding.
                 PENUMBRA_LONG: process.env.PENUMBRA_LONG ?? "",
+                PENUMBRA_FUZZ_SEED: process.env.PENUMBRA_FUZZ_SEED ?? "",
               },
             },
           }),

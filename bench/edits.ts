@@ -1,9 +1,10 @@
 // Changes to the vault folder between scenarios: notes edited the way the app edits them
-// (bench/generate.ts editNote: text + re-embed + move) and notes deleted (all three files).
+// (sample/generator.ts editNote: text + re-embed + move) and notes deleted (all three files).
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { editNote, writeVaultFolder, type GeneratedNote, type Rng } from "./generate.ts";
+import { editNote, type GeneratedNote, type Rng } from "../sample/generator.ts";
+import { writeVaultFolder } from "../sample/folder.ts";
 import { encodeEmbedding, encodeJsonPart } from "../engine/core/parts.ts";
 
 export async function listIds(dir: string): Promise<string[]> {

@@ -8,7 +8,7 @@
 import { HttpRemote, MemoryStore, RemoteError, SyncError, Vault, sync } from "../engine/index.ts";
 import { nodeCompressor } from "../engine/node/native.ts";
 import type { JsonObject } from "../engine/core/canonical.ts";
-import { generateVault, makeRng, type Rng } from "./generate.ts";
+import { generateVault, makeRng, type Rng } from "../sample/generator.ts";
 import { pick } from "./edits.ts";
 import { lostLines, originalIdOf } from "./load-checks.ts";
 

@@ -4,7 +4,7 @@
 //   npx tsx bench/noop-profile.ts setup   --work bench/work/s100k --notes 100000
 //   npx tsx bench/noop-profile.ts measure --work bench/work/s100k [--runs 3] [--edit] [--prof] [--folder <dir>]
 //
-// setup generates the folder (bench/generate.ts, seed 1) in <work>/vault and pushes it to a local
+// setup generates the folder (sample/generator.ts, seed 1) in <work>/vault and pushes it to a local
 // server kept in <work>/server; measure starts that server again and runs `sync` --runs times
 // (nothing changed, or with --edit one note rewritten before each run), printing the median.
 import { spawn } from "node:child_process";
@@ -12,7 +12,8 @@ import { readFile, writeFile, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalServer } from "../cli/local-server.ts";
-import { generateVault, writeVaultFolder } from "./generate.ts";
+import { generateVault } from "../sample/generator.ts";
+import { writeVaultFolder } from "../sample/folder.ts";
 import { ROOT } from "./child.ts";
 
 const TOKEN = "bench-noop-token";

@@ -31,7 +31,8 @@ import { ObjectType } from "../engine/core/object.ts";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { CheckoutIndex } from "../cli/checkout-index.ts";
 import { scanFolder } from "../cli/vault-folder.ts";
-import { generateVault, writeVaultFolder, embeddingBytes } from "./generate.ts";
+import { generateVault, embeddingBytes } from "../sample/generator.ts";
+import { writeVaultFolder } from "../sample/folder.ts";
 
 installNodeFastPaths();
 installNodeCrypto();

@@ -277,7 +277,7 @@ export function renderMarkdown(r: BenchResult): string {
     `Machine: ${m.nproc} vCPU (${m.cpu}), ${m.memoryGB} GB RAM, ${m.os}, Node ${m.node}, ${m.git ?? "git not installed"}, ${m.restic ?? "restic not installed"}. ` +
       `1-minute load average ${m.loadAverage.start.toFixed(1)} at the start, ${m.loadAverage.end.toFixed(1)} at the end (the machine is shared: times are noisy, compare ratios).`,
     "",
-    `Vault: ${int(r.notes)} generated notes (bench/generate.ts, seed ${r.seed}), ${int(r.vault.files)} files, ${(r.vault.bytes / 1e6).toFixed(1)} MB (notes JSON + 1,536-byte embeddings + positions); generated in ${fmtS(r.vault.generateMs)}.`,
+    `Vault: ${int(r.notes)} generated notes (sample/generator.ts, seed ${r.seed}), ${int(r.vault.files)} files, ${(r.vault.bytes / 1e6).toFixed(1)} MB (notes JSON + 1,536-byte embeddings + positions); generated in ${fmtS(r.vault.generateMs)}.`,
     "",
     "Every system works on the same vault folder (device A), in the same run, on this one machine; servers listen on loopback only. " +
       "penumbra-sync and the predecessor run as real Workers in workerd (Miniflare) with R2 on disk; their bytes are counted on the wire by a TCP proxy (request lines, headers, bodies). " +

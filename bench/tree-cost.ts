@@ -16,7 +16,7 @@ import { toHex } from "../engine/core/bytes.ts";
 import { buildTree, decodeNode, plainKeying, type Entry, type TreeKeying } from "../engine/core/tree.ts";
 import { updateTree } from "../engine/core/tree-update.ts";
 import type { Address } from "../engine/core/hash.ts";
-import { makeRng, type Rng } from "./generate.ts";
+import { makeRng, type Rng } from "../sample/generator.ts";
 
 installNodeFastPaths();
 installNodeCrypto();

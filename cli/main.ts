@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   serve: () => import("./commands/serve.ts"),
   init: () => import("./commands/init.ts"),
   sync: () => import("./commands/sync.ts"),
+  watch: () => import("./commands/watch.ts"),
   push: () => import("./commands/push.ts"),
   pull: () => import("./commands/pull.ts"),
   status: () => import("./commands/status.ts"),

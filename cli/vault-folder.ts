@@ -10,7 +10,7 @@
 // file the user changed while a sync ran is never overwritten.
 import { readdir, mkdir } from "node:fs/promises";
 import { readFileSync, statSync, unlinkSync } from "node:fs";
-import { join, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import type { Stats } from "node:fs";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
@@ -45,8 +45,20 @@ export interface ScanResult {
   cacheChanged: boolean;
 }
 
+/** A tree named a file outside `<dir>/<part>/`: refused before anything is written. */
+export class UnsafePathError extends Error {
+  override name = "UnsafePathError";
+}
+
+/**
+ * The file of one part of a note. The id is checked again here, whatever validated it before (the
+ * tree codec, the Worker): a pull writes where this says, so it must never leave `<dir>/<part>/`.
+ */
 export function partPath(dir: string, part: PartName, id: string): string {
-  return join(dir, PART_DIRS[part].dir, id + PART_DIRS[part].ext);
+  const folder = resolve(dir, PART_DIRS[part].dir);
+  const path = resolve(folder, id + PART_DIRS[part].ext);
+  if (!isNoteId(id) || dirname(path) !== folder) throw new UnsafePathError(`refusing to write note id ${JSON.stringify(id).slice(0, 80)}: it is not a note id ([A-Za-z0-9._-]{1,128}) and could name a file outside ${folder}`);
+  return path;
 }
 
 const sig = (s: Stats): FileSig => [s.size, s.mtimeMs, s.ino];
@@ -214,16 +226,9 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
           continue;
         }
         let addr: Address;
-        let extra = 0;
+        let extra: number;
         try {
-          if (part === "embedding") {
-            addr = v.stageEmbeddingBytes(r.bytes);
-            extra = r.bytes.length / 4;
-          } else if (part === "note") {
-            const staged = v.stageNoteBytes(r.bytes);
-            addr = staged.note;
-            extra = staged.chunked ? 1 : 0;
-          } else addr = v.stageJsonBlob(r.bytes);
+          [addr, extra] = stageFile(v, part, r.bytes);
         } catch (err) {
           ignored.push(`${rel}: ${(err as Error).message}`);
           drop(part, id);
@@ -267,6 +272,86 @@ function partOf(e: Entry, part: PartName): { addr: Address; extra: number } | nu
   return { addr, extra: part === "note" ? (e.chunked ? 1 : 0) : part === "embedding" ? (e.dims ?? 0) : 0 };
 }
 
+/** Stages a file's bytes as its part: [address, chunked(0/1) or dims] (throws on a bad embedding). */
+function stageFile(v: Vault, part: PartName, bytes: Uint8Array): [Address, number] {
+  if (part === "embedding") return [v.stageEmbeddingBytes(bytes), bytes.length / 4];
+  if (part === "note") {
+    const staged = v.stageNoteBytes(bytes);
+    return [staged.note, staged.chunked ? 1 : 0];
+  }
+  return [v.stageJsonBlob(bytes), 0];
+}
+
+/** What rescanPaths did: like a scan's result, with the working state already updated. */
+export type RescanResult = Omit<ScanResult, "changes"> & {
+  /** Notes whose working entry this changed (0: the paths hold what the vault already had). */
+  changed: number;
+};
+
+/**
+ * Re-reads only these files (`<sub>/<name>`, e.g. from a watcher) against their checkout rows, and
+ * updates those rows and the vault's working state exactly as a full scan of the folder would for
+ * them: a file gone, not a regular file or unreadable as its part loses that part. No other row is
+ * read (each is found by binary search), so the cost is the paths', not the folder's; the result
+ * equals a full scan when the other files did not change.
+ */
+export async function rescanPaths(dir: string, v: Vault, checkout: CheckoutIndex, rels: Iterable<string>, onFile?: (bytes: number) => void): Promise<RescanResult> {
+  if (checkout.root !== v.headRoot) throw new Error(`the checkout index describes tree ${checkout.root}, the vault's head is tree ${v.headRoot}`);
+  const out: RescanResult = { ignored: [], hashed: 0, bytesRead: 0, cacheChanged: false, changed: 0 };
+  const touched = new Set<string>();
+  for (const rel of new Set(rels)) {
+    const [sub, name, more] = rel.split("/");
+    const part = PARTS.find((p) => PART_DIRS[p].dir === sub);
+    if (!part || !name || more !== undefined || (name.startsWith(".") && name.endsWith(".tmp"))) continue;
+    const { ext } = PART_DIRS[part];
+    const path = join(dir, sub, name);
+    const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
+    if (!isNoteId(id)) {
+      if (statSync(path, { throwIfNoEntry: false })) out.ignored.push(`${rel}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
+      continue;
+    }
+    touched.add(id);
+    const row = checkout.get(part, id);
+    const r = readFolderFile(path, part, row?.sig);
+    let found = r.kind === "cached";
+    if (r.kind === "notfile") out.ignored.push(`${rel}: not a regular file`);
+    else if (r.kind === "read" || r.kind === "bad") {
+      out.bytesRead += r.rawLength;
+      out.hashed++;
+      onFile?.(r.rawLength);
+      if (r.kind === "bad") out.ignored.push(`${rel}: ${r.message}`);
+      else {
+        try {
+          const [addr, extra] = stageFile(v, part, r.bytes);
+          checkout.set(part, id, { sig: r.sig, addr, extra });
+          out.cacheChanged = found = true;
+        } catch (err) {
+          out.ignored.push(`${rel}: ${(err as Error).message}`);
+        }
+      }
+    }
+    if (!found && row) {
+      checkout.delete(part, id);
+      out.cacheChanged = true;
+    }
+  }
+  // The rows are the folder's working tree: each touched note's entry is its rows, all parts.
+  for (const id of touched) {
+    const now: Entry = { id };
+    for (const part of PARTS) {
+      const row = checkout.get(part, id);
+      if (row) setPart(now, part, row.addr, row.extra);
+    }
+    const empty = !now.note && !now.embedding && !now.position;
+    if (entriesEqual(await v.entryOf(id), empty ? undefined : now)) continue;
+    if (empty) v.removeEntry(id);
+    else v.putEntry(now);
+    out.changed++;
+  }
+  out.ignored.sort();
+  return out;
+}
+
 function setPart(e: Entry, part: PartName, addr: Address, extra: number): void {
   if (part === "note") {
     e.note = addr;
@@ -305,6 +390,8 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
 /** Writes these entry changes to the folder (same rules as applyTree), row by row. */
 export async function applyChanges(dir: string, v: Vault, changes: readonly TreeChange[], checkout: CheckoutIndex): Promise<ApplyResult> {
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
+  // Every path first: a change list with one unsafe id writes nothing at all.
+  for (const c of changes) for (const part of PARTS) partPath(dir, part, c.id);
   for (const c of changes) {
     for (const part of PARTS) {
       const before = partAddr(c.before, part);

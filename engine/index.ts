@@ -2,6 +2,8 @@
 export { Vault, MissingObjectError, type Refs, type VaultOptions } from "./vault/vault.ts";
 export { sync, push, pull, SyncError, type SyncOptions } from "./sync/sync.ts";
 export type { SyncReport, Conflict, ChangeCounts } from "./sync/report.ts";
+// Live sync (startLive) is imported from ./sync/live.ts: not re-exported here, so that a page that
+// does not use it does not load it (the browser build's size goal, test/browser/build-size.test.ts).
 export { MemoryStore } from "./store/memory-store.ts";
 export type { LocalStore } from "./store/store.ts";
 export { HttpRemote, type HttpRemoteOptions } from "./remote/http-remote.ts";

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { editNote, embeddingBytes, generateVault, makeRng, writeVaultFolder, type GeneratedNote } from "../bench/generate.ts";
+import { editNote, embeddingBytes, generateVault, makeRng, type GeneratedNote } from "../sample/generator.ts";
+import { writeVaultFolder } from "../sample/folder.ts";
 
 const ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

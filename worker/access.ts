@@ -4,6 +4,7 @@
 import { secretsEqual } from "./crypto.ts";
 import type { Env } from "./env.ts";
 import { ApiError } from "./http.ts";
+import { protocolToken } from "./live.ts";
 import { looksLikeToken, scopeAllows, tokenHash, type Scope } from "./tokens.ts";
 
 export interface Access {
@@ -18,8 +19,9 @@ export async function authenticate(request: Request, env: Env, vault: string | n
   if (!env.SYNC_TOKEN)
     throw new ApiError(401, "unauthorized", "the server has no SYNC_TOKEN set, so it refuses every request: the operator must run `wrangler secret put SYNC_TOKEN`");
   const m = /^Bearer +(\S+) *$/i.exec(request.headers.get("authorization") ?? "");
-  if (!m) throw unauthorized();
-  const presented = m[1];
+  // A browser's WebSocket cannot send headers: the live route also takes the token as a subprotocol.
+  const presented = m ? m[1] : protocolToken(request);
+  if (!presented) throw unauthorized();
   if (await secretsEqual(presented, env.SYNC_TOKEN)) return { scope: "admin", tokenId: null };
   // Only texts of the token format reach the vault's Durable Object.
   if (vault === null || !looksLikeToken(presented)) throw unauthorized();

@@ -11,10 +11,25 @@ import { CanonicalJsonError } from "../engine/core/canonical.ts";
 import { decodeChunkList } from "../engine/core/chunklist.ts";
 import { decodeSnapshot, type Snapshot } from "../engine/core/snapshot.ts";
 import { decodeNode, type Entry } from "../engine/core/tree.ts";
+import type { VaultRequest } from "./context.ts";
 import { ApiError } from "./http.ts";
 import { readObjects } from "./object-reader.ts";
-import type { PushSession } from "./push.ts";
 import type { Head, ObjectLocation } from "./vault-types.ts";
+
+/**
+ * What the commit reads of the push request carrying it (worker/push.ts PushSession has it): the
+ * push depends on the commit step, never the other way round.
+ */
+export interface CommitSession {
+  readonly req: VaultRequest;
+  /** Plain vault: the snapshot is decoded and its tree walked. */
+  readonly plain: boolean;
+  /** Packs this request carried, and those it stored (still uploading: visible to it alone). */
+  readonly packs: readonly { id: string }[];
+  readonly own: string[];
+  /** Structural objects of this request's packs, by address (read from memory, not R2). */
+  readonly small: ReadonlyMap<string, Uint8Array>;
+}
 
 export interface CommitInput {
   snapshot: string;
@@ -42,7 +57,7 @@ function headMoved(head: Head | null): ApiError {
   return new ApiError(409, "head_moved", "the vault's head is not `expect`: pull, merge, and commit again", { head });
 }
 
-export async function commitPush(session: PushSession, c: CommitInput): Promise<{ seq: number; head: Head }> {
+export async function commitPush(session: CommitSession, c: CommitInput): Promise<{ seq: number; head: Head }> {
   // A garbage collection that removed or moved objects while we walked: walk again (gc_raced).
   for (let attempt = 1; ; attempt++) {
     const r = await commitOnce(session, c);
@@ -51,7 +66,7 @@ export async function commitPush(session: PushSession, c: CommitInput): Promise<
   }
 }
 
-async function commitOnce(session: PushSession, c: CommitInput): Promise<{ seq: number; head: Head } | "gc_raced"> {
+async function commitOnce(session: CommitSession, c: CommitInput): Promise<{ seq: number; head: Head } | "gc_raced"> {
   const { stub } = session.req;
   const gcEpoch = await stub.gcEpoch();
   // Cheap early answer for a stale `expect`; the compare-and-swap below is the one that counts.
@@ -102,7 +117,7 @@ async function commitOnce(session: PushSession, c: CommitInput): Promise<{ seq: 
 }
 
 /** One structural object's bytes: from this request's packs if seen there, else from R2. */
-async function loadOne(session: PushSession, addr: string): Promise<Uint8Array> {
+async function loadOne(session: CommitSession, addr: string): Promise<Uint8Array> {
   const cached = session.small.get(addr);
   if (cached) return cached;
   const found = await session.req.stub.lookup({ nodes: [addr], leaves: [], own: session.own });
@@ -123,7 +138,7 @@ type NodeKind = "tree" | "chunklist";
  * one lookup per batch (existence, completeness, locations), the incomplete ones read (request
  * memory or ranged R2 reads) and decoded, their children queued, their blobs checked in batches.
  */
-async function walkTree(session: PushSession, root: string): Promise<WalkResult> {
+async function walkTree(session: CommitSession, root: string): Promise<WalkResult> {
   const { stub, store } = session.req;
   const own = session.own;
   const queue: { addr: string; kind: NodeKind }[] = [{ addr: root, kind: "tree" }];

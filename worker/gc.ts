@@ -26,10 +26,12 @@ import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { sha256Hex } from "./crypto.ts";
 import { ApiError, json, readLimitedBytes, badRequest } from "./http.ts";
-import { boundedInflater } from "./inflate.ts";
 import { PackStore } from "./pack-store.ts";
-import { headOnlyPolicy, policyOf, type GcPolicy } from "./retention.ts";
-import type { ObjectLocation, VaultStats } from "./vault-types.ts";
+import { headOnlyPolicy, policyOf } from "./retention.ts";
+import type { GcPolicy, GcVault, ObjectLocation, VaultStats } from "./vault-types.ts";
+
+/** worker/legacy/ imports it from here; it is declared with the rest of the contract. */
+export type { GcVault };
 
 /** R2 calls one GC request may make (the platform allows ~1,000 subrequests per invocation). */
 export const R2_BUDGET = 900;
@@ -39,33 +41,6 @@ const MARK_BATCH = 400;
 const SWEEP_PACKS = 1000;
 /** Raw frame bytes kept by the per-request frame cache. */
 const FRAME_CACHE_BYTES = 32 * 1024 * 1024;
-
-export type GcBegin = { status: "unknown_vault" } | { status: "busy" } | { status: "ok"; plain: boolean; resumed: boolean; stats: VaultStats };
-
-export interface GcSweep {
-  /** Marking is not complete up to the head (a commit landed): mark again first. */
-  again: boolean;
-  deletedPacks: number;
-  deletedBytes: number;
-  prunedSnapshots: number;
-  morePacks: boolean;
-  /** Committed packs more than half dead. */
-  repack: string[];
-  r2Deletes?: number;
-}
-
-/** The vault object's GC methods: its RPC stub in the Worker, the object itself in its alarm. */
-export interface GcVault {
-  gcBegin(policy: GcPolicy, lease: string, now?: number): Promise<GcBegin> | GcBegin;
-  gcNext(limit: number): Promise<{ addr: string; kind: number; location: ObjectLocation | null }[]> | { addr: string; kind: number; location: ObjectLocation | null }[];
-  gcMark(done: string[], nodes: { addr: string; kind: number }[], leaves: string[]): Promise<number> | number;
-  gcCatchUp(): Promise<number> | number;
-  gcSweep(now: number, maxPacks: number): Promise<GcSweep>;
-  gcLiveObjects(id: string, now: number): Promise<Record<string, ObjectLocation> | null> | Record<string, ObjectLocation> | null;
-  gcReplacePack(oldId: string, newId: string, bytes: number, header: Uint8Array, now: number): Promise<{ ok: boolean; freedBytes: number; r2Deletes: number }>;
-  gcDeleteUnindexed(ids: string[]): Promise<number>;
-  gcEnd(lease: string, finished: boolean, now?: number): Promise<VaultStats> | VaultStats;
-}
 
 export interface GcCounts {
   bytes: number;
@@ -117,7 +92,7 @@ export class NodeReader {
     const onFrame = (pack: string) => async (f: ObjectLocation["frame"], stored: Uint8Array) => {
       let raw: Uint8Array;
       try {
-        raw = await decodeFrame(f.codec, stored, f.rawLength, boundedInflater);
+        raw = await decodeFrame(f.codec, stored, f.rawLength, streamCompressor);
       } catch {
         return; // a damaged frame: its objects are reported below
       }
@@ -292,7 +267,7 @@ export async function handleGc(req: VaultRequest): Promise<Response> {
   if (body.keep !== undefined && body.keep !== "head") throw badRequest('`keep` may only be "head"');
   const base = policyOf(req.env);
   const policy = body.keep === "head" ? headOnlyPolicy(base) : base;
-  const answer = await runGc(req.stub as unknown as GcVault, req.store, policy);
+  const answer = await runGc(req.stub, req.store, policy);
   return json(answer);
 }
 

@@ -73,7 +73,16 @@ export async function readLimitedBytes(request: Request, limit: number): Promise
 
 /** A JSON object body, or 400 bad_request. */
 export async function readJsonObject(request: Request, limit: number): Promise<Record<string, unknown>> {
+  return parseJsonObject(await readLimitedBytes(request, limit));
+}
+
+/** A JSON object body, or null when the request has no body (or only whitespace). */
+export async function readOptionalJsonObject(request: Request, limit: number): Promise<Record<string, unknown> | null> {
   const bytes = await readLimitedBytes(request, limit);
+  return bytes.every((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) ? null : parseJsonObject(bytes);
+}
+
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));

@@ -9,10 +9,12 @@
 //   GET     /v1/vaults/:vault/log           snapshot log             vaults.ts
 //   GET     /v1/vaults/:vault/objects/:addr one object               objects.ts
 //   POST    /v1/vaults/:vault/missing       which addresses are absent objects.ts
+//   GET     /v1/vaults/:vault/live          WebSocket: head moves    live.ts
 //   POST    /v1/vaults/:vault/gc            garbage collection       gc.ts (+ retention.ts; also the Cron Trigger)
 //   POST    /v1/vaults/:vault/check|repair  corruption check, repair repair.ts
 //   POST|GET /v1/vaults/:vault/tokens, DELETE .../tokens/:id   vault tokens   token-routes.ts
-//   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md)
+//   /sync/*, /notes|embeddings|positions/:id the predecessor's API   legacy/ (docs/legacy-api.md);
+//                                           token-less on OPEN_VAULT only   open-vault.ts
 import type { VaultRequest } from "./context.ts";
 import { CountingBucket } from "./counting-bucket.ts";
 import { allowedOrigin, corsHeaders, preflight } from "./cors.ts";
@@ -26,9 +28,11 @@ import { handlePush } from "./push.ts";
 import { handleCreate, handleInfo, handleLog } from "./vaults.ts";
 import { VaultObject } from "./vault-object.ts";
 import { handleGc } from "./gc.ts";
+import { handleLive } from "./live.ts";
 import { handleCheck, handleRepair } from "./repair.ts";
 import { serveApp } from "./app.ts";
 import { authenticate, requireScope } from "./access.ts";
+import { isTokenless, openAccess, openVaultOf } from "./open-vault.ts";
 import { resolveTarget, routeKey, VAULT_NAME_RE, type EngineRouteKey } from "./routes.ts";
 import { handleCreateToken, handleListTokens, handleRevokeToken } from "./token-routes.ts";
 
@@ -47,6 +51,7 @@ const HANDLERS: Record<EngineRouteKey, Handler> = {
   "GET /v1/vaults/:vault/log": handleLog,
   "GET /v1/vaults/:vault/objects/:addr": handleGetObject,
   "POST /v1/vaults/:vault/missing": handleMissing,
+  "GET /v1/vaults/:vault/live": handleLive,
   "POST /v1/vaults/:vault/gc": handleGc,
   "POST /v1/vaults/:vault/check": handleCheck,
   "POST /v1/vaults/:vault/repair": handleRepair,
@@ -58,10 +63,14 @@ const HANDLERS: Record<EngineRouteKey, Handler> = {
 async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: CountingBucket): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
-  const defaultVault = env.DEFAULT_VAULT || "default";
+  const legacy = isLegacyPath(path);
+  // With an open vault set, it is also the predecessor's routes' vault when no ?vault= is given.
+  const open = legacy ? openVaultOf(env) : null;
+  const defaultVault = open?.vault ?? (env.DEFAULT_VAULT || "default");
   const target = resolveTarget(request.method, url, defaultVault, isLegacyPath);
-  // Before anything else: 404, 405 and 400 are answers for callers holding a valid token only.
-  const access = await authenticate(request, env, target.vault);
+  // Before anything else: 404, 405 and 400 are answers for callers holding a valid token only
+  // (or, on the predecessor's routes of an open vault, for token-less callers).
+  const access = open && isTokenless(request) ? openAccess(open, target.vault) : await authenticate(request, env, target.vault);
   if (target.reject) throw target.reject;
   if (!target.route) {
     if (!target.allow.length) throw new ApiError(404, "not_found", `no route for ${path}`);
@@ -88,6 +97,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext, bucket: 
     bucket,
     store: new PackStore(bucket, vault),
     waitUntil: (p) => ctx.waitUntil(p),
+    access,
   };
   return HANDLERS[routeKey(target.route) as EngineRouteKey](req, target.params.addr ?? target.params.id ?? "");
 }
@@ -112,6 +122,7 @@ export default {
     } catch (e) {
       response = failure(e);
     }
+    if (response.webSocket) return response; // a live socket (101): its headers are the handshake's
     const out = new Response(response.body, response);
     for (const [k, v] of Object.entries(corsHeaders(origin))) out.headers.set(k, v);
     out.headers.set("x-r2-ops", bucket.header());

@@ -2,11 +2,11 @@
 // frame once (neighbours coalesced into one ranged read), inflates it with the runtime's native
 // DecompressionStream (worker/inflate.ts) and slices the objects out. In plain vaults every object is re-hashed before
 // it is used or served: a bad index entry or a damaged pack must not pass as good data.
+import { streamCompressor } from "../engine/core/compress.ts";
 import { FormatError } from "../engine/core/bytes.ts";
 import { decodeFrame } from "../engine/core/pack.ts";
 import { sha256Hex } from "./crypto.ts";
 import { ApiError } from "./http.ts";
-import { boundedInflater } from "./inflate.ts";
 import { mapLimit } from "./map-limit.ts";
 import type { FrameRef, PackStore } from "./pack-store.ts";
 import type { ObjectLocation } from "./vault-types.ts";
@@ -31,7 +31,7 @@ export async function readObjects(store: PackStore, locations: Record<string, Ob
       async (frame, stored) => {
         let raw: Uint8Array;
         try {
-          raw = await decodeFrame(frame.codec, stored, frame.rawLength, boundedInflater);
+          raw = await decodeFrame(frame.codec, stored, frame.rawLength, streamCompressor);
         } catch (e) {
           if (e instanceof FormatError) throw new ApiError(500, "corrupt_object", `frame ${frame.idx} of stored pack ${pack} is corrupt: ${e.message}`);
           throw e;

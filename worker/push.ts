@@ -4,16 +4,16 @@
 // checked (layout, SHA-256 of the pack = its id, in plain vaults every object's SHA-256 = its
 // address) before anything is stored; then indexed as uploading (invisible to other requests) and
 // put to R2. Any failure releases every pack this request stored, so a failed push changes nothing.
+import { streamCompressor } from "../engine/core/compress.ts";
 import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
 import { isAddress } from "../engine/core/hash.ts";
 import { ObjectType } from "../engine/core/object.ts";
-import { decodeFrame, decodePackHeader, packLength, PACK_OBJECT_LIMIT, type PackHeader, type PackObjectInfo } from "../engine/core/pack.ts";
+import { decodeFrame, decodePackHeader, MAX_PACK_RAW, packLength, packRawLength, PACK_OBJECT_LIMIT, type PackHeader, type PackObjectInfo } from "../engine/core/pack.ts";
 import { readSections, Section, SectionTooLargeError, type StreamSection } from "../engine/core/stream.ts";
 import { commitPush, type CommitInput } from "./commit.ts";
 import type { VaultRequest } from "./context.ts";
 import { sha256Hex } from "./crypto.ts";
 import { ApiError, json, limitedBody } from "./http.ts";
-import { boundedInflater } from "./inflate.ts";
 
 /** Largest commit or end section. */
 const JSON_SECTION_MAX = 1024 * 1024;
@@ -22,8 +22,6 @@ const MAX_COMMIT_PACKS = 10_000;
 const MAX_PARENTS = 64;
 /** Tree nodes, chunk lists and snapshots kept from this request for the commit check (else re-read from R2). */
 const SMALL_OBJECTS_MAX_BYTES = 16 * 1024 * 1024;
-/** A pack may inflate to this much (frames are inflated one at a time; this bounds CPU). */
-const MAX_RAW_PER_PACK = 256 * 1024 * 1024;
 /** Objects hashed at once. */
 const HASH_BATCH = 1024;
 
@@ -42,6 +40,8 @@ export class PushSession {
   readonly small = new Map<string, Uint8Array>();
   private smallBytes = 0;
   private objectCount = 0;
+  /** Raw bytes this request's packs declared, against MAX_INFLATE_BYTES. */
+  private rawBytes = 0;
 
   constructor(
     readonly req: VaultRequest,
@@ -60,8 +60,17 @@ export class PushSession {
     }
     if (packLength(header) !== bytes.length) throw new ApiError(400, "bad_pack", `pack is ${bytes.length} bytes, its header says ${packLength(header)}`);
     if (header.objects.length > PACK_OBJECT_LIMIT) throw new ApiError(413, "too_large", `a pack of ${header.objects.length} objects exceeds ${PACK_OBJECT_LIMIT} objects per pack; split it`);
+    // Every frame must hold an object: an unreferenced frame would be stored, and served, unchecked.
+    const used = new Set(header.objects.map((o) => o.frame));
+    const idle = header.frames.findIndex((_, i) => !used.has(i));
+    if (idle >= 0) throw new ApiError(400, "bad_pack", `frame ${idle} of the pack holds no object; every frame must be referenced`);
+    const raw = packRawLength(header);
+    if (raw > MAX_PACK_RAW) throw new ApiError(400, "bad_pack", `pack inflates to ${raw} bytes; at most ${MAX_PACK_RAW}`);
     const id = await sha256Hex(bytes);
     if (this.packs.some((p) => p.id === id)) return; // sent twice in one request
+    this.rawBytes += raw;
+    if (this.plain && this.rawBytes > limits.maxInflateBytes)
+      throw new ApiError(413, "too_large", `the request's packs inflate to more than ${limits.maxInflateBytes} bytes (MAX_INFLATE_BYTES); split it`);
     this.objectCount += header.objects.length;
     if (this.objectCount > limits.maxObjectsPerRequest)
       throw new ApiError(413, "too_large", `request holds more than ${limits.maxObjectsPerRequest} objects (MAX_OBJECTS_PER_REQUEST); split it`);
@@ -81,16 +90,13 @@ export class PushSession {
    * SHA-256(object) = address; keeps the small structural objects for the commit check.
    */
   private async verifyObjects(pack: Uint8Array, header: PackHeader): Promise<void> {
-    const raw = header.frames.reduce((n, f) => n + f.rawLength, 0);
-    if (raw > MAX_RAW_PER_PACK) throw new ApiError(400, "bad_pack", `pack inflates to ${raw} bytes; at most ${MAX_RAW_PER_PACK}`);
     const byFrame: PackObjectInfo[][] = header.frames.map(() => []);
     for (const o of header.objects) byFrame[o.frame].push(o);
     for (let i = 0; i < header.frames.length; i++) {
-      if (!byFrame[i].length) continue;
       const f = header.frames[i];
       let frame: Uint8Array;
       try {
-        frame = await decodeFrame(f.codec, pack.subarray(f.offset, f.offset + f.storedLength), f.rawLength, boundedInflater);
+        frame = await decodeFrame(f.codec, pack.subarray(f.offset, f.offset + f.storedLength), f.rawLength, streamCompressor);
       } catch (e) {
         throw packError(e);
       }

@@ -6,9 +6,12 @@
 //   POST /v1/vaults/:vault/repair  a stream of P sections then E, like a push without a commit
 //        each pack checked as a push checks it (plain vaults: every object's hash), stored, and made
 //        the located copy of every object it holds (seqs kept), so the damaged copy is never read
-//        again and garbage collection removes it. Not counted against the quota. Plain vaults only:
-//        the server cannot check an encrypted object, so it will not let a client replace one.
+//        again and garbage collection removes it. A pack may hold only objects some commit already
+//        brought (400 unexpected_objects otherwise: a repair is no way in past a commit's checks),
+//        and its bytes count against the quota like a push's. Plain vaults only: the server cannot
+//        check an encrypted object, so it will not let a client replace one.
 import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
+import { decodePackHeader } from "../engine/core/pack.ts";
 import { readSections, Section, SectionTooLargeError } from "../engine/core/stream.ts";
 import type { VaultRequest } from "./context.ts";
 import { sha256Hex } from "./crypto.ts";
@@ -31,8 +34,7 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
   if (!info) throw new ApiError(404, "unknown_vault", `vault ${req.vault} does not exist`);
   if (info.config.addressing !== "sha256")
     throw new ApiError(409, "encrypted_vault", "repair needs a plain vault: the server cannot check an encrypted object, so it does not let a client replace one");
-  // A repair must work on a full vault (it replaces what is stored), like /sync/clear.
-  const session = new PushSession({ ...req, limits: { ...req.limits, vaultLimitBytes: Number.MAX_SAFE_INTEGER } }, true);
+  const session = new PushSession(req, true);
   try {
     let ended = false;
     const it = readSections(limitedBody(req.request, req.limits.maxBodyBytes), { maxSection: req.limits.maxPackBytes });
@@ -49,6 +51,7 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
       const s = r.value;
       if (s.kind === Section.Pack) {
         if (ended) throw new ApiError(400, "bad_stream", "a section after the end section");
+        await refuseUnexpected(req, s.payload);
         await session.addPack(s.payload);
         const id = await sha256Hex(s.payload);
         // Already indexed (the very pack that is damaged?): its verified bytes are stored again.
@@ -60,11 +63,27 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
     }
     if (!ended) throw new ApiError(400, "bad_stream", "the stream ended without its end section; nothing was kept");
     const r = await req.stub.repairPacks(session.packs.map((p) => p.id));
-    return json({ packs: session.packs, repointed: r.repointed, added: r.added });
+    return json({ packs: session.packs, repointed: r.repointed, added: 0 });
   } catch (e) {
     const undo = session.rollback().catch((err) => console.error("repair rollback failed", err));
     req.waitUntil(undo);
     await undo;
     throw e;
   }
+}
+
+/** 400 unless every object of the pack is one the vault holds as committed (see the top of this file). */
+async function refuseUnexpected(req: VaultRequest, pack: Uint8Array): Promise<void> {
+  let addrs: string[];
+  try {
+    addrs = decodePackHeader(pack).objects.map((o) => o.addr);
+  } catch (e) {
+    if (e instanceof FormatError) throw new ApiError(400, "bad_pack", `malformed pack: ${e.message}`);
+    throw e;
+  }
+  const unexpected = await req.stub.unexpectedObjects(addrs);
+  if (unexpected.length)
+    throw new ApiError(400, "unexpected_objects", `${unexpected.length} object(s) of the repair pack were never committed to this vault (e.g. ${unexpected[0]}); a repair only replaces damaged copies; nothing was kept`, {
+      unexpected: unexpected.slice(0, 100),
+    });
 }

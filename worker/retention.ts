@@ -3,22 +3,15 @@
 //   keep every snapshot committed in the last RETENTION_DAYS days (default 30), the last
 //   RETENTION_SNAPSHOTS snapshots (default 50) and always the head; GC_GRACE_SECONDS (default
 //   3600): packs uploaded and objects committed more recently than this are never collected.
+//   UPLOAD_LEASE_SECONDS (default 3600): a pack still marked uploading this long after its upload
+//   began belongs to a request that died (an isolate killed mid-push never rolls back): GC releases it.
 import type { Env } from "./env.ts";
-
-export interface GcPolicy {
-  /** Keep every snapshot committed less than this many days ago (0: none by age). */
-  retentionDays: number;
-  /** Keep the newest this many snapshots (at least 1: the head). */
-  retentionSnapshots: number;
-  /** Pending (uploaded, uncommitted) packs younger than this are kept. */
-  graceSeconds: number;
-  /** Objects first committed less than this ago are kept even if no retained snapshot reaches them. */
-  committedGraceSeconds: number;
-}
+import type { GcPolicy } from "./vault-types.ts";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const DEFAULT_RETENTION_SNAPSHOTS = 50;
 export const DEFAULT_GC_GRACE_SECONDS = 3600;
+export const DEFAULT_UPLOAD_LEASE_SECONDS = 3600;
 
 /** A non-negative integer from a wrangler var, else the default. */
 function nonNegativeInt(v: string | undefined, fallback: number): number {
@@ -26,14 +19,15 @@ function nonNegativeInt(v: string | undefined, fallback: number): number {
   return Number.isSafeInteger(n) && n >= 0 ? n : fallback;
 }
 
-/** The policy of the deployed Worker: wrangler vars RETENTION_DAYS, RETENTION_SNAPSHOTS, GC_GRACE_SECONDS. */
-export function policyOf(env: Pick<Env, "RETENTION_DAYS" | "RETENTION_SNAPSHOTS" | "GC_GRACE_SECONDS">): GcPolicy {
+/** The policy of the deployed Worker: wrangler vars RETENTION_DAYS, RETENTION_SNAPSHOTS, GC_GRACE_SECONDS, UPLOAD_LEASE_SECONDS. */
+export function policyOf(env: Pick<Env, "RETENTION_DAYS" | "RETENTION_SNAPSHOTS" | "GC_GRACE_SECONDS" | "UPLOAD_LEASE_SECONDS">): GcPolicy {
   const grace = nonNegativeInt(env.GC_GRACE_SECONDS, DEFAULT_GC_GRACE_SECONDS);
   return {
     retentionDays: nonNegativeInt(env.RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
     retentionSnapshots: Math.max(1, nonNegativeInt(env.RETENTION_SNAPSHOTS, DEFAULT_RETENTION_SNAPSHOTS)),
     graceSeconds: grace,
     committedGraceSeconds: grace,
+    uploadLeaseSeconds: nonNegativeInt(env.UPLOAD_LEASE_SECONDS, DEFAULT_UPLOAD_LEASE_SECONDS),
   };
 }
 
@@ -43,7 +37,7 @@ export function policyOf(env: Pick<Env, "RETENTION_DAYS" | "RETENTION_SNAPSHOTS"
  * flight still are (the grace period of pending and uploading packs).
  */
 export function headOnlyPolicy(base: GcPolicy): GcPolicy {
-  return { retentionDays: 0, retentionSnapshots: 1, graceSeconds: base.graceSeconds, committedGraceSeconds: 0 };
+  return { ...base, retentionDays: 0, retentionSnapshots: 1, committedGraceSeconds: 0 };
 }
 
 /**

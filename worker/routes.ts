@@ -26,6 +26,7 @@ export const ROUTES = [
   { method: "GET", path: "/v1/vaults/:vault/log", scope: "read" },
   { method: "GET", path: "/v1/vaults/:vault/objects/:addr", scope: "read" },
   { method: "POST", path: "/v1/vaults/:vault/missing", scope: "read" },
+  { method: "GET", path: "/v1/vaults/:vault/live", scope: "read" },
   { method: "POST", path: "/v1/vaults/:vault/gc", scope: "admin" },
   { method: "POST", path: "/v1/vaults/:vault/check", scope: "read" },
   { method: "POST", path: "/v1/vaults/:vault/repair", scope: "write" },
@@ -87,6 +88,13 @@ function matchPath(pattern: string, segs: string[]): Record<string, string> | nu
   return params;
 }
 
+const LEGACY_ITEM_COLLECTIONS = new Set(["notes", "embeddings", "positions"]);
+
+/** `/sync/notes/:id` (the predecessor's spelling) is the same route as `/notes/:id`, with the same scope. */
+export function legacyItemAlias(segs: string[]): string[] {
+  return segs.length === 3 && segs[0] === "sync" && LEGACY_ITEM_COLLECTIONS.has(segs[1]) ? segs.slice(1) : segs;
+}
+
 /**
  * Engine routes are matched on percent-decoded segments (the vault name is then validated before
  * anything is named after it); the predecessor's routes on the raw path, as its handlers read it.
@@ -94,7 +102,7 @@ function matchPath(pattern: string, segs: string[]): Record<string, string> | nu
 export function resolveTarget(method: string, url: URL, defaultVault: string, isLegacyPath: (path: string) => boolean): Target {
   const raw = url.pathname.split("/").slice(1);
   const legacy = isLegacyPath(url.pathname);
-  let segs = raw;
+  let segs = legacy ? legacyItemAlias(raw) : raw;
   let reject: ApiError | undefined;
   let vault: string | null = null;
   if (legacy) {

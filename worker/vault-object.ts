@@ -19,14 +19,17 @@ import { ObjectType } from "../engine/core/object.ts";
 import { decodePackHeader } from "../engine/core/pack.ts";
 import type { Env } from "./env.ts";
 import { packKey, PackStore, type FrameRef } from "./pack-store.ts";
-import { retainedCondition, type GcPolicy } from "./retention.ts";
-import { runGc, type GcBegin, type GcSweep, type GcVault } from "./gc.ts";
-import { policyOf } from "./retention.ts";
+import { DEFAULT_UPLOAD_LEASE_SECONDS, policyOf, retainedCondition } from "./retention.ts";
+import { runGc } from "./gc.ts";
+import { acceptLive, broadcastHead, closeTokenSockets, installKeepAlive, onLiveClose, onLiveMessage } from "./live.ts";
 import { addToken, findToken, listTokens, removeToken, TOKEN_SCHEMA, type TokenInfo } from "./token-store.ts";
 import type { TokenScope } from "./tokens.ts";
 import type {
   CommitRequest,
   CommitResult,
+  GcBegin,
+  GcPolicy,
+  GcSweep,
   Head,
   LogEntry,
   LogPage,
@@ -35,6 +38,7 @@ import type {
   ObjectLocation,
   PackPlan,
   PullPlan,
+  VaultApi,
   VaultConfig,
   VaultInfo,
   VaultStats,
@@ -167,7 +171,7 @@ function toLogEntry(r: SnapshotRow): LogEntry {
   return e;
 }
 
-export class VaultObject extends DurableObject<Env> {
+export class VaultObject extends DurableObject<Env> implements VaultApi {
   private readonly sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -176,6 +180,26 @@ export class VaultObject extends DurableObject<Env> {
     this.sql.exec(SCHEMA);
     migrateGcSchema(this.sql);
     this.sql.exec(TOKEN_SCHEMA);
+    installKeepAlive(ctx);
+  }
+
+  // ---- live sockets (worker/live.ts: hibernatable, the head's moves pushed to listeners) -------
+
+  /** Only the live route's upgrade comes here; everything else is an RPC method. */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptLive(this.ctx, request, this.config() ? this.head() : undefined);
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    onLiveMessage(ws, message);
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    onLiveClose(ws, code);
+  }
+
+  override webSocketError(): void {
+    // the runtime closes the socket; its client reconnects
   }
 
   // ---- access tokens (worker/token-store.ts; only their hashes are stored) ---------------------
@@ -192,7 +216,10 @@ export class VaultObject extends DurableObject<Env> {
 
   /** False when no such token; null when the vault does not exist. */
   revokeToken(id: string): boolean | null {
-    return this.config() ? removeToken(this.sql, id) : null;
+    if (!this.config()) return null;
+    const removed = removeToken(this.sql, id);
+    if (removed) closeTokenSockets(this.ctx, id);
+    return removed;
   }
 
   /** The scope of the token with this hash (and records its use), or null. */
@@ -286,7 +313,8 @@ export class VaultObject extends DurableObject<Env> {
         return { stored: true };
       }
       if (row) {
-        this.sql.exec("UPDATE packs SET uploaders = uploaders + 1 WHERE n = ?", row.n);
+        // Another request uploads it too: the lease (created_at) now runs from the newest upload.
+        this.sql.exec("UPDATE packs SET uploaders = uploaders + 1, created_at = ? WHERE n = ?", Date.now(), row.n);
         return { stored: false };
       }
       // The vault quota (VAULT_LIMIT_BYTES): checked here, in the transaction that adds the bytes,
@@ -525,6 +553,12 @@ export class VaultObject extends DurableObject<Env> {
    * transaction. The Worker has already checked that every referenced object is stored.
    */
   commit(c: CommitRequest): CommitResult {
+    const result = this.commitTransaction(c);
+    if (result.ok) broadcastHead(this.ctx, result.head);
+    return result;
+  }
+
+  private commitTransaction(c: CommitRequest): CommitResult {
     return this.ctx.storage.transactionSync((): CommitResult => {
       const head = this.head();
       if ((head?.snapshot ?? null) !== c.expect) return { ok: false, reason: "head_moved", head };
@@ -772,6 +806,19 @@ export class VaultObject extends DurableObject<Env> {
   }
 
   /**
+   * Uploading packs whose lease ran out (their upload began more than `leaseSeconds` ago): the
+   * request that stored them died without rolling back (a killed isolate), so they are unindexed
+   * here; the caller deletes them from R2. Their objects were never visible to anyone else.
+   */
+  private releaseStaleUploads(now: number, leaseSeconds: number): { n: number; id: string; bytes: number }[] {
+    const stale = this.sql
+      .exec<{ n: number; id: string; bytes: number }>("SELECT n, id, bytes FROM packs WHERE state = 'uploading' AND created_at < ?", now - leaseSeconds * 1000)
+      .toArray();
+    for (const p of stale) this.unindexPack(p.n, p.bytes);
+    return stale;
+  }
+
+  /**
    * The sweep, with every other event of this object held back: checks that the marking is
    * complete up to the head, prunes the log, unindexes up to `maxPacks` packs without a live
    * object (bumping the epoch), then deletes them from R2. Answers the packs worth repacking.
@@ -785,6 +832,7 @@ export class VaultObject extends DurableObject<Env> {
         const headSeq = this.head()?.seq ?? 0;
         const queued = this.sql.exec<{ c: number }>("SELECT count(*) AS c FROM gc_queue").one().c;
         if (queued || (run.plain && headSeq !== run.markedSeq)) return { ...empty, again: true };
+        const released = this.releaseStaleUploads(now, run.policy.uploadLeaseSeconds ?? DEFAULT_UPLOAD_LEASE_SECONDS);
         const live = this.liveCondition(run, now);
         let prunedSnapshots = 0;
         if (run.plain) {
@@ -807,12 +855,12 @@ export class VaultObject extends DurableObject<Env> {
             maxPacks,
           )
           .toArray();
-        let deletedBytes = 0;
+        let deletedBytes = released.reduce((n, r) => n + r.bytes, 0);
         for (const d of dead) {
           this.unindexPack(d.n, d.bytes);
           deletedBytes += d.bytes;
         }
-        if (dead.length) this.setMeta("gc_epoch", this.gcEpoch() + 1);
+        if (dead.length || released.length) this.setMeta("gc_epoch", this.gcEpoch() + 1);
         // Nodes not reachable from a retained snapshot may have lost descendants: never trust them as complete.
         if (run.plain) this.sql.exec("UPDATE objects SET complete = 0 WHERE complete = 1 AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.addr = objects.addr)");
         // Packs mostly garbage (more than half their object bytes dead): worth copying the rest out.
@@ -830,7 +878,8 @@ export class VaultObject extends DurableObject<Env> {
               .map((r) => r.id)
           : [];
         const vault = this.vaultName();
-        return { again: false, deletedPacks: dead.length, deletedBytes, prunedSnapshots, morePacks: dead.length === maxPacks, repack, keys: dead.map((d) => packKey(vault, d.id)) };
+        const gone = [...released, ...dead];
+        return { again: false, deletedPacks: gone.length, deletedBytes, prunedSnapshots, morePacks: dead.length === maxPacks, repack, keys: gone.map((d) => packKey(vault, d.id)) };
       });
       const { keys, ...answer } = result;
       let r2Deletes = 0;
@@ -941,41 +990,54 @@ export class VaultObject extends DurableObject<Env> {
     const last = Number(this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'gc_last_end'").toArray()[0]?.value ?? 0);
     const activity = this.sql.exec<{ t: number | null }>("SELECT max(t) AS t FROM (SELECT max(committed_at) AS t FROM snapshots UNION ALL SELECT max(created_at) FROM packs)").one().t ?? 0;
     const running = !!this.getMetaJson<GcRun>("gc_run");
-    if (!running && (activity <= last || now - last < minIntervalMs)) return false;
+    // An upload whose lease ran out holds quota until a GC releases it: worth a run at once.
+    const lease = policyOf(this.env).uploadLeaseSeconds;
+    const staleUpload = this.sql.exec("SELECT 1 FROM packs WHERE state = 'uploading' AND created_at < ? LIMIT 1", now - lease * 1000).toArray().length > 0;
+    if (!running && !staleUpload && (activity <= last || now - last < minIntervalMs)) return false;
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now + 1000);
     return true;
   }
 
   /** One bounded GC step; another alarm follows while work remains. */
   override async alarm(): Promise<void> {
-    const r = await runGc(this as unknown as GcVault, new PackStore(this.env.BUCKET, this.vaultName()), policyOf(this.env));
+    const r = await runGc(this, new PackStore(this.env.BUCKET, this.vaultName()), policyOf(this.env));
     if (r.more || r.busy) await this.ctx.storage.setAlarm(Date.now() + (r.busy ? 60_000 : 1000));
   }
 
   // ---- repair (docs/protocol.md, verify --repair) ----------------------------------------------
 
   /**
-   * Makes the objects of these packs (uploaded by a repair request, already hash-checked in plain
-   * vaults) the located copy of every object they hold: a damaged or missing copy elsewhere is no
-   * longer read, and GC collects the old pack once nothing is located in it. Seqs are kept (pulls
-   * see no change); an object unknown to the index is added as committed at the head's seq.
+   * Of these addresses, those a repair may not bring: objects the index does not hold as committed.
+   * A repair replaces damaged or lost copies of what commits already reference; anything else would
+   * enter the vault without a commit (and past the checks a commit makes).
    */
-  repairPacks(own: string[]): { repointed: number; added: number } {
+  unexpectedObjects(addrs: string[]): string[] {
+    if (!addrs.length) return [];
+    const known = new Set(
+      this.sql
+        .exec<{ addr: string }>("SELECT addr FROM objects WHERE seq IS NOT NULL AND addr IN (SELECT value FROM json_each(?))", JSON.stringify(addrs))
+        .toArray()
+        .map((r) => r.addr),
+    );
+    return addrs.filter((a) => !known.has(a));
+  }
+
+  /**
+   * Makes the objects of these packs (uploaded by a repair request, already hash-checked, each one
+   * committed before: unexpectedObjects) the located copy of every object they hold: a damaged or
+   * missing copy elsewhere is no longer read, and GC collects the old pack once nothing is located
+   * in it. Seqs are kept, so pulls see no change.
+   */
+  repairPacks(own: string[]): { repointed: number } {
     return this.ctx.storage.transactionSync(() => {
       const ns = this.packNumbers(own);
       const set = JSON.stringify(ns);
-      const headSeq = this.head()?.seq ?? null;
       const mine = "SELECT m.pack FROM pack_members m WHERE m.addr = objects.addr AND m.pack IN (SELECT value FROM json_each(?)) LIMIT 1";
       this.sql.exec(`UPDATE objects SET pack = (${mine}) WHERE addr IN (SELECT addr FROM pack_members WHERE pack IN (SELECT value FROM json_each(?)))`, set, set);
       const repointed = this.sql.exec<{ c: number }>("SELECT changes() AS c").one().c;
-      let added = 0;
-      if (headSeq !== null) {
-        this.sql.exec("UPDATE objects SET seq = ? WHERE seq IS NULL AND pack IN (SELECT value FROM json_each(?))", headSeq, set);
-        added = this.sql.exec<{ c: number }>("SELECT changes() AS c").one().c;
-      }
-      this.sql.exec(`UPDATE packs SET state = ${headSeq !== null ? "'committed'" : "'pending'"}, uploaders = 0 WHERE n IN (SELECT value FROM json_each(?))`, set);
+      this.sql.exec("UPDATE packs SET state = 'committed', uploaders = 0 WHERE n IN (SELECT value FROM json_each(?))", set);
       this.setMeta("gc_epoch", this.gcEpoch() + 1);
-      return { repointed, added };
+      return { repointed };
     });
   }
 }

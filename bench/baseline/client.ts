@@ -5,7 +5,8 @@
 //   node --import tsx bench/baseline/client.ts '{"dir": "...", "url": "...", "mode": "push" | "pull"}'
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeVaultFolder, type GeneratedNote } from "../generate.ts";
+import type { GeneratedNote } from "../../sample/generator.ts";
+import { writeVaultFolder } from "../../sample/folder.ts";
 import { measureSelf } from "../child.ts";
 import { countingFetch, type OpsCounter } from "../r2-ops.ts";
 

@@ -12,7 +12,8 @@ import { ensureFolders, scanFolder, partPath } from "../vault-folder.ts";
 import { syncFolder } from "./sync.ts";
 import { HttpRemote } from "../../engine/remote/http-remote.ts";
 import { updateTree } from "../../engine/core/tree-update.ts";
-import { generateVault, editNote, makeRng, writeVaultFolder, type GeneratedNote } from "../../bench/generate.ts";
+import { generateVault, editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";
+import { writeVaultFolder } from "../../sample/folder.ts";
 import type { SyncReport } from "../../engine/sync/report.ts";
 
 export const summary = "Run the demo: a local server, two device folders, concurrent edits, a cost table.";

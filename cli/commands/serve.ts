@@ -4,10 +4,12 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { VAULT_NAME_RE } from "../../worker/routes.ts";
 import { CliError, UsageError } from "../errors.ts";
 
 export const summary = "Run the sync server locally (the Worker in workerd; vault data kept in a folder; the vault inspector at /app/).";
-export const usage = "penumbra-sync serve [--port 8787] [--host 127.0.0.1] [--state .penumbra-sync-server/] [--token <token>]";
+export const usage =
+  "penumbra-sync serve [--port 8787] [--host 127.0.0.1] [--state .penumbra-sync-server/] [--token <token>] [--open-vault <name> [--open-vault-access write|read]]";
 
 const DEFAULT_STATE = ".penumbra-sync-server";
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -39,6 +41,18 @@ async function resolveToken(flag: string | undefined, state: string): Promise<{ 
   return { token, source: `generated, saved in ${file}: ${token}` };
 }
 
+/** --open-vault and --open-vault-access as the Worker's OPEN_VAULT / OPEN_VAULT_ACCESS; null when off. */
+function openVaultVars(vault: string | undefined, access: string | undefined): { vault: string; access: string; vars: Record<string, string> } | null {
+  if (vault === undefined) {
+    if (access !== undefined) throw new UsageError("--open-vault-access needs --open-vault <name>");
+    return null;
+  }
+  if (!VAULT_NAME_RE.test(vault)) throw new UsageError(`invalid --open-vault '${vault}': vault names match [A-Za-z0-9_-]{1,64}`);
+  const a = access ?? "write";
+  if (a !== "write" && a !== "read") throw new UsageError(`invalid --open-vault-access '${a}': expected write or read`);
+  return { vault, access: a, vars: { OPEN_VAULT: vault, OPEN_VAULT_ACCESS: a } };
+}
+
 export async function run(args: string[]): Promise<number> {
   let values;
   try {
@@ -51,6 +65,8 @@ export async function run(args: string[]): Promise<number> {
         host: { type: "string", default: "127.0.0.1" },
         state: { type: "string", default: DEFAULT_STATE },
         token: { type: "string" },
+        "open-vault": { type: "string" },
+        "open-vault-access": { type: "string" },
       },
     }));
   } catch (e) {
@@ -60,6 +76,7 @@ export async function run(args: string[]): Promise<number> {
   if (!values.host) throw new UsageError("--host is empty");
   if (!values.state) throw new UsageError("--state is empty");
   const state = path.resolve(values.state);
+  const open = openVaultVars(values["open-vault"], values["open-vault-access"]);
 
   const { token, source } = await resolveToken(values.token, state);
   // Listen for the stop signal first, so no moment is left without a handler. Miniflare adds its own
@@ -73,7 +90,7 @@ export async function run(args: string[]): Promise<number> {
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   // Loaded here, not at the top: Miniflare takes ~1 s to import, and --help or a typo should not wait.
   const { startLocalServer } = await import("../local-server.ts");
-  const server = await startLocalServer({ port, host: values.host, state, token, app: true });
+  const server = await startLocalServer({ port, host: values.host, state, token, app: true, vars: open?.vars });
   for (const s of signals) {
     for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
   }
@@ -84,6 +101,12 @@ export async function run(args: string[]): Promise<number> {
   process.stdout.write(`data in ${state}\n`);
   if (!LOOPBACK.has(values.host)) {
     process.stderr.write(`note: bound to ${values.host}, not only this machine: anyone who can reach it and has the token can read and write the vaults\n`);
+  }
+  if (open) {
+    // Loud on purpose: this opens a vault to anyone who can reach the port, with no token.
+    const banner = `OPEN VAULT: requests to ${server.url}/sync/* WITHOUT a token ${open.access === "write" ? "read AND WRITE" : "read"} vault "${open.vault}"; anyone who can reach this address can ${open.access === "write" ? "change or clear it" : "read it"} (the predecessor's trust model: docs/security.md)`;
+    process.stderr.write(`${"!".repeat(20)}\n${banner}\n${"!".repeat(20)}\n`);
+    process.stdout.write(`open vault ${open.vault} (${open.access}, no token needed on /sync/*)\n`);
   }
   process.stdout.write(`vault inspector at ${server.url}/app/\n`);
   process.stdout.write(`listening on ${server.url}\n`);

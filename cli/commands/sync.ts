@@ -1,12 +1,14 @@
 // sync <dir>: pull + merge + push between the vault folder and the remote.
 import { parse, emit } from "../args.ts";
 import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, type FolderContext } from "../context.ts";
-import { scanFolder, applyTree } from "../vault-folder.ts";
+import { scanFolder, applyTree, rescanPaths } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { EarlyUpload } from "../../engine/sync/early-upload.ts";
 import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
 import { makeProgress, progressWanted, type Progress } from "../progress.ts";
 import { crashPoint, instrumentRemote } from "../crash-hook.ts";
+import { watchHolder } from "../watch-lock.ts";
+import { CliError } from "../errors.ts";
 
 export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
 export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
@@ -15,6 +17,9 @@ export type Mode = "sync" | "push" | "pull";
 
 export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
+  // Two processes must not write one folder's local state at once; a watch syncs anyway.
+  const watcher = watchHolder(positionals[0]);
+  if (watcher !== null) throw new CliError(`a watch (pid ${watcher}) is keeping ${positionals[0]} in sync`, `it already does what ${mode} would; stop it first to run ${mode} by hand`, "watch_running");
   const ctx = await openFolder(positionals[0], tokenFrom(values.token));
   try {
     const progress = makeProgress(progressWanted(values.json));
@@ -35,20 +40,29 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   }
 }
 
-/** Scan -> local snapshot -> engine sync -> write what changed back to the folder. */
-export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false)) {
+/**
+ * Scan -> local snapshot -> engine sync -> write what changed back to the folder. With `paths`
+ * (`<sub>/<name>` of files a watcher saw change) only those files are looked at (watch.ts).
+ */
+export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false), paths?: Iterable<string>) {
   let hashedBytes = 0;
   progress.phase("hashing");
   instrumentRemote(ctx.remote);
   // A big scan flushes packs as it goes: send them while it goes on (not for pull: it sends nothing).
   const early = mode === "pull" ? null : new EarlyUpload(ctx.vault, ctx.remote);
   const before = { ...ctx.remote.stats };
-  const scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, (n) => {
+  const onFile = (n: number) => {
     progress.update((hashedBytes += n));
     early?.poke();
-  }, ctx.reader);
+  };
+  let scan;
+  // Given paths: their rows and working entries are updated in place; a full scan reports changes.
+  if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
+  else {
+    scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
+    ctx.vault.updateEntries(scan.changes);
+  }
   crashPoint("scanned");
-  ctx.vault.updateEntries(scan.changes);
   const local = await ctx.vault.commit();
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };

@@ -90,7 +90,7 @@ export async function run(args: string[]): Promise<number> {
         repairNote =
           "the server cannot check encrypted objects, so it accepts no repair uploads. What you can do: edit the affected notes (any change gives them new addresses, which the next sync sends), or init a new encrypted vault from a copy of this folder and sync it.";
       else {
-        const r = await repairRemote(v, ctx.remote, objects, remoteBad);
+        const r = await repairRemote(v, ctx.remote, objects, remote.damaged, remote.missing);
         repair = { ...r, repairedNotes: notesOf(objects, r.repaired), remainingNotes: notesOf(objects, r.remaining) };
       }
     }

@@ -41,6 +41,24 @@ export const MAX_PACK_OBJECTS = 200_000;
  */
 export const PACK_OBJECT_LIMIT = 8192;
 export const MAX_PACK_FRAMES = 100_000;
+/**
+ * Raw bytes a reader inflates from one pack at most (readPack, the Worker's push check): a small
+ * hostile pack of many bomb frames cannot cost more memory or CPU than this. Writers close packs at
+ * PACK_RAW_TARGET, and honest packs (cut at ~4 MiB after compression) hold ~8-12 MiB raw.
+ */
+export const MAX_PACK_RAW = 64 * 1024 * 1024;
+export const PACK_RAW_TARGET = 32 * 1024 * 1024;
+/** DEFLATE codes at most 258 bytes in 2 bits: no gzip frame inflates more than ~1032 x its size. */
+const MAX_INFLATE_RATIO = 1032;
+/** Gzip header, trailer and stored-block overhead allowed above raw (writers keep a frame stored when gzip does not shrink it). */
+const GZIP_SLACK = 1024;
+
+/** A gzip frame whose two lengths no gzip stream can have: refused before anything inflates it. */
+export function implausibleGzip(storedLength: number, rawLength: number): string | null {
+  if (storedLength > rawLength + GZIP_SLACK) return `a gzip frame of ${storedLength} bytes cannot inflate to only ${rawLength}`;
+  if (rawLength > storedLength * MAX_INFLATE_RATIO + GZIP_SLACK) return `a gzip frame of ${storedLength} bytes cannot inflate to ${rawLength}`;
+  return null;
+}
 
 export interface FrameInfo {
   codec: Codec;
@@ -96,6 +114,8 @@ export function decodePackHeader(available: Uint8Array): PackHeader {
     const rawLength = h.varint();
     if (rawLength > MAX_FRAME_RAW) throw new FormatError(`frame of ${rawLength} bytes exceeds ${MAX_FRAME_RAW}`);
     if (codec === Codec.Stored && storedLength !== rawLength) throw new FormatError("stored frame with two lengths");
+    const implausible = codec === Codec.Stored ? null : implausibleGzip(storedLength, rawLength);
+    if (implausible) throw new FormatError(implausible);
     frames.push({ codec, storedLength, rawLength, offset });
     offset += storedLength;
   }
@@ -171,11 +191,23 @@ export interface ReadPackOptions {
   verifyAddresses: boolean;
 }
 
-/** Decodes a whole pack into its objects, failing on any structural or hash mismatch. */
+/** Raw bytes the frames of a pack declare. */
+export function packRawLength(h: PackHeader): number {
+  return h.frames.reduce((n, f) => n + f.rawLength, 0);
+}
+
+/**
+ * Decodes a whole pack into its objects, failing on any structural or hash mismatch. Frames are
+ * inflated one after the other, and a pack that declares more than MAX_PACK_RAW is refused first:
+ * a hostile pack costs at most that much memory.
+ */
 export async function readPack(pack: Uint8Array, c: Compressor, opts: ReadPackOptions): Promise<StoredObject[]> {
   const h = decodePackHeader(pack);
   if (packLength(h) !== pack.length) throw new FormatError(`pack is ${pack.length} bytes, header says ${packLength(h)}`);
-  const raw = await Promise.all(h.frames.map((f) => decodeFrame(f.codec, pack.subarray(f.offset, f.offset + f.storedLength), f.rawLength, c)));
+  const rawTotal = packRawLength(h);
+  if (rawTotal > MAX_PACK_RAW) throw new FormatError(`pack inflates to ${rawTotal} bytes; at most ${MAX_PACK_RAW}`);
+  const raw: Uint8Array[] = [];
+  for (const f of h.frames) raw.push(await decodeFrame(f.codec, pack.subarray(f.offset, f.offset + f.storedLength), f.rawLength, c));
   return h.objects.map((o) => {
     const bytes = raw[o.frame].subarray(o.offset, o.offset + o.length);
     if (opts.verifyAddresses && addressOf(bytes) !== o.addr) throw new HashMismatchError(o.addr, addressOf(bytes));
@@ -217,9 +249,9 @@ export class PackBuilder {
 
   constructor(private readonly frameTarget = FRAME_TARGET) {}
 
-  /** Holds PACK_OBJECT_LIMIT objects: finish it and start another. */
+  /** Holds PACK_OBJECT_LIMIT objects or PACK_RAW_TARGET raw bytes: finish it and start another. */
   get full(): boolean {
-    return this.objectCount >= PACK_OBJECT_LIMIT;
+    return this.objectCount >= PACK_OBJECT_LIMIT || this.rawBytes >= PACK_RAW_TARGET;
   }
 
   get objectCount(): number {

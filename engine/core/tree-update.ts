@@ -34,6 +34,7 @@ import {
   iterateTree,
   leafItem,
   nodeVersion,
+  validateEntry,
   plainKeying,
   type BuiltTree,
   type Entry,
@@ -130,6 +131,7 @@ export async function updateTree(
   const list: Change[] = [];
   for (const [id, entry] of changes) {
     if (entry && entry.id !== id) throw new RangeError(`change for ${id} holds the entry of ${entry.id}`);
+    if (entry) validateEntry(entry);
     list.push({ id, key: keying.keyOf(id), entry });
   }
   list.sort((a, b) => compareBytes(a.key, b.key));

@@ -12,6 +12,7 @@
 //   inner entry:= lastKey (varint len + bytes) | child addr [32] | entries below varint
 import { ByteReader, ByteWriter, FormatError, compareBytes, fromHex, fromUtf8, toHex, utf8 } from "./bytes.ts";
 import { ADDRESS_BYTES, addressOf, type Address } from "./hash.ts";
+import { isNoteId } from "./parts.ts";
 import { cutRuns, innerWeight, leafWeight, levelHash } from "./tree-boundary.ts";
 
 export interface Entry {
@@ -122,7 +123,10 @@ export function buildTree(entries: Iterable<Entry>, keying: TreeKeying = plainKe
   return { root: level[0].addr, count: level[0].count, nodes };
 }
 
-function validateEntry(e: Entry): void {
+/** Refuses what buildTree and updateTree must never write; exported for the incremental update. */
+export function validateEntry(e: Entry): void {
+  // An id becomes a file name on every device (cli/vault-folder.ts): "../x" or "/x" would escape the vault folder.
+  if (!isNoteId(e.id)) throw new RangeError(`entry id ${JSON.stringify(e.id).slice(0, 80)} is not a note id ([A-Za-z0-9._-]{1,128}, not "." or "..")`);
   if (!e.note && !e.embedding && !e.position) throw new RangeError(`entry ${e.id} has no parts`);
   if (e.embedding && !(Number.isInteger(e.dims) && (e.dims as number) > 0)) throw new RangeError(`entry ${e.id}: embedding without dims`);
   if (e.chunked && !e.note) throw new RangeError(`entry ${e.id}: chunked without note`);
@@ -195,6 +199,8 @@ export function decodeNode(bytes: Uint8Array): TreeNode {
       } catch {
         throw new FormatError("entry id is not UTF-8");
       }
+      // Checked on decode too, so no device (nor the Worker) takes a tree that names a path outside the vault.
+      if (!isNoteId(id)) throw new FormatError(`entry id ${JSON.stringify(id).slice(0, 80)} is not a note id`);
       const e: Entry = { id };
       if (flags & F_NOTE) e.note = addr();
       if (flags & F_CHUNKED) e.chunked = true;

@@ -2,7 +2,7 @@
 import { concatBytes, utf8 } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
 import { STREAM_MAGIC, Section, jsonSection, sectionHeader, parseSectionJson, readSections } from "../core/stream.ts";
-import { RemoteError, type CommitRequest, type PullResult, type PushResult, type Remote, type TransferStats, type VaultConfig, type VaultInfo, type LogEntry, type HeadInfo, type CheckResult, type RepairUploadResult } from "./remote.ts";
+import { RemoteError, type CommitRequest, type PullResult, type PushResult, type Remote, type TransferStats, type VaultConfig, type VaultInfo, type LogEntry, type HeadInfo, type CheckResult, type RepairUploadResult, type LiveEndpoint } from "./remote.ts";
 
 export interface HttpRemoteOptions {
   url: string;
@@ -171,6 +171,10 @@ export class HttpRemote implements Remote {
       if (e instanceof RemoteError && e.status === 404 && e.code !== "unknown_vault") return null;
       throw e;
     }
+  }
+
+  liveEndpoint(): LiveEndpoint {
+    return { url: `${this.base.replace(/^http/, "ws")}/live`, token: this.opts.token };
   }
 
   async missing(addrs: readonly Address[]): Promise<Address[]> {

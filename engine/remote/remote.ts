@@ -72,6 +72,14 @@ export interface Remote {
   check?(addrs: readonly Address[]): Promise<CheckResult>;
   /** Uploads packs that replace damaged or lost copies (plain vaults; no commit). */
   repair?(packs: readonly Uint8Array[]): Promise<RepairUploadResult>;
+  /** Where to listen for head moves (the live WebSocket, docs/protocol.md), if the remote has one. */
+  liveEndpoint?(): LiveEndpoint;
+}
+
+export interface LiveEndpoint {
+  /** ws: or wss: URL of GET /v1/vaults/:vault/live */
+  url: string;
+  token: string;
 }
 
 export interface CheckResult {

@@ -1,8 +1,9 @@
 // Sending objects again that the remote lost, from this device's store.
 //
-// - repairRemote (`verify --repair`): objects the remote holds damaged or not at all are re-packed
-//   from the local store (each re-hashed on the way out) and uploaded through the repair route,
-//   which makes them the located copy; then the remote is checked again.
+// - repairRemote (`verify --repair`): objects the remote holds damaged are re-packed from the local
+//   store (each re-hashed on the way out) and uploaded through the repair route, which makes them
+//   the located copy; then the remote is checked again. Objects the remote does not know at all
+//   cannot come this way (the route takes only replacements of committed objects).
 // - reuploadForCommit (sync, after a commit answered `missing_objects`): the remote's garbage
 //   collection removed objects this device's snapshot relies on (it believed the remote had them);
 //   the objects of the change that the remote now lacks are re-packed and sent with the commit.
@@ -87,13 +88,15 @@ export interface RepairResult {
 }
 
 /**
- * Uploads the objects of `bad` this device holds intact through the repair route (plain vaults;
- * the server checks every object's hash), then checks all of `bad` again.
+ * Uploads the objects of `damaged` this device holds intact through the repair route (plain vaults;
+ * the server checks every object's hash), then checks `damaged` and `missing` again. `missing`
+ * (objects the remote's index does not hold) stay in `remaining`: the route refuses them.
  */
-export async function repairRemote(v: Vault, remote: Remote, objects: ObjectMap, bad: readonly Address[]): Promise<RepairResult> {
+export async function repairRemote(v: Vault, remote: Remote, objects: ObjectMap, damaged: readonly Address[], missing: readonly Address[] = []): Promise<RepairResult> {
   if (v.encrypted) throw new RemoteError(409, "encrypted_vault", "the server cannot check encrypted objects, so it does not accept repairs");
   if (!remote.repair) throw new RemoteError(0, "not_supported", "this remote cannot take repairs");
-  const re = await repackObjects(v, objects, bad);
+  const bad = [...damaged, ...missing];
+  const re = await repackObjects(v, objects, damaged);
   let requests = 0;
   let bytes = 0;
   for (let i = 0; i < re.packs.length; ) {

@@ -10,7 +10,7 @@ import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { createEncryption } from "../../engine/crypto/envelope.ts";
-import type { GeneratedNote } from "../../bench/generate.ts";
+import type { GeneratedNote } from "../../sample/generator.ts";
 
 const VAULT = "browser-encrypted";
 const PASS = "seven violet kettles at dawn";

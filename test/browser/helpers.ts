@@ -9,7 +9,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { startLocalServer, type LocalServer } from "../../cli/local-server.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
-import { generateVault, type GeneratedNote } from "../../bench/generate.ts";
+import { generateVault, type GeneratedNote } from "../../sample/generator.ts";
 
 export const CHROMIUM = process.env.PENUMBRA_CHROMIUM ?? "/usr/bin/chromium";
 export const ARTIFACTS = path.resolve("test-artifacts");

@@ -5,7 +5,7 @@
 //   queues edits, and sends them once the server is back (same port, same state).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { AppServer, launch, nodeDevice, seed, signIn, pageSync, pageHead, pageNote, waitSynced, artifact, chromiumOrSkip, eventually, type Browser } from "./helpers.ts";
-import { editNote, makeRng, type GeneratedNote } from "../../bench/generate.ts";
+import { editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";
 
 const VAULT = "browser-e2e";
 const NOTES = 1000;

@@ -12,7 +12,8 @@ import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { scanFolder, type FolderReader } from "../../cli/vault-folder.ts";
 import { CheckoutIndex } from "../../cli/checkout-index.ts";
 import { ScanPool } from "../../cli/scan-pool.ts";
-import { generateVault, writeVaultFolder } from "../../bench/generate.ts";
+import { generateVault } from "../../sample/generator.ts";
+import { writeVaultFolder } from "../../sample/folder.ts";
 
 installNodeCrypto();
 let folder: string;

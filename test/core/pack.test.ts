@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { FormatError, fromHex, toHex, utf8 } from "../../engine/core/bytes.ts";
+import { concatBytes, FormatError, fromHex, toHex, utf8 } from "../../engine/core/bytes.ts";
 import { addressOf } from "../../engine/core/hash.ts";
 import { fflateCompressor, streamCompressor, type Compressor } from "../../engine/core/compress.ts";
 import { nodeCompressor } from "../../engine/node/native.ts";
@@ -13,7 +13,9 @@ import {
   Codec,
   HashMismatchError,
   MAX_FRAME_RAW,
+  MAX_PACK_RAW,
   PACK_PREFIX_BYTES,
+  PACK_RAW_TARGET,
   PackBuilder,
   decodeFrame,
   decodePackHeader,
@@ -484,8 +486,16 @@ describe("decodePackHeader rejects malformed headers", () => {
   });
 
   it("a frame larger than MAX_FRAME_RAW (a hostile pack cannot make a reader allocate more)", () => {
-    rejects(encodePackHeader([{ codec: Codec.Gzip, storedLength: 10, rawLength: MAX_FRAME_RAW + 1 }], []), /exceeds/);
-    expect(() => decodePackHeader(encodePackHeader([{ codec: Codec.Gzip, storedLength: 10, rawLength: MAX_FRAME_RAW }], []))).not.toThrow();
+    rejects(encodePackHeader([{ codec: Codec.Gzip, storedLength: 8192, rawLength: MAX_FRAME_RAW + 1 }], []), /exceeds/);
+    expect(() => decodePackHeader(encodePackHeader([{ codec: Codec.Gzip, storedLength: 8192, rawLength: MAX_FRAME_RAW }], []))).not.toThrow();
+  });
+
+  it("gzip frame lengths no DEFLATE stream can have (issue 18: a bomb declared small, or absurd ratios)", () => {
+    const frame = (storedLength: number, rawLength: number) => encodePackHeader([{ codec: Codec.Gzip, storedLength, rawLength }], []);
+    rejects(frame(1_000_000, 100), /cannot inflate to only 100/); // 1 MB of gzip for 100 bytes
+    rejects(frame(10, 100_000), /cannot inflate to 100000/); // more than 1,032:1
+    rejects(encodePackHeader([{ codec: Codec.Shuffle4Gzip, storedLength: 5000, rawLength: 1000 }], []), /cannot inflate/);
+    for (const [stored, raw] of [[20, 10], [1000 + 1024, 1000], [100, 100 * 1032 + 1024]]) expect(() => decodePackHeader(frame(stored, raw))).not.toThrow();
   });
 
   it("too many frames or objects", () => {
@@ -635,6 +645,56 @@ describe("readPack rejects corrupt packs", () => {
     await expect(readPack(longer, nodeCompressor, VERIFY)).rejects.toThrow(/header says/);
   });
 
+  it("readPack refuses a pack declaring more than MAX_PACK_RAW before inflating anything, and inflates one frame at a time", async () => {
+    let calls = 0;
+    let inFlight = 0;
+    let most = 0;
+    const counting: Compressor = {
+      gzip: nodeCompressor.gzip,
+      async gunzip(data, rawLength) {
+        calls++;
+        most = Math.max(most, ++inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 1));
+          return await nodeCompressor.gunzip(data, rawLength);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    // 17 frames of 4 MiB zeros declared (68 MiB > 64 MiB): a few KB on the wire.
+    const zeros = new Uint8Array(gzipSync(new Uint8Array(MAX_FRAME_RAW), { level: 9 }));
+    const frames = Array.from({ length: MAX_PACK_RAW / MAX_FRAME_RAW + 1 }, () => ({ codec: Codec.Gzip, storedLength: zeros.length, rawLength: MAX_FRAME_RAW }));
+    const objects = frames.map((_, i) => ({ type: ObjectType.Blob, addr: addressOf(new Uint8Array(MAX_FRAME_RAW)), frame: i, offset: 0, length: MAX_FRAME_RAW }));
+    const bomb = concatBytes([encodePackHeader(frames, objects), ...frames.map(() => zeros)]);
+    await expect(readPack(bomb, counting, VERIFY)).rejects.toThrow(/inflates to 71303168 bytes; at most 67108864/);
+    expect(calls).toBe(0);
+    // A pack within the cap: every frame inflated, never two at once.
+    const b = new PackBuilder(1024);
+    for (let i = 0; i < 20; i++) {
+      const bytes = utf8(`object ${i}: ${"lorem ipsum ".repeat(75)}`);
+      b.add(ObjectType.Blob, addressOf(bytes), bytes, true);
+    }
+    const p = await b.finish(nodeCompressor);
+    expect((await readPack(p.bytes, counting, VERIFY)).length).toBe(20);
+    expect(calls).toBeGreaterThan(10);
+    expect(most).toBe(1);
+  });
+
+  it("PackBuilder is full at PACK_RAW_TARGET raw bytes, so no writer makes a pack readers refuse", () => {
+    const b = new PackBuilder();
+    let i = 0;
+    while (!b.full) {
+      const bytes = new Uint8Array(MAX_FRAME_RAW).fill(i % 251);
+      bytes[0] = i;
+      bytes[1] = i >> 8;
+      b.add(ObjectType.Blob, addressOf(bytes), bytes, true);
+      i++;
+    }
+    expect(b.rawBytes).toBe(PACK_RAW_TARGET);
+    expect(b.rawBytes).toBeLessThan(MAX_PACK_RAW);
+  });
+
   it("decodeFrame: a stored frame of the wrong length", async () => {
     await expect(decodeFrame(Codec.Stored, new Uint8Array(4), 5, nodeCompressor)).rejects.toThrow(FormatError);
   });
@@ -650,14 +710,18 @@ describe("readPack rejects corrupt packs", () => {
       gz[gz.length - 6] ^= 1;
       let caught = false;
       try { await streamCompressor.gunzip(gz, 1000); } catch { caught = true; }
+      // A bomb: 64 MiB of zeros in ~64 KB, declared as 1,000 bytes: stopped after a slice or two.
+      const bomb = new Uint8Array(gzipSync(new Uint8Array(64 << 20), { level: 9 }));
+      let cut = "";
+      try { await streamCompressor.gunzip(bomb, 1000); } catch (e) { cut = e.message; }
       await new Promise((r) => setTimeout(r, 100));
-      console.log("survived, caught=" + caught);`;
+      console.log("survived, caught=" + caught + ", bomb: " + cut);`;
     const r = spawnSync(process.execPath, ["--unhandled-rejections=throw", "--import", "tsx", "--input-type=module", "-e", code], {
       cwd: fileURLToPath(new URL("../..", import.meta.url)),
       encoding: "utf8",
       timeout: 20_000,
     });
-    expect(r.stdout.trim()).toBe("survived, caught=true");
+    expect(r.stdout.trim()).toBe("survived, caught=true, bomb: frame inflates past the 1000 bytes its header declares");
     expect(r.status).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import {
   buildTree,
   decodeNode,
   diffTrees,
+  encodeLeaf,
   entriesEqual,
   entryRefs,
   iterateTree,
@@ -580,6 +581,21 @@ describe("decodeNode rejects malformed nodes", () => {
     expect(MAX_KEY_BYTES).toBe(256);
   });
 
+  it("an id that is not a note id ([A-Za-z0-9._-]{1,128}, not . or ..): refused by buildTree, updateTree and decodeNode", async () => {
+    // Ids become file names on every device: "../x" would escape the vault folder (issue 18).
+    for (const id of ["../../escaped-note", "/abs-looking", "..", ".", "a/b", "c\\d", "x".repeat(129), "", "sp ace", "ünï"]) {
+      expect(() => buildTree([{ id, note: A("n") }]), id).toThrow(/not a note id/);
+      await expect(updateTree(buildTree([{ id: "ok", note: A("n") }]).root, new Map([[id, { id, note: A("n") }]]), async () => new Uint8Array(0)), id).rejects.toThrow(/not a note id/);
+      const leaf = encodeLeaf([{ key: utf8(id), entry: { id, note: A("n") } }], plainKeying);
+      expect(() => decodeNode(leaf), id).toThrow(FormatError);
+      expect(() => decodeNode(leaf), id).toThrow(/not a note id/);
+    }
+    // Encrypted vaults carry the id as a name beside a keyed key: checked after decryption alike.
+    const named = { keyOf: (id: string) => utf8(`k-${id}`), plainKeys: false };
+    expect(() => decodeNode(encodeLeaf([{ key: utf8("k-1"), entry: { id: "../../x", note: A("n") } }], named))).toThrow(/not a note id/);
+    expect(decodeNode(encodeLeaf([{ key: utf8("k-1"), entry: { id: "fine-id", note: A("n") } }], named)).level).toBe(0);
+  });
+
   it("a key that is not UTF-8", () => {
     const t = buildTree([{ id: "ab", note: A("n") }]);
     const b = [...t.nodes.values()][0];
@@ -635,11 +651,11 @@ describe("shape (measured; exact for these fixed ids)", () => {
     expect(meanChildren).toBeLessThan(25);
   });
 
-  it("a node closes at MAX_NODE_WEIGHT whatever the hashes: 200-byte ids", () => {
-    // Leaf items of 1 + 200 + 100 bytes: a leaf never holds more than 4096 / 301 + 1 = 14 of them.
-    const es = Array.from({ length: 2000 }, (_, i) => ({ id: `${i}`.padStart(200, "x"), note: NOTE }));
+  it("a node closes at MAX_NODE_WEIGHT whatever the hashes: 128-byte ids (the longest a note id may be)", () => {
+    // Leaf items of 1 + 128 + 100 bytes: a leaf never holds more than 4096 / 229 + 1 = 18 of them.
+    const es = Array.from({ length: 2000 }, (_, i) => ({ id: `${i}`.padStart(128, "x"), note: NOTE }));
     const t = buildTree(es);
-    for (const b of t.nodes.values()) expect(b.length).toBeLessThan(MAX_NODE_WEIGHT + 2 + 200 + 100 + 6);
-    expect(Math.max(...shape(t).get(0)!.entries)).toBeLessThanOrEqual(14);
+    for (const b of t.nodes.values()) expect(b.length).toBeLessThan(MAX_NODE_WEIGHT + 2 + 128 + 100 + 6);
+    expect(Math.max(...shape(t).get(0)!.entries)).toBeLessThanOrEqual(18);
   });
 });

@@ -17,7 +17,8 @@ import { installSealPool } from "../../engine/node/seal-pool.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
 import { CheckoutIndex } from "../../cli/checkout-index.ts";
 import { scanFolder } from "../../cli/vault-folder.ts";
-import { generateVault, writeVaultFolder } from "../../bench/generate.ts";
+import { generateVault } from "../../sample/generator.ts";
+import { writeVaultFolder } from "../../sample/folder.ts";
 
 installNodeFastPaths();
 installNodeCrypto();

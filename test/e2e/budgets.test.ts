@@ -7,7 +7,7 @@ import { serverWithProxy } from "../helpers/server-fixture.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { encodeEmbedding, encodeJsonPart } from "../../engine/core/parts.ts";
-import { generateVault, editNote, makeRng, type GeneratedNote } from "../../bench/generate.ts";
+import { generateVault, editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";
 
 installNodeFastPaths();
 const NOTES = 10_000;

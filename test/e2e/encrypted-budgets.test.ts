@@ -14,7 +14,7 @@ import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.t
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { createEncryption, unlockEncryption } from "../../engine/crypto/envelope.ts";
 import type { VaultKeys } from "../../engine/crypto/keys.ts";
-import { generateVault, editNote, makeRng, type GeneratedNote } from "../../bench/generate.ts";
+import { generateVault, editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";
 
 installNodeFastPaths();
 installNodeCrypto();

@@ -25,12 +25,19 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   });
 }
 
-/** Spawns `serve --port 0` on a state folder and resolves once it prints `listening on`. */
-export async function spawnServe(state: string, token: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--state", state, "--token", token], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Spawns `serve --port 0` on a state folder (plus `extraArgs`) and resolves once it prints
+ * `listening on`, with what it printed until then.
+ */
+export async function spawnServe(state: string, token: string, extraArgs: string[] = []): Promise<{ url: string; stdout: string[]; stderr: () => string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--state", state, "--token", token, ...extraArgs], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const stdout: string[] = [];
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("serve did not print 'listening on' in 30 s")), 30_000);
     readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      stdout.push(line);
       const m = /^listening on (http:\/\/\S+)$/.exec(line);
       if (m) {
         clearTimeout(timer);
@@ -45,5 +52,5 @@ export async function spawnServe(state: string, token: string): Promise<{ url: s
       child.on("exit", () => resolve());
       child.kill("SIGTERM");
     });
-  return { url, stop };
+  return { url, stdout, stderr: () => stderr, stop };
 }

@@ -8,19 +8,41 @@ export interface CountingProxy {
   url: string;
   up: number;
   down: number;
+  /** HTTP requests seen (request lines from clients; WebSocket frames after an upgrade are not requests). */
+  requests: number;
+  /** R2 operations the answers reported (x-r2-ops headers), by class. */
+  r2: { A: number; B: number };
   reset(): void;
+  /** Stops passing bytes from clients on (they wait, buffered) until release(): a request held in flight. */
+  hold(): void;
+  release(): void;
   close(): Promise<void>;
 }
 
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
   const t = new URL(target);
   const sockets = new Set<net.Socket>();
-  const counts = { up: 0, down: 0 };
+  const counts = { up: 0, down: 0, requests: 0, r2: { A: 0, B: 0 } };
+  const REQUEST_LINE = /(?:^|\r\n)(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) \/\S* HTTP\/1\.1\r\n/g;
+  const R2_OPS = /\r\nx-r2-ops: A=(\d+),B=(\d+)\r\n/gi;
+  const clients = new Set<net.Socket>();
+  let held = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(t.port), t.hostname);
     sockets.add(client).add(upstream);
-    client.on("data", (d) => (counts.up += d.length));
-    upstream.on("data", (d) => (counts.down += d.length));
+    clients.add(client);
+    if (held) client.pause();
+    client.on("data", (d: Buffer) => {
+      counts.up += d.length;
+      counts.requests += d.toString("latin1").match(REQUEST_LINE)?.length ?? 0;
+    });
+    upstream.on("data", (d: Buffer) => {
+      counts.down += d.length;
+      for (const m of d.toString("latin1").matchAll(R2_OPS)) {
+        counts.r2.A += Number(m[1]);
+        counts.r2.B += Number(m[2]);
+      }
+    });
     client.pipe(upstream);
     upstream.pipe(client);
     const end = () => {
@@ -28,6 +50,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      clients.delete(client);
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
@@ -42,9 +65,25 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     get down() {
       return counts.down;
     },
+    get requests() {
+      return counts.requests;
+    },
+    get r2() {
+      return { ...counts.r2 };
+    },
     reset() {
       counts.up = 0;
       counts.down = 0;
+      counts.requests = 0;
+      counts.r2 = { A: 0, B: 0 };
+    },
+    hold() {
+      held = true;
+      for (const c of clients) c.pause();
+    },
+    release() {
+      held = false;
+      for (const c of clients) c.resume();
     },
     close: () =>
       new Promise<void>((r) => {

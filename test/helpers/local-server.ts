@@ -24,6 +24,8 @@ export interface TestServerOptions {
   vars?: Record<string, string>;
   /** Leave the state folder on stop (always true when `state` is given). */
   keepState?: boolean;
+  /** Default 0 (a free port); a fixed one to restart a server where its clients expect it. */
+  port?: number;
 }
 
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
@@ -32,7 +34,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const token = opts.token ?? randomBytes(32).toString("hex");
   let server;
   try {
-    server = await startLocalServer({ port: 0, state, token, vars: opts.vars });
+    server = await startLocalServer({ port: opts.port ?? 0, state, token, vars: opts.vars });
   } catch (e) {
     if (!keepState) await rm(state, { recursive: true, force: true });
     throw e;

@@ -5,7 +5,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { readPack } from "../../engine/core/pack.ts";
 import { fflateCompressor } from "../../engine/core/compress.ts";
-import { runGc, type GcVault } from "../../worker/gc.ts";
+import { runGc } from "../../worker/gc.ts";
 import { PackStore } from "../../worker/pack-store.ts";
 import { api, buildVault, createVault, noteSpecs, packOf, postJson, pull, pushBody, pushVault, readPull, type BuiltVault } from "./helpers.ts";
 
@@ -54,11 +54,12 @@ describe("corruption", () => {
       const p = await pull(vault, { since: null });
       await expect(readPull(p)).rejects.toThrow();
       // GC refuses to sweep a vault whose retained tree it cannot read.
-      const gc = await runGc(env.VAULT.get(env.VAULT.idFromName(vault)) as unknown as GcVault, new PackStore(env.BUCKET, vault), {
+      const gc = await runGc(env.VAULT.get(env.VAULT.idFromName(vault)), new PackStore(env.BUCKET, vault), {
         retentionDays: 0,
         retentionSnapshots: 1,
         graceSeconds: 0,
         committedGraceSeconds: 0,
+        uploadLeaseSeconds: 3600,
       });
       if (how !== "bitflip" || c.damaged.some((a) => v.objects.get(a)!.type !== 1)) expect(gc.unreadable?.length).toBeGreaterThan(0);
 
@@ -72,11 +73,12 @@ describe("corruption", () => {
       for (const a of addrs) expect(clone.objects.has(a)).toBe(true);
       // Once nothing is located in the damaged pack, GC collects it (when the undamaged rest moved too).
       if (c.damaged.length === addrs.length) {
-        await runGc(env.VAULT.get(env.VAULT.idFromName(vault)) as unknown as GcVault, new PackStore(env.BUCKET, vault), {
+        await runGc(env.VAULT.get(env.VAULT.idFromName(vault)), new PackStore(env.BUCKET, vault), {
           retentionDays: 0,
           retentionSnapshots: 1,
           graceSeconds: 0,
           committedGraceSeconds: 0,
+          uploadLeaseSeconds: 3600,
         });
         expect(((await (await api(`/v1/vaults/${vault}`)).json()) as any).stats.packs).toBe(1);
         if (good.id !== packId) expect(await env.BUCKET.head(key)).toBeNull();

@@ -4,7 +4,7 @@
 // For every request: never a 5xx; a status >= 400 is JSON {error, message}; after a refused request
 // (and after any request without write rights) both vaults are exactly as before; and no answer to
 // a caller without B's rights holds anything of B that the request did not itself name.
-// PENUMBRA_LONG=1 runs many more cases.
+// PENUMBRA_LONG=1 runs many more cases; PENUMBRA_FUZZ_SEED=<seed> replays the run that printed it.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +12,11 @@ import worker from "../../worker/index.ts";
 import { ROUTES } from "../../worker/routes.ts";
 import { BASE, buildVault, commitOf, createVault, newObjects, noteSpecs, packOf, postJson, pushBody, pushVault, TOKEN, type BuiltVault } from "./helpers.ts";
 
-const LONG = (env as unknown as Record<string, unknown>).PENUMBRA_LONG === "1"; // a binding set in vitest.config.ts
+const vars = env as unknown as Record<string, string | undefined>; // bindings set in vitest.config.ts
+const LONG = vars.PENUMBRA_LONG === "1";
 const RUNS = LONG ? 3000 : 200;
+/** fast-check's seed, printed by every run: PENUMBRA_FUZZ_SEED=<seed> replays a run seen to fail (say, on a loaded machine). */
+const SEED = vars.PENUMBRA_FUZZ_SEED ? Number(vars.PENUMBRA_FUZZ_SEED) : crypto.getRandomValues(new Int32Array(1))[0];
 
 const A = "default";
 const B = "fz-other";
@@ -265,6 +268,7 @@ describe("fuzz: random and malformed requests to every route", () => {
   it(
     "never a 5xx, errors are JSON, refused requests change nothing, nothing of vault B leaks",
     async () => {
+      console.log(`fuzz: seed ${SEED} (PENUMBRA_FUZZ_SEED=${SEED} replays this run)`);
       let baseline = await fingerprint();
       const seen = { statuses: new Map<number, number>(), refused: 0 };
       await fc.assert(
@@ -323,7 +327,7 @@ describe("fuzz: random and malformed requests to every route", () => {
           if (refused || (cred !== "admin" && cred !== "aWrite")) expect(after.a, `${what} changed vault ${A}`).toBe(baseline.a);
           baseline = after;
         }),
-        { numRuns: RUNS },
+        { numRuns: RUNS, seed: SEED },
       );
       // The generators reach past the edge: some requests were served, many refused at each layer.
       console.log(`fuzz: ${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries([...seen.statuses].sort((a, b) => a[0] - b[0])))}`);

@@ -4,15 +4,15 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { decodePackHeader } from "../../engine/core/pack.ts";
-import { runGc, type GcVault } from "../../worker/gc.ts";
+import { runGc } from "../../worker/gc.ts";
 import { PackStore } from "../../worker/pack-store.ts";
-import type { GcPolicy } from "../../worker/retention.ts";
+import type { GcPolicy } from "../../worker/vault-types.ts";
 import { api, buildVault, createVault, noteSpecs, packOf, postJson, pull, push, pushBody, pushVault, r2Keys, readPull, vaultInfo, type BuiltVault, type NoteSpec } from "./helpers.ts";
 
 const HOUR = 3600_000;
-const stub = (vault: string) => env.VAULT.get(env.VAULT.idFromName(vault)) as unknown as GcVault;
+const stub = (vault: string) => env.VAULT.get(env.VAULT.idFromName(vault));
 const store = (vault: string) => new PackStore(env.BUCKET, vault);
-const policy = (p: Partial<GcPolicy> = {}): GcPolicy => ({ retentionDays: 0, retentionSnapshots: 2, graceSeconds: 3600, committedGraceSeconds: 0, ...p });
+const policy = (p: Partial<GcPolicy> = {}): GcPolicy => ({ retentionDays: 0, retentionSnapshots: 2, graceSeconds: 3600, committedGraceSeconds: 0, uploadLeaseSeconds: 3600, ...p });
 
 /** Commits `n` snapshots; each rewrites a quarter of the notes (one pack per push). */
 async function history(vault: string, n: number, notes = 40): Promise<BuiltVault[]> {
@@ -98,7 +98,7 @@ describe("garbage collection", () => {
     await cloneHead(vault, vs[3]);
   });
 
-  it("never collects a pending pack within the grace period, nor an uploading one ever", async () => {
+  it("never collects a pending pack within the grace period, nor an uploading one within its lease", async () => {
     const vault = "gc-grace";
     const [v1] = await history(vault, 1, 8);
     // A push in flight: packs uploaded without a commit (pending), and one still uploading.
@@ -112,8 +112,8 @@ describe("garbage collection", () => {
     const now = await gcUntilDone(vault, policy());
     expect(now.deletedPacks).toBe(0);
     expect((await vaultInfo(vault)).stats.packs).toBe(3);
-    // Two hours later: the pending pack is collected; the uploading one stays; the head is whole.
-    const later = await gcUntilDone(vault, policy(), () => Date.now() + 2 * HOUR);
+    // Two hours later: the pending pack is collected; the uploading one (lease: 3 hours) stays; the head is whole.
+    const later = await gcUntilDone(vault, policy({ uploadLeaseSeconds: 3 * 3600 }), () => Date.now() + 2 * HOUR);
     expect(later.deletedPacks).toBe(1);
     const keys = await r2Keys(vault);
     expect(keys.some((k) => k.endsWith(stray.id))).toBe(false);
@@ -210,7 +210,7 @@ describe("garbage collection", () => {
     const res = await api(`/sync/clear?vault=${vault}`, { method: "POST" });
     expect(res.status, await res.clone().text()).toBe(200);
     const body: any = await res.json();
-    expect(body.cleared).toBe(true);
+    expect(body.cleared).toBe(30); // the 30 notes the clear removed
     expect(body.gc.before.bytes).toBeGreaterThan(body.gc.after.bytes);
     const after: any = await (await api(`/sync/status?vault=${vault}`)).json();
     expect(after.notes).toBe(0);

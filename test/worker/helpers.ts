@@ -1,6 +1,8 @@
 // Test helpers for the Worker, built on the real core codecs: a vault of N notes (note JSON,
 // embedding, position; optionally one large chunked note), its tree, snapshot, pack and push body.
-import { SELF, env } from "cloudflare:test";
+import { SELF, createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { expect } from "vitest";
+import worker from "../../worker/index.ts";
 import { addressOf } from "../../engine/core/hash.ts";
 import { fflateCompressor } from "../../engine/core/compress.ts";
 import { splitLargeBlob } from "../../engine/core/chunklist.ts";
@@ -24,6 +26,21 @@ export function api(path: string, init: ApiInit = {}): Promise<Response> {
   const token = init.token === undefined ? TOKEN : init.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
   return SELF.fetch(BASE + path, { ...init, headers });
+}
+
+/**
+ * The Worker's fetch called directly with other variables than wrangler.toml's (OPEN_VAULT, a small
+ * quota): the same code, bindings and storage. The answer is read whole before it is returned, so
+ * work the Worker left to waitUntil (streamed pulls) is done. `token: null` sends no Authorization.
+ */
+export async function withVars(path: string, init: RequestInit, vars: Record<string, string>, token: string | null = TOKEN): Promise<Response> {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  if (token !== null) headers.set("authorization", `Bearer ${token}`);
+  const r = await worker.fetch(new Request(BASE + path, { ...init, headers }), { ...env, ...vars }, ctx);
+  const body = await r.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return new Response(body, r);
 }
 
 export function postJson(path: string, body: unknown): Promise<Response> {
@@ -57,6 +74,30 @@ export function r2Ops(r: Response): { A: number; B: number } {
   const m = /^A=(\d+),B=(\d+)$/.exec(r.headers.get("x-r2-ops") ?? "");
   if (!m) throw new Error(`no x-r2-ops header: ${r.headers.get("x-r2-ops")}`);
   return { A: Number(m[1]), B: Number(m[2]) };
+}
+
+/** Asserts a JSON error answer `{"error": code}` with this status; answers its body. */
+export async function expectError(r: Response, status: number, code: string): Promise<any> {
+  const text = await r.text();
+  expect(r.status, text).toBe(status);
+  const body = JSON.parse(text);
+  expect(body.error).toBe(code);
+  return body;
+}
+
+export const EMPTY_STATS = { packs: 0, objects: 0, bytes: 0, snapshots: 0 };
+
+/** Asserts that a vault holds exactly this: stats, head and number of R2 keys (a refused request left nothing). */
+export async function expectUntouched(vault: string, stats = EMPTY_STATS, head: string | null = null, keys = 0): Promise<void> {
+  const info = await vaultInfo(vault);
+  expect(info.stats).toEqual(stats);
+  expect(info.head?.snapshot ?? null).toBe(head);
+  expect((await r2Keys(vault)).length).toBe(keys);
+}
+
+/** POSTs `body` to the Worker's handler with a modified env (fault injection, other limits): withVars for bindings too. */
+export function direct(path: string, body: Uint8Array, envOverride: Partial<typeof env>): Promise<Response> {
+  return withVars(path, { method: "POST", body: body as Uint8Array<ArrayBuffer> }, envOverride as unknown as Record<string, string>);
 }
 
 // ---- notes, trees, snapshots ------------------------------------------------------------------

@@ -67,11 +67,23 @@ describe("legacy push, pull, status", () => {
     expect(p.deleted).toBe(0);
 
     const all = await ok(await pullL(v));
-    expect(all).toEqual({ snapshot: p.snapshot, notes, embeddings, positions, deleted: [] });
+    expect(all).toEqual({ snapshot: p.snapshot, snapshotId: p.snapshot, notes, embeddings, positions, deleted: [] });
 
     const s = await ok(await statusL(v));
     const info = await vaultInfo(v);
-    expect(s).toEqual({ notes: 3, embeddings: 2, positions: 2, bytes: info.stats.bytes, limitBytes: 536870912, snapshot: p.snapshot, lastModified: info.head.committedAt });
+    expect(s).toEqual({
+      notes: 3,
+      embeddings: 2,
+      positions: 2,
+      bytes: info.stats.bytes,
+      limitBytes: 536870912,
+      snapshot: p.snapshot,
+      lastModified: info.head.committedAt,
+      noteCount: 3,
+      snapshotId: p.snapshot,
+      storageBytes: info.stats.bytes,
+      storageLimit: 536870912,
+    });
     expect(s.bytes).toBeGreaterThan(0);
     expect(new Date(s.lastModified).toISOString()).toBe(s.lastModified);
     // A plain vault was created on the first write, and the snapshot is in its log as the engine's are.
@@ -88,7 +100,7 @@ describe("legacy push, pull, status", () => {
     // Identical again (keys in another order, which canonical JSON ignores): nothing stored, no new snapshot, no R2 write.
     const again = await pushL(v, { positions: { a: { y: 1, x: 1 } }, notes: { b: { t: "other" }, a: { t: "same text" } }, embeddings: { a: [1, 2] } });
     expect(r2Ops(again).A).toBe(0);
-    expect(await ok(again)).toEqual({ snapshot: first.snapshot, stored: { notes: 0, embeddings: 0, positions: 0 }, deleted: 0 });
+    expect(await ok(again)).toEqual({ snapshot: first.snapshot, snapshotId: first.snapshot, accepted: 2, stored: { notes: 0, embeddings: 0, positions: 0 }, deleted: 0 });
     expect(await r2Keys(v)).toEqual(keys);
     // One changed note among identical ones: counted alone, one new snapshot whose parent is the head.
     const one = await ok(await pushL(v, { ...body, notes: { ...body.notes, b: { t: "changed" } } }));
@@ -113,6 +125,7 @@ describe("legacy push, pull, status", () => {
     const since = await ok(await pullL(v, { since: s1.snapshot }));
     expect(since).toEqual({
       snapshot: s2.snapshot,
+      snapshotId: s2.snapshot,
       notes: { d: { n: 4 } },
       embeddings: {},
       positions: {},
@@ -134,7 +147,7 @@ describe("legacy push, pull, status", () => {
     expect(d.embeddings).toEqual({}); // unchanged
     expect(d.positions).toEqual({ a: { x: 2, y: 2 } });
     const none = await ok(await pullL(v, { since: s2.snapshot }));
-    expect(none).toEqual({ snapshot: s2.snapshot, notes: {}, embeddings: {}, positions: {}, deleted: [], removed: { notes: [], embeddings: [], positions: [] } });
+    expect(none).toEqual({ snapshot: s2.snapshot, snapshotId: s2.snapshot, notes: {}, embeddings: {}, positions: {}, deleted: [], removed: { notes: [], embeddings: [], positions: [] } });
     // A part removed while the item stays: listed under `removed`.
     await ok(await api(`/embeddings/a${q(v)}`, { method: "DELETE" }));
     const r = await ok(await pullL(v, { since: s2.snapshot }));
@@ -146,25 +159,28 @@ describe("legacy push, pull, status", () => {
     // A snapshot of another vault is unknown here.
     const other = await ok(await pushL("lg-since-other", { notes: { z: {} } }));
     await expectError(await pullL(v, { since: other.snapshot }), 404, "unknown_snapshot");
-    await expectError(await pullL(v, { since: "not-a-snapshot" }), 400, "bad_request");
+    // Text that is neither a snapshot id nor a label (labels: visible ASCII, 1-128 characters) is 400; a label no push gave is unknown.
+    await expectError(await pullL(v, { since: "not a snapshot" }), 400, "bad_request");
+    await expectError(await pullL(v, { since: "not-a-snapshot" }), 404, "unknown_snapshot");
   });
 
   it("clears: a new empty snapshot, status and pull empty, storage reclaimed by GC", async () => {
     const v = "lg-clear";
     const s1 = await ok(await pushL(v, { notes: { a: { x: 1 }, b: { x: 2 } }, embeddings: { a: [1, 2, 3] } }));
     const c = await ok(await api(`/sync/clear${q(v)}`, { method: "POST" }));
-    expect(c).toMatchObject({ cleared: true, snapshot: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // `cleared` counts the parts removed: 2 notes and 1 embedding.
+    expect(c).toMatchObject({ cleared: 3, snapshot: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(c.gc.after.bytes).toBeLessThan(c.gc.before.bytes);
     expect(c.snapshot).not.toBe(s1.snapshot);
     expect(await parentsOf(v, c.snapshot)).toEqual([s1.snapshot]);
-    expect(await ok(await pullL(v))).toEqual({ snapshot: c.snapshot, notes: {}, embeddings: {}, positions: {}, deleted: [] });
+    expect(await ok(await pullL(v))).toEqual({ snapshot: c.snapshot, snapshotId: c.snapshot, notes: {}, embeddings: {}, positions: {}, deleted: [] });
     expect(await ok(await statusL(v))).toMatchObject({ notes: 0, embeddings: 0, positions: 0, snapshot: c.snapshot });
     // The clear's GC kept only the head: a pull since older history is 404 (the client pulls in full).
     expect((await pullL(v, { since: s1.snapshot })).status).toBe(404);
     // Clearing an empty vault changes nothing; clearing a vault never written creates it, empty.
-    expect((await ok(await api(`/sync/clear${q(v)}`, { method: "POST" }))).snapshot).toBe(c.snapshot);
+    expect(await ok(await api(`/sync/clear${q(v)}`, { method: "POST" }))).toMatchObject({ cleared: 0, snapshot: c.snapshot });
     const fresh = await ok(await api(`/sync/clear${q("lg-clear-new")}`, { method: "POST" }));
-    expect(fresh.cleared).toBe(true);
+    expect(fresh.cleared).toBe(0);
     expect((await vaultInfo("lg-clear-new")).head.snapshot).toBe(fresh.snapshot);
     // After a clear the embedding size can change.
     await ok(await pushL(v, { embeddings: { a: [1, 2, 3, 4, 5] } }));
@@ -307,13 +323,30 @@ describe("legacy routing, vaults, auth, CORS", () => {
     await expectError(await api(`/notes/in-default${q("lg-other")}`), 404, "not_found");
 
     const nv = "lg-never";
-    expect(await ok(await pullL(nv))).toEqual({ snapshot: null, notes: {}, embeddings: {}, positions: {}, deleted: [] });
-    expect(await ok(await statusL(nv))).toEqual({ notes: 0, embeddings: 0, positions: 0, bytes: 0, limitBytes: 536870912, snapshot: null, lastModified: null });
+    expect(await ok(await pullL(nv))).toEqual({ snapshot: null, snapshotId: null, notes: {}, embeddings: {}, positions: {}, deleted: [] });
+    expect(await ok(await statusL(nv))).toEqual({
+      notes: 0,
+      embeddings: 0,
+      positions: 0,
+      bytes: 0,
+      limitBytes: 536870912,
+      snapshot: null,
+      lastModified: null,
+      noteCount: 0,
+      snapshotId: null,
+      storageBytes: 0,
+      storageLimit: 536870912,
+    });
     await expectError(await api(`/embeddings/x${q(nv)}`), 404, "not_found");
     await expectError(await api(`/notes/x${q(nv)}`, { method: "DELETE" }), 404, "not_found");
-    // A push that changes nothing does not create it either.
-    expect(await ok(await pushL(nv, { deleted: ["x"] }))).toEqual({ snapshot: null, stored: { notes: 0, embeddings: 0, positions: 0 }, deleted: 0 });
+    // A refused push does not create it; a push that changes nothing does, with an empty snapshot
+    // (the app's client needs a snapshot id in every push answer).
+    await expectError(await pushL(nv, { deleted: ["x"], extra: 1 }), 400, "bad_request");
     expect((await api(`/v1/vaults/${nv}`)).status).toBe(404);
+    const empty = await ok(await pushL(nv, { deleted: ["x"] }));
+    expect(empty).toEqual({ snapshot: expect.stringMatching(/^[0-9a-f]{64}$/), snapshotId: empty.snapshot, accepted: 0, stored: { notes: 0, embeddings: 0, positions: 0 }, deleted: 0 });
+    expect((await vaultInfo(nv)).head.snapshot).toBe(empty.snapshot);
+    expect((await ok(await pushL(nv, {}))).snapshot).toBe(empty.snapshot);
 
     for (const bad of ["", "a b", "x".repeat(65), "a.b", "%2e%2e"]) await expectError(await api(`/sync/status?vault=${bad}`), 400, "bad_request");
   });

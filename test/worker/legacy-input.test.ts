@@ -1,7 +1,7 @@
 // Bad input of every kind to the predecessor's API: each request is a 4xx JSON error, and the vault
 // (its head, its counters, its packs in R2, what a pull returns) is exactly as it was before.
 import { describe, expect, it } from "vitest";
-import { api, postJson, r2Keys } from "./helpers.ts";
+import { api, postJson, r2Keys, withVars } from "./helpers.ts";
 
 const q = (vault: string) => `?vault=${vault}`;
 const JSON_TYPE = { "content-type": "application/json" };
@@ -105,8 +105,10 @@ describe("legacy bad input changes nothing", () => {
       ["not JSON", raw("since"), 400, "bad_request"],
       ["array", raw("[]"), 400, "bad_request"],
       ["since a number", raw('{"since": 5}'), 400, "bad_request"],
-      ["since not hex", raw('{"since": "abc"}'), 400, "bad_request"],
-      ["since upper-case hex", raw(JSON.stringify({ since: before.head.snapshot.toUpperCase() })), 400, "bad_request"],
+      ["since neither an id nor a label", raw('{"since": "a b"}'), 400, "bad_request"],
+      ["since too long for a label", raw(JSON.stringify({ since: "x".repeat(129) })), 400, "bad_request"],
+      // Text that could be a label but names no snapshot (upper-case hex is a label, not an id).
+      ["since upper-case hex", raw(JSON.stringify({ since: before.head.snapshot.toUpperCase() })), 404, "unknown_snapshot"],
       ["unknown encoding", raw('{"embeddingEncoding": "hex"}'), 400, "bad_request"],
       ["unknown field", raw('{"sinceSnapshot": null}'), 400, "bad_request"],
       ["octet-stream", raw("{}", OCTET), 415, "unsupported_media_type"],
@@ -147,6 +149,39 @@ describe("legacy bad input changes nothing", () => {
     }
     for (const [what, r, status, code] of cases) await expectError(await r, status, code, what);
     expect(await fingerprint(v)).toEqual(before);
+  });
+
+  it("reads /sync/push as a stream: a body over the limit without Content-Length is 413 part-way, nothing stored", async () => {
+    const v = "lgi-stream";
+    const before = await seeded(v);
+    /** A chunked body of valid app-shaped entries (no Content-Length), `mib` MiB long, still unterminated at the cut. */
+    const streamed = (mib: number) => {
+      const enc = new TextEncoder();
+      const entry = (i: number) => enc.encode(`${i ? "," : ""}"n${i}":{"title":"note ${i}","body":"${"b".repeat(900)}"}`);
+      let i = 0;
+      let sent = 0;
+      return new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent === 0) c.enqueue(enc.encode('{"notes":{'));
+          const chunk = entry(i++);
+          sent += chunk.length;
+          c.enqueue(chunk);
+          if (sent > mib * 1024 * 1024) {
+            c.enqueue(enc.encode("}}"));
+            c.close();
+          }
+        },
+      });
+    };
+    const send = (mib: number, vars: Record<string, string>) => withVars(`/sync/push${q(v)}`, { method: "POST", body: streamed(mib), headers: JSON_TYPE }, vars);
+    // MAX_BODY_BYTES is 8 MiB in the tests; the legacy cap is min(MAX_BODY_BYTES, 16 MiB) whatever it is set to.
+    await expectError(await send(8.1, {}), 413, "too_large", "streamed over MAX_BODY_BYTES");
+    await expectError(await send(16.1, { MAX_BODY_BYTES: String(64 * 1024 * 1024) }), 413, "too_large", "streamed over 16 MiB");
+    expect(await fingerprint(v)).toEqual(before);
+    // Under the cap the same stream is stored.
+    const ok = await send(0.5, {});
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(((await ok.json()) as any).accepted).toBeGreaterThan(400);
   });
 
   it("creates no vault from a refused first write", async () => {

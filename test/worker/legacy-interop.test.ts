@@ -1,7 +1,7 @@
 // The predecessor's API and the engine's protocol on one vault, in the Workers pool: what engine
 // pushes is what legacy reads, what legacy writes is a well-formed engine snapshot, pull-since
 // across mixed writers, and the vault quota on both write paths.
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { fromUtf8 } from "../../engine/core/bytes.ts";
 import { decodeChunkList, joinChunks } from "../../engine/core/chunklist.ts";
@@ -11,10 +11,8 @@ import { decodePackHeader } from "../../engine/core/pack.ts";
 import { decodeEmbedding, encodeEmbedding, encodeJsonPart } from "../../engine/core/parts.ts";
 import { decodeSnapshot, encodeSnapshot } from "../../engine/core/snapshot.ts";
 import { buildTree, iterateTree, type Entry } from "../../engine/core/tree.ts";
-import worker from "../../worker/index.ts";
 import {
   api,
-  BASE,
   buildVault,
   createVault,
   noteSpecs,
@@ -26,7 +24,7 @@ import {
   pushVault,
   r2Keys,
   readPull,
-  TOKEN,
+  withVars,
   vaultInfo,
   type StoredObject,
 } from "./helpers.ts";
@@ -70,16 +68,8 @@ async function engineView(vault: string) {
   return { head, snap, entries, load, note, log: p.meta.snapshots };
 }
 
-/** Calls the Worker's fetch directly with other variables (a small quota). */
-async function direct(path: string, init: RequestInit, vars: Record<string, string>): Promise<Response> {
-  const ctx = createExecutionContext();
-  const headers = new Headers(init.headers);
-  headers.set("authorization", `Bearer ${TOKEN}`);
-  const r = await worker.fetch(new Request(BASE + path, { ...init, headers }), { ...env, ...vars }, ctx);
-  const body = await r.arrayBuffer();
-  await waitOnExecutionContext(ctx);
-  return new Response(body, r);
-}
+/** The Worker with other variables (a small quota). */
+const direct = withVars;
 
 describe("legacy and engine clients on one vault", () => {
   it("legacy reads what the engine pushed: notes (chunked too), embeddings, positions", async () => {
@@ -254,7 +244,7 @@ describe("the vault quota (VAULT_LIMIT_BYTES)", () => {
     await ok(await direct(`/notes/c${q(v)}`, { method: "PUT", body: JSON.stringify({ t: "tiny" }), headers: json }, vars));
     // Over it, a clear still goes through (it is how a full vault is emptied; storage is reclaimed by GC).
     const c = await ok(await direct(`/sync/clear${q(v)}`, { method: "POST" }, { VAULT_LIMIT_BYTES: "1" }));
-    expect(c.cleared).toBe(true);
+    expect(c.cleared).toBeGreaterThan(0);
     expect((await vaultInfo(v)).head.snapshot).toBe(c.snapshot);
   });
 });

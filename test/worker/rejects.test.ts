@@ -1,5 +1,5 @@
 // Pushes that must be refused, and what a refused push leaves behind: nothing.
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { addressOf } from "../../engine/core/hash.ts";
 import { gzipSync } from "fflate";
@@ -7,13 +7,14 @@ import { Codec, decodePackHeader, encodePackHeader, PACK_OBJECT_LIMIT } from "..
 import { ObjectType } from "../../engine/core/object.ts";
 import { encodeSection, jsonSection, Section, STREAM_MAGIC } from "../../engine/core/stream.ts";
 import { FaultyBucket } from "../../worker/faulty-bucket.ts";
-import worker from "../../worker/index.ts";
 import {
   api,
-  BASE,
   buildVault,
   commitOf,
   createVault,
+  direct,
+  expectError,
+  expectUntouched,
   newObjects,
   noteSpecs,
   packOf,
@@ -28,16 +29,6 @@ import {
   type BuiltVault,
 } from "./helpers.ts";
 
-const EMPTY = { packs: 0, objects: 0, bytes: 0, snapshots: 0 };
-
-async function expectError(r: Response, status: number, code: string): Promise<any> {
-  const text = await r.text();
-  expect(r.status, text).toBe(status);
-  const body = JSON.parse(text);
-  expect(body.error).toBe(code);
-  return body;
-}
-
 /** A copy of the pack with one byte flipped inside an object stored in an uncompressed frame. */
 function corrupt(pack: Uint8Array): Uint8Array {
   const h = decodePackHeader(pack);
@@ -45,21 +36,6 @@ function corrupt(pack: Uint8Array): Uint8Array {
   const bad = pack.slice();
   bad[h.frames[o.frame].offset + o.offset] ^= 0x01;
   return bad;
-}
-
-/** Calls the Worker directly with a modified env (fault injection, other limits). */
-async function direct(path: string, body: Uint8Array, envOverride: Partial<typeof env>): Promise<Response> {
-  const ctx = createExecutionContext();
-  const r = await worker.fetch(new Request(BASE + path, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: { authorization: `Bearer ${TOKEN}` } }), { ...env, ...envOverride }, ctx);
-  await waitOnExecutionContext(ctx);
-  return r;
-}
-
-async function expectUntouched(vault: string, stats = EMPTY, head: string | null = null, keys = 0) {
-  const info = await vaultInfo(vault);
-  expect(info.stats).toEqual(stats);
-  expect(info.head?.snapshot ?? null).toBe(head);
-  expect((await r2Keys(vault)).length).toBe(keys);
 }
 
 describe("refused pushes change nothing", () => {

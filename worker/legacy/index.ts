@@ -8,21 +8,27 @@
 //   GET|PUT|DELETE /notes/:id              one note (a JSON object)
 //   GET|PUT|DELETE /embeddings/:id         one embedding (raw little-endian float32 bytes)
 //   GET|PUT|DELETE /positions/:id          one position (a JSON object {x, y, z?})
+//   /sync/notes/:id, /sync/embeddings/:id, /sync/positions/:id: the same routes (the predecessor's paths)
 //
-// Every route acts on `?vault=<name>`, else DEFAULT_VAULT. worker/index.ts calls handleLegacy
-// after CORS and the bearer-token check, exactly as for the engine's routes. Reads of a vault
+// Every route acts on `?vault=<name>`, else OPEN_VAULT if set, else DEFAULT_VAULT. worker/index.ts
+// calls handleLegacy after CORS and the bearer-token check (or, with no token, the open-vault
+// rule: worker/open-vault.ts). Answers carry the fields of this API and those the Penumbra app's
+// client reads (snapshotId, accepted, noteCount, ...; snapshot labels: labels.ts). Reads of a vault
 // that does not exist see an empty vault; the first write creates it (plain). Encrypted vaults
 // are 409 encrypted_vault: the server cannot read them. Writes: write.ts.
 import type { CountingBucket } from "../counting-bucket.ts";
 import { preflight } from "../cors.ts";
 import { limitsOf, type Env } from "../env.ts";
-import { ApiError, badRequest, errorResponse, json, readJsonObject, readLimitedBytes } from "../http.ts";
+import { ApiError, badRequest, errorResponse, json, limitedBody, readJsonObject, readLimitedBytes, readOptionalJsonObject } from "../http.ts";
+import { legacyItemAlias } from "../routes.ts";
 import { PackStore } from "../pack-store.ts";
 import { gcToCompletion, type GcVault } from "../gc.ts";
 import { headOnlyPolicy, policyOf } from "../retention.ts";
 import { lookupEntries } from "../../engine/core/tree-update.ts";
-import { checkEmbeddingBytes, checkId, embeddingBytes, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
-import { legacyPull, parsePullBody } from "./pull.ts";
+import { checkEmbeddingBytes, checkId, MAX_EMBEDDING_BYTES, MAX_POSITION_BYTES, noteBytes, positionBytes, requireJsonType, requireOctetType } from "./codec.ts";
+import { SnapshotLabels } from "./labels.ts";
+import { readPush } from "./push-body.ts";
+import { legacyPull, parsePullRequest } from "./pull.ts";
 import { VaultReader } from "./reader.ts";
 import { writeItems, type ItemWrite, type WriteTarget } from "./write.ts";
 
@@ -36,10 +42,11 @@ export interface LegacyContext {
 
 /** Same rule as worker/index.ts VAULT_NAME_RE (not imported: index.ts imports this module). */
 const VAULT_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
-/** Largest /sync/push or PUT /notes body (or MAX_BODY_BYTES if smaller): the Worker parses it whole. */
+/**
+ * Largest /sync/push or PUT /notes body (or MAX_BODY_BYTES if smaller). A push is read as a stream,
+ * entry by entry (push-body.ts); a PUT holds one note, parsed whole.
+ */
 export const LEGACY_MAX_BODY = 16 * 1024 * 1024;
-/** Ids one /sync/push may touch. */
-export const MAX_PUSH_ITEMS = 50_000;
 const PULL_BODY_MAX = 4096;
 
 const COLLECTIONS = ["notes", "embeddings", "positions"] as const;
@@ -65,7 +72,7 @@ function methodNotAllowed(method: string, handlers: Record<string, Handler>): Re
 
 export async function handleLegacy(request: Request, ctx: LegacyContext): Promise<Response | null> {
   const url = new URL(request.url);
-  const segs = url.pathname.split("/").slice(1);
+  const segs = legacyItemAlias(url.pathname.split("/").slice(1));
   let handlers: Record<string, Handler> | null = null;
   const vault = () => {
     const v = url.searchParams.get("vault");
@@ -88,10 +95,15 @@ export async function handleLegacy(request: Request, ctx: LegacyContext): Promis
         handlers = {
           POST: async () => {
             requireJsonType(request);
-            const writes = parsePush(await readJsonObject(request, maxBody));
+            // Read as a stream, entry by entry: the body is never parsed whole (push-body.ts).
+            const push = await readPush(limitedBody(request, maxBody));
             const t = target();
-            const r = await writeItems(t, writes);
-            return json({ snapshot: r.snapshot, stored: r.stored, deleted: r.deleted });
+            // The app's client needs a snapshot id in every answer, so a vault without a head gets one.
+            const r = await writeItems(t, push.writes, { ensureHead: true });
+            const head = r.snapshot as string;
+            const labels = new SnapshotLabels(ctx.bucket, t.vault);
+            const snapshotId = push.label ? await labels.assign(push.label, head).catch(labelFailure(head)) : await labels.publicId(head);
+            return json({ snapshot: r.snapshot, snapshotId, accepted: push.accepted, stored: r.stored, deleted: r.deleted });
           },
         };
         break;
@@ -99,23 +111,31 @@ export async function handleLegacy(request: Request, ctx: LegacyContext): Promis
         handlers = {
           POST: async () => {
             requireJsonType(request);
-            const body = await readJsonObject(request, PULL_BODY_MAX);
-            return legacyPull(target().reader, parsePullBody(body), ctx.waitUntil);
+            const body = await readOptionalJsonObject(request, PULL_BODY_MAX);
+            const t = target();
+            return legacyPull(t.reader, new SnapshotLabels(ctx.bucket, t.vault), parsePullRequest(body, url.searchParams), ctx.waitUntil);
           },
         };
         break;
       case "status":
         handlers = {
           GET: async () => {
-            const s = await target().reader.state();
+            const t = target();
+            const s = await t.reader.state();
+            const head = s.head?.snapshot ?? null;
             return json({
               notes: s.stats.notes,
               embeddings: s.stats.embeddings,
               positions: s.stats.positions,
               bytes: s.bytes,
               limitBytes: limits.vaultLimitBytes,
-              snapshot: s.head?.snapshot ?? null,
+              snapshot: head,
               lastModified: s.head?.committedAt ?? null,
+              // The app client's names for the same values.
+              noteCount: s.stats.notes,
+              snapshotId: await new SnapshotLabels(ctx.bucket, t.vault).publicId(head),
+              storageBytes: s.bytes,
+              storageLimit: limits.vaultLimitBytes,
             });
           },
         };
@@ -128,7 +148,9 @@ export async function handleLegacy(request: Request, ctx: LegacyContext): Promis
             const r = await writeItems({ ...t, limitBytes: undefined }, [], { clear: true });
             // Storage is reclaimed at once: a GC that keeps only the head (uploads in flight stay protected).
             const gc = r.snapshot ? await gcToCompletion(t.stub as unknown as GcVault, t.store, headOnlyPolicy(policyOf(ctx.env))) : null;
-            return json({ cleared: true, snapshot: r.snapshot, ...(gc ? { gc } : {}) });
+            // `cleared`: how many parts (notes, embeddings, positions) the clear removed.
+            const cleared = r.committed ? r.before.notes + r.before.embeddings + r.before.positions : 0;
+            return json({ cleared, snapshot: r.snapshot, ...(gc ? { gc } : {}) });
           },
         };
         break;
@@ -202,43 +224,10 @@ function itemRoutes(collection: Collection, segment: string, request: Request, t
   };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-/** The body of POST /sync/push as item writes, every value checked (a 4xx before anything is stored). */
-export function parsePush(body: Record<string, unknown>): ItemWrite[] {
-  for (const k of Object.keys(body))
-    if (!["notes", "embeddings", "positions", "deleted"].includes(k)) throw badRequest(`unknown field ${JSON.stringify(k).slice(0, 80)}; a push takes {"notes"?, "embeddings"?, "positions"?, "deleted"?}`);
-  const writes = new Map<string, ItemWrite>();
-  const item = (id: string) => {
-    let w = writes.get(id);
-    if (!w) {
-      if (writes.size >= MAX_PUSH_ITEMS) throw new ApiError(413, "too_large", `a push may touch at most ${MAX_PUSH_ITEMS} ids; split it`);
-      writes.set(id, (w = { id }));
-    }
-    return w;
+/** The push is committed; a label that could not be stored leaves the client the snapshot's own id. */
+function labelFailure(snapshot: string): (e: unknown) => string {
+  return (e) => {
+    console.error("storing a snapshot label failed", e);
+    return snapshot;
   };
-  for (const c of COLLECTIONS) {
-    const m = body[c];
-    if (m === undefined) continue;
-    if (!isObject(m)) throw badRequest(`\`${c}\` must be an object of id -> value`);
-    for (const [id, v] of Object.entries(m)) {
-      checkId(id, `a key of \`${c}\``);
-      const where = `${c}.${id}`;
-      if (c === "notes") item(id).note = noteBytes(v, where);
-      else if (c === "embeddings") item(id).embedding = embeddingBytes(v, where);
-      else item(id).position = positionBytes(v, where);
-    }
-  }
-  if (body.deleted !== undefined) {
-    if (!Array.isArray(body.deleted)) throw badRequest("`deleted` must be an array of ids");
-    for (const id of body.deleted) {
-      checkId(id, "an entry of `deleted`");
-      const w = writes.get(id);
-      if (w && !w.remove) throw badRequest(`${id} is both written and deleted in this push`);
-      item(id).remove = true;
-    }
-  }
-  return [...writes.values()];
 }

@@ -1,5 +1,6 @@
 // POST /sync/pull: every note, embedding and position of the head, or only what changed since a
-// snapshot (a diff of the two trees: engine/core/tree.ts diffTrees), as one JSON object.
+// snapshot (a diff of the two trees: engine/core/tree.ts diffTrees), as one JSON object. Two forms:
+// a JSON body (this API's), or no body and `?since=` (the Penumbra app's client; PullRequest.form).
 //
 // The answer is streamed: it is written while the objects are read, a batch at a time, so the
 // Worker never holds the whole answer (a 100k-note answer with number-array embeddings is ~1 GB of
@@ -11,24 +12,54 @@ import { fromUtf8, utf8 } from "../../engine/core/bytes.ts";
 import { isAddress, type Address } from "../../engine/core/hash.ts";
 import { decodeNode, diffTrees, type Entry } from "../../engine/core/tree.ts";
 import { ApiError, badRequest } from "../http.ts";
+import type { Head } from "../vault-types.ts";
 import { floatsJson, littleEndianFloats, toBase64 } from "./codec.ts";
+import { isLabelText, type SnapshotLabels } from "./labels.ts";
 import { READ_BATCH, VaultReader } from "./reader.ts";
 
 type Part = "note" | "embedding" | "position";
 type Encoding = "array" | "base64";
 
 export interface PullRequest {
-  since: Address | null;
+  /** A snapshot id, or a label a push gave one (labels.ts); null for everything. */
+  since: string | null;
   encoding: Encoding;
+  /**
+   * "app": the Penumbra app's client (no body, `?since=`): `snapshot` is an object, and a `since`
+   * the vault does not know answers everything, flagged. "body": a JSON body, `snapshot` is the
+   * head's id and an unknown `since` is 404 (docs/legacy-api.md).
+   */
+  form: "app" | "body";
 }
 
-export function parsePullBody(body: Record<string, unknown>): PullRequest {
+const SINCE_RULE = "a snapshot id (64 lowercase hex) or a snapshot label (1 to 128 visible ASCII characters)";
+
+function checkSince(v: unknown, where: string): string {
+  if (!isAddress(v) && !isLabelText(v)) throw badRequest(`${where} must be ${SINCE_RULE}, or absent for everything`);
+  return v;
+}
+
+/** A pull: the body (null when the request has none) and the `?since=` of the URL. */
+export function parsePullRequest(body: Record<string, unknown> | null, query: URLSearchParams): PullRequest {
+  const fromQuery = query.get("since");
+  const q = fromQuery === null ? null : checkSince(fromQuery, "?since=");
+  if (body === null) return { since: q, encoding: "array", form: "app" };
   for (const k of Object.keys(body)) if (k !== "since" && k !== "embeddingEncoding") throw badRequest(`unknown field ${JSON.stringify(k).slice(0, 80)}; a pull takes {"since"?, "embeddingEncoding"?}`);
-  const since = body.since ?? null;
-  if (since !== null && !isAddress(since)) throw badRequest("`since` must be a snapshot id (64 lowercase hex), or absent for everything");
+  if (body.since != null && q !== null) throw badRequest("give `since` in the body or as ?since=, not both");
+  const since = body.since == null ? q : checkSince(body.since, "`since`");
   const enc = body.embeddingEncoding ?? "array";
   if (enc !== "array" && enc !== "base64") throw badRequest('`embeddingEncoding` must be "array" (the default: arrays of numbers) or "base64"');
-  return { since, encoding: enc };
+  return { since, encoding: enc, form: "body" };
+}
+
+/**
+ * The `snapshot` the app's client parses (serde, snake_case: snapshot_id, timestamp, note_count,
+ * note_ids; unknown fields ignored), with the predecessor's camelCase spelling alongside.
+ * `note_ids` are the notes of this answer. Null for a vault without a head.
+ */
+function appSnapshot(id: string | null, head: Head | null, noteCount: number, noteIds: string[]) {
+  if (!id || !head) return null;
+  return { snapshotId: id, timestamp: head.committedAt, noteCount, snapshot_id: id, note_count: noteCount, note_ids: noteIds };
 }
 
 /** Buffers the answer's text into chunks of ~64 KiB for the stream. */
@@ -65,17 +96,27 @@ async function* entriesOf(root: Address, reader: VaultReader): AsyncGenerator<En
   for (const c of children) yield* entriesOf(c.addr, reader);
 }
 
-export async function legacyPull(reader: VaultReader, req: PullRequest, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
+/** The snapshot a `since` names (an id in the log, or a label of one), or null. */
+async function sinceRoot(reader: VaultReader, labels: SnapshotLabels, since: string): Promise<Address | null> {
+  const id = isAddress(since) ? since : await labels.resolve(since);
+  return id ? ((await reader.snapshotInfo(id))?.root ?? null) : null;
+}
+
+export async function legacyPull(reader: VaultReader, labels: SnapshotLabels, req: PullRequest, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   const state = await reader.state();
-  const unknown = () => new ApiError(404, "unknown_snapshot", `snapshot ${req.since} is not in the log of vault ${reader.vault}; pull without since for everything`);
   let changed: { before?: Entry; after?: Entry; id: string }[] | null = null;
+  let sinceUnknown = false;
   if (req.since !== null) {
-    if (!state.exists || !state.root) throw unknown();
-    const since = await reader.snapshotInfo(req.since);
-    if (!since) throw unknown();
-    changed = (await diffTrees(since.root, state.root, reader.load)).changes;
+    const base = state.root ? await sinceRoot(reader, labels, req.since) : null;
+    if (base && state.root) changed = (await diffTrees(base, state.root, reader.load)).changes;
+    // The app's client cannot recover from an error here (its predecessor always answered everything).
+    else if (req.form === "app") sinceUnknown = true;
+    else throw new ApiError(404, "unknown_snapshot", `snapshot ${req.since} is not in the log of vault ${reader.vault}; pull without since for everything`);
   }
   const root = state.root;
+  const head = state.head;
+  const publicId = await labels.publicId(head?.snapshot ?? null);
+  const noteIds: string[] = [];
 
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
@@ -113,6 +154,7 @@ export async function legacyPull(reader: VaultReader, req: PullRequest, waitUnti
           }
         }
         await out.text(`${first ? "" : ","}${JSON.stringify(e.id)}:${text}`);
+        if (part === "note" && req.form === "app") noteIds.push(e.id);
         first = false;
       }
       batch = [];
@@ -126,7 +168,8 @@ export async function legacyPull(reader: VaultReader, req: PullRequest, waitUnti
   };
 
   const send = async () => {
-    await out.text(`{"snapshot":${JSON.stringify(state.head?.snapshot ?? null)},"notes":{`);
+    const lead = req.form === "body" ? `"snapshot":${JSON.stringify(head?.snapshot ?? null)},` : "";
+    await out.text(`{${lead}"snapshotId":${JSON.stringify(publicId)},"notes":{`);
     const sequence = (part: Part): AsyncIterable<Entry> | Iterable<Entry> =>
       changed ? changed.filter((c) => c.after && differs(part, c.before, c.after)).map((c) => c.after as Entry) : root ? entriesOf(root, reader) : [];
     await emit("note", sequence("note"));
@@ -142,6 +185,8 @@ export async function legacyPull(reader: VaultReader, req: PullRequest, waitUnti
     }
     if (nonFinite.length) await out.text(`,"nonFiniteEmbeddings":${JSON.stringify(nonFinite)}`);
     if (unreadable.length) await out.text(`,"unreadable":${JSON.stringify(unreadable)}`);
+    if (sinceUnknown) await out.text(`,"sinceUnknown":true`);
+    if (req.form === "app") await out.text(`,"snapshot":${JSON.stringify(appSnapshot(publicId, head, state.stats.notes, noteIds))}`);
     await out.text("}");
     await out.flush();
     await writer.close();

@@ -54,6 +54,8 @@ export interface WriteResult {
   deleted: number;
   /** Ids whose removal found nothing to remove. */
   absent: string[];
+  /** The counts of the head this write was made on (what a clear removed). */
+  before: SnapshotStats;
 }
 
 interface Pending {
@@ -62,10 +64,17 @@ interface Pending {
   codec: boolean | Codec;
 }
 
-export async function writeItems(t: WriteTarget, writes: readonly ItemWrite[], opts: { clear?: boolean } = {}): Promise<WriteResult> {
+export interface WriteOptions {
+  /** Replace the whole tree with the empty tree. */
+  clear?: boolean;
+  /** A vault without a head gets one even if nothing changed (the empty tree): the answer must name a snapshot. */
+  ensureHead?: boolean;
+}
+
+export async function writeItems(t: WriteTarget, writes: readonly ItemWrite[], opts: WriteOptions = {}): Promise<WriteResult> {
   const reader = new VaultReader(t.vault, t.stub, t.store);
   for (let attempt = 1; ; attempt++) {
-    const r = await attemptWrite(t, reader, writes, !!opts.clear);
+    const r = await attemptWrite(t, reader, writes, opts);
     if (r !== "retry") return r;
     if (attempt >= MAX_ATTEMPTS)
       throw new ApiError(503, "busy", `vault ${t.vault} changed ${MAX_ATTEMPTS} times while this write was being made; nothing was changed, retry`);
@@ -74,7 +83,8 @@ export async function writeItems(t: WriteTarget, writes: readonly ItemWrite[], o
   }
 }
 
-async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonly ItemWrite[], clear: boolean): Promise<WriteResult | "retry"> {
+async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonly ItemWrite[], opts: WriteOptions): Promise<WriteResult | "retry"> {
+  const clear = !!opts.clear;
   const gcEpoch = await t.stub.gcEpoch(); // a GC removing objects before our commit makes it retry
   const state = await reader.state();
   const old = clear ? new Map<string, Entry>() : await lookupEntries(state.root, new Set(writes.map((w) => w.id)), reader.load);
@@ -155,8 +165,8 @@ async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonl
     if (after ? !entriesEqual(before, after) : before) changes.set(w.id, after);
   }
 
-  const needsEmptySnapshot = clear && state.root !== EMPTY_ROOT;
-  if (!changes.size && !needsEmptySnapshot) return { snapshot: state.head?.snapshot ?? null, committed: false, stored, deleted, absent };
+  const needsEmptySnapshot = (clear && state.root !== EMPTY_ROOT) || (!!opts.ensureHead && !state.head);
+  if (!changes.size && !needsEmptySnapshot) return { snapshot: state.head?.snapshot ?? null, committed: false, stored, deleted, absent, before: state.stats };
 
   let current: VaultState = state;
   if (!state.exists) {
@@ -226,5 +236,5 @@ async function attemptWrite(t: WriteTarget, reader: VaultReader, writes: readonl
     if (result.reason === "head_moved" || result.reason === "gc_raced") return "retry";
     throw new ApiError(500, "internal", `commit of a legacy write failed: ${result.reason}`);
   }
-  return { snapshot: snap.addr, committed: true, stored, deleted, absent };
+  return { snapshot: snap.addr, committed: true, stored, deleted, absent, before: current.stats };
 }

@@ -1,0 +1,161 @@
+// watch <dir>: keep the folder in sync until stopped. Syncs once (full scan), then syncs the files
+// the watcher saw change (only those are looked at), and pulls when the server announces a new
+// head over the live socket. A full rescan runs at start, after each reconnect and every
+// --rescan-s seconds (default 600), in case the watcher missed an event. SIGINT/SIGTERM let the
+// sync in flight finish, then exit 0. One watch per folder (a lock in .penumbra-sync/).
+import { parse, emit } from "../args.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, STATE_DIR, type FolderContext } from "../context.ts";
+import { ensureFolders, rescanPaths } from "../vault-folder.ts";
+import { FolderWatcher, FULL_RESCAN_ABOVE } from "../folder-watcher.ts";
+import { acquireWatchLock } from "../watch-lock.ts";
+import { syncFolder } from "./sync.ts";
+import { startLive, type LiveReason, type LiveSession } from "../../engine/sync/live.ts";
+import { nodeLiveSocket } from "../../engine/node/live-socket.ts";
+import type { SyncReport } from "../../engine/sync/report.ts";
+import { UsageError } from "../errors.ts";
+
+export const summary = "Keep the folder in sync: sync each change made here, pull each change the server announces.";
+export const usage = "penumbra-sync watch <dir> [--debounce-ms 300] [--rescan-s 600] [--token <t>] [--json]";
+
+/** The safety-net rescan: often enough that a missed event is not missed for long, rare enough to cost nothing (the checkout index). */
+export const DEFAULT_RESCAN_S = 600;
+export const DEFAULT_DEBOUNCE_MS = 300;
+
+function positiveInt(v: string | undefined, fallback: number, flag: string): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const kb = (n: number) => (n < 10240 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { "debounce-ms": { type: "string" }, "rescan-s": { type: "string" } });
+  const debounceMs = positiveInt(values["debounce-ms"], DEFAULT_DEBOUNCE_MS, "--debounce-ms");
+  const rescanS = positiveInt(values["rescan-s"], DEFAULT_RESCAN_S, "--rescan-s");
+  const dir = positionals[0];
+  const token = tokenFrom(values.token);
+  // Locked before the folder is opened: opening may finish an interrupted checkout (writes files).
+  const release = existsSync(join(dir, STATE_DIR)) ? acquireWatchLock(dir) : null;
+  let ctx: FolderContext;
+  try {
+    ctx = await openFolder(dir, token);
+  } catch (e) {
+    release?.();
+    throw e;
+  }
+  try {
+    await ensureFolders(dir);
+    const line = (event: Record<string, unknown>, human: string) => emit(values.json, { event: event.event, time: new Date().toISOString(), ...event }, () => `${new Date().toISOString().slice(11, 19)} ${human}`);
+    const loop = new WatchLoop(ctx, debounceMs, rescanS, line);
+    line({ event: "watching", dir, rescanS, debounceMs }, `watching ${dir} (full rescan every ${rescanS} s; Ctrl-C stops)`);
+    await loop.run();
+    line({ event: "stopped" }, "stopped");
+    return 0;
+  } catch (e) {
+    return explain(e, ctx);
+  } finally {
+    release?.();
+    await closeFolder(ctx);
+  }
+}
+
+type Line = (event: Record<string, unknown>, human: string) => void;
+
+class WatchLoop {
+  /** Paths the watcher reported since the last sync took them. */
+  private readonly pending = new Set<string>();
+  private rescanAll = true;
+  private session: LiveSession | null = null;
+  private readonly watcher: FolderWatcher;
+
+  constructor(
+    private readonly ctx: FolderContext,
+    private readonly debounceMs: number,
+    private readonly rescanS: number,
+    private readonly line: Line,
+  ) {
+    this.watcher = new FolderWatcher(ctx.dir, (rel) => {
+      if (rel === null) this.rescanAll = true;
+      else this.pending.add(rel);
+      this.session?.changed();
+    });
+  }
+
+  /** Until a signal (resolves) or a failure a retry cannot fix (throws). */
+  async run(): Promise<void> {
+    this.watcher.start();
+    const session = startLive(this.ctx.vault, this.ctx.remote, {
+      socket: nodeLiveSocket,
+      debounceMs: this.debounceMs,
+      periodicMs: this.rescanS * 1000,
+      run: (reasons) => this.syncOnce(reasons),
+      onError: (e, retryMs) => {
+        if (retryMs !== null) this.line({ event: "error", message: (e as Error).message, retryMs }, `sync failed: ${(e as Error).message}; retrying in ${(retryMs / 1000).toFixed(1)} s`);
+      },
+      onStatus: (status) => this.line({ event: status }, status === "live" ? "live: the server announces changes" : "offline: reconnecting"),
+    });
+    this.session = session;
+    let onSignal = () => {};
+    const signalled = new Promise<void>((resolve) => (onSignal = resolve));
+    const stop = () => {
+      onSignal();
+      // A second signal while the last sync finishes: stop at once.
+      process.once("SIGINT", () => process.exit(130));
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    try {
+      await Promise.race([signalled, session.done]);
+    } finally {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      await session.stop(); // the sync in flight finishes
+      this.watcher.close();
+    }
+  }
+
+  private async syncOnce(reasons: LiveReason[]): Promise<SyncReport | null> {
+    const { ctx } = this;
+    const full = this.rescanAll || this.pending.size > FULL_RESCAN_ABOVE || reasons.some((r) => r === "start" || r === "reconnect" || r === "periodic");
+    const paths = full ? [] : [...this.pending];
+    this.pending.clear();
+    let pre = { hashed: 0, ignored: [] as string[] };
+    if (full) {
+      this.rescanAll = false;
+      this.watcher.start(); // a part folder made (again) since is watched from now on
+    } else {
+      // Just the changed files. Files this device's last pull wrote come back as events: when they
+      // (and the rest) changed nothing and only local events asked, nothing is sent.
+      const scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths);
+      pre = scan;
+      const { head, base } = ctx.vault.refs;
+      if (!scan.changed && head === base && reasons.every((r) => r === "local")) {
+        // Only signatures changed (a touch, our own writes): the rows still describe the head's
+        // tree, so they may be saved. Rows of an uncommitted edit never are (a crash would lose it).
+        if (!ctx.vault.hasUncommittedChanges) await saveCheckout(ctx, ctx.vault.headRoot);
+        return null;
+      }
+    }
+    const r = await syncFolder(ctx, "sync", undefined, full ? undefined : []);
+    // Edited while this sync wrote the folder: left alone, sent by the next sync.
+    for (const s of r.skipped) this.pending.add(s);
+    if (r.skipped.length) this.session?.changed();
+    this.print(reasons, full, r.report, { ...r, hashed: r.hashed + pre.hashed, ignored: [...pre.ignored, ...r.ignored] });
+    return r.report;
+  }
+
+  private print(reasons: LiveReason[], full: boolean, report: SyncReport, r: { skipped: string[]; ignored: string[]; hashed: number }): void {
+    const p = report.pushed;
+    const c = report.changes;
+    const human = [
+      `sync (${reasons.join(", ")}${full ? "; full rescan" : ""}): up +${p.added} ~${p.modified} -${p.deleted}, down +${c.added} ~${c.modified} -${c.deleted}; sent ${kb(report.uploaded.bytes)}, received ${kb(report.downloaded.bytes)}`,
+      ...report.conflicts.map((x) => `  conflict: ${x.id}: ${x.kind}${x.copy ? ` -> copy ${x.copy}` : ""}`),
+      ...r.skipped.map((s) => `  left alone (edited during sync, next sync sends it): ${s}`),
+    ];
+    this.line({ event: "sync", reasons, full, ...report, hashed: r.hashed, skipped: r.skipped, ignored: r.ignored }, human.join("\n"));
+  }
+}

@@ -1,0 +1,65 @@
+// Watches the three part folders of a vault folder for changed files.
+//
+// Node's fs.watch on each folder, not recursive: the part folders are flat, and on Linux a
+// non-recursive fs.watch is one inotify watch per folder. Measured on a burst (this machine,
+// Node 20): 500 files written, atomically replaced or created and deleted: every file reported,
+// no event lost; 5,000 atomic replacements with the event loop busy overflow the kernel's queue
+// (16,384 events) and lose files without any signal. Node 20's recursive fs.watch reported no
+// deletes at all. So: the folders are watched one by one, a burst past FULL_RESCAN_ABOVE paths
+// is handled by a full rescan (the checkout index makes it cheap), and watch rescans everything at
+// start, after a reconnect and periodically, as a safety net for an event lost anyway.
+import { watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { PART_DIRS } from "./vault-folder.ts";
+
+/** Paths gathered in one debounce window above which a full rescan is cheaper (and the queue may have overflowed). */
+export const FULL_RESCAN_ABOVE = 2000;
+
+/**
+ * Test hook, off unless set (test/e2e/watch.test.ts): events of paths matching this regular
+ * expression are dropped, as if the kernel had lost them, so a test can show the periodic rescan
+ * catching what the watcher missed.
+ */
+const DROP_ENV = "PENUMBRA_SYNC_TEST_DROP_EVENTS";
+
+export class FolderWatcher {
+  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly drop = process.env[DROP_ENV] ? new RegExp(process.env[DROP_ENV]!) : null;
+
+  /** `onChange(rel)`: `<sub>/<name>` changed; `onChange(null)`: something unknown changed (rescan all). */
+  constructor(
+    private readonly dir: string,
+    private readonly onChange: (rel: string | null) => void,
+  ) {}
+
+  /** Watches every part folder not watched yet (a folder deleted and made again is watched anew). */
+  start(): void {
+    for (const { dir: sub } of Object.values(PART_DIRS)) {
+      if (this.watchers.has(sub)) continue;
+      let w: FSWatcher;
+      try {
+        w = watch(join(this.dir, sub), { persistent: true });
+      } catch {
+        continue; // missing: the next full rescan (which calls start again) sees its files
+      }
+      w.on("change", (_event, name) => {
+        if (name === null || name === undefined) return this.onChange(null);
+        const rel = `${sub}/${String(name)}`;
+        if (this.drop?.test(rel)) return;
+        this.onChange(rel);
+      });
+      w.on("error", () => {
+        // The folder went away (deleted, renamed): forget the watch; everything needs a look.
+        w.close();
+        this.watchers.delete(sub);
+        this.onChange(null);
+      });
+      this.watchers.set(sub, w);
+    }
+  }
+
+  close(): void {
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+}
