@@ -4,7 +4,7 @@
 import { secretsEqual } from "./crypto.ts";
 import type { Env } from "./env.ts";
 import { ApiError } from "./http.ts";
-import { protocolToken } from "./live.ts";
+import { protocolToken } from "./live-upgrade.ts";
 import { looksLikeToken, scopeAllows, tokenHash, type Scope } from "./tokens.ts";
 
 export interface Access {

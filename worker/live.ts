@@ -8,10 +8,11 @@
 // broadcast after a wake-up finds every socket, and a revoked token's sockets can be closed.
 //
 // Messages (engine/core/live-protocol.ts): one small JSON text per head move, and one on connect.
-import { BEARER_PROTOCOL_PREFIX, encodeHeadMessage, LIVE_PROTOCOL, PING, PONG } from "../engine/core/live-protocol.ts";
+import { encodeHeadMessage, LIVE_PROTOCOL, PING, PONG } from "../engine/core/live-protocol.ts";
 import type { Access } from "./access.ts";
 import type { VaultRequest } from "./context.ts";
 import { ApiError, json } from "./http.ts";
+import { isUpgrade, offeredProtocols } from "./live-upgrade.ts";
 import type { Head } from "./vault-types.ts";
 
 /** Sockets one vault accepts at once (devices and tabs of one person, plus headroom). */
@@ -24,22 +25,6 @@ const OPERATOR_TAG = "operator";
 interface Attachment {
   scope: Access["scope"];
   tokenId: string | null;
-}
-
-const isUpgrade = (request: Request) => (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
-
-function offeredProtocols(request: Request): string[] {
-  return (request.headers.get("sec-websocket-protocol") ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-/** The token an upgrade to the live route carries in `Sec-WebSocket-Protocol`, if any (docs/protocol.md). */
-export function protocolToken(request: Request): string | null {
-  if (!isUpgrade(request) || !new URL(request.url).pathname.endsWith("/live")) return null;
-  const offered = offeredProtocols(request).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
-  return offered ? offered.slice(BEARER_PROTOCOL_PREFIX.length) || null : null;
 }
 
 /** The edge half: after authentication (scope read), hands the upgrade to the vault's object. */
