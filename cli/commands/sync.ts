@@ -1,6 +1,6 @@
 // sync <dir>: pull + merge + push between the vault folder and the remote.
 import { parse, emit } from "../args.ts";
-import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, type FolderContext } from "../context.ts";
+import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "../context.ts";
 import { scanFolder, applyTree, rescanPaths } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { EarlyUpload } from "../../engine/sync/early-upload.ts";
@@ -45,6 +45,9 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
  * (`<sub>/<name>` of files a watcher saw change) only those files are looked at (watch.ts).
  */
 export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false), paths?: Iterable<string>) {
+  // A sync of this process that failed after moving the head (a merge whose push failed) left the
+  // folder behind it: catch up first, as opening the folder would (watch keeps it open).
+  await finishCheckout(ctx);
   let hashedBytes = 0;
   progress.phase("hashing");
   instrumentRemote(ctx.remote);

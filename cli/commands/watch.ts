@@ -6,7 +6,7 @@
 import { parse, emit } from "../args.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, STATE_DIR, type FolderContext } from "../context.ts";
+import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishCheckout, STATE_DIR, type FolderContext } from "../context.ts";
 import { ensureFolders, rescanPaths } from "../vault-folder.ts";
 import { FolderWatcher, FULL_RESCAN_ABOVE } from "../folder-watcher.ts";
 import { acquireWatchLock } from "../watch-lock.ts";
@@ -130,6 +130,7 @@ class WatchLoop {
     } else {
       // Just the changed files. Files this device's last pull wrote come back as events: when they
       // (and the rest) changed nothing and only local events asked, nothing is sent.
+      await finishCheckout(ctx); // the folder at the head first (see syncFolder)
       const scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths);
       pre = scan;
       const { head, base } = ctx.vault.refs;
