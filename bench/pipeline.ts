@@ -29,6 +29,7 @@ import { SealPool } from "../engine/node/seal-pool.ts";
 import { ScanPool } from "../cli/scan-pool.ts";
 import { ObjectType } from "../engine/core/object.ts";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
+import { CheckoutIndex } from "../cli/checkout-index.ts";
 import { scanFolder } from "../cli/vault-folder.ts";
 import { generateVault, embeddingBytes } from "../sample/generator.ts";
 import { writeVaultFolder } from "../sample/folder.ts";
@@ -164,9 +165,9 @@ const stages: Record<string, (m: Mode) => Promise<Sample | null>> = {
     return withStore(async (store) => {
       const v = await Vault.open({ store, compressor: nodeCompressor, keys: m.keys, device: "bench" });
       return time(async () => {
-        const scan = await scanFolder(folder, v, {}, undefined, m.threads ? scanPool : undefined);
+        const scan = await scanFolder(folder, v, CheckoutIndex.empty(), undefined, m.threads ? scanPool : undefined);
         if (scan.bytesRead !== vaultBytes) throw new Error(`the scan read ${scan.bytesRead} bytes, the vault has ${vaultBytes}`);
-        v.replaceEntries(scan.entries);
+        v.updateEntries(scan.changes);
         await v.commit();
       });
     });

@@ -18,7 +18,10 @@ import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { RemoteError } from "../engine/remote/remote.ts";
 import { SyncError } from "../engine/sync/sync.ts";
 import { CliError } from "./errors.ts";
-import { applyTree, type FolderReader, type StatCache } from "./vault-folder.ts";
+import { crashPoint } from "./crash-hook.ts";
+import { applyTree, type FolderReader } from "./vault-folder.ts";
+import { openCheckout, writeCheckout } from "./checkout-file.ts";
+import { CheckoutIndex } from "./checkout-index.ts";
 import type { Address } from "../engine/core/hash.ts";
 
 export const STATE_DIR = ".penumbra-sync";
@@ -43,7 +46,8 @@ export interface FolderContext {
   store: FsStore;
   vault: Vault;
   remote: HttpRemote;
-  statCache: StatCache;
+  /** What the folder holds: the tree it was brought to and each part file's stat signature. */
+  checkout: CheckoutIndex;
   /** Reads the folder for a scan: on worker threads when the scan is big (scan-pool.ts). */
   reader: FolderReader;
 }
@@ -91,16 +95,23 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   let vault: Vault;
   try {
     store = await FsStore.open(join(dir, STATE_DIR, "store"), nodeCompressor);
-    vault = await Vault.open({ store, compressor: nodeCompressor, keys });
+    // The working state is the head's tree plus what a scan finds changed: nothing is loaded whole.
+    vault = await Vault.open({ store, compressor: nodeCompressor, keys, lazyWorking: true });
   } catch (e) {
     if (e instanceof VaultKeyError) throw new CliError(`${join(dir, STATE_DIR)}: ${e.message}`, "move the folder's .penumbra-sync away and init again to re-clone", "vault_key");
     throw new CliError(`the local state in ${join(dir, STATE_DIR)} is corrupt: ${(e as Error).message}`, "run verify, or move the folder's .penumbra-sync away and init again to re-clone");
   }
   const remote = new HttpRemote({ url: config.remote, vault: config.vault, token });
-  const statCache = (await store.getMeta<StatCache>("statcache")) ?? {};
-  const ctx = { dir, config, store, vault, remote, statCache, reader: scanPool() };
+  const checkout = await openCheckout(join(dir, STATE_DIR), vault);
+  const ctx = { dir, config, store, vault, remote, checkout, reader: scanPool() };
   await finishCheckout(ctx);
   return ctx;
+}
+
+/** Closes the folder's store: the object index file is rewritten here when new packs are many. */
+export async function closeFolder(ctx: FolderContext): Promise<void> {
+  crashPoint("index-write");
+  await ctx.store.close();
 }
 
 export function keyFilePath(dir: string): string {
@@ -168,28 +179,27 @@ function askHidden(question: string): Promise<string> {
   });
 }
 
-/** Root of the tree the folder's files reflect. */
-export async function checkoutRoot(ctx: FolderContext): Promise<Address | null> {
-  return (await ctx.store.getMeta<Address | null>("checkout")) ?? null;
-}
-
 /** Brings the folder to the head after an interrupted pull (the files were being written). */
 export async function finishCheckout(ctx: FolderContext): Promise<void> {
-  const from = await checkoutRoot(ctx);
   const to = ctx.vault.headRoot;
-  if (to && from !== to) {
-    await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache);
-    await saveCheckout(ctx, to, true);
+  // Rows of a tree the vault no longer has a head for (its store was replaced): start afresh, every file is read.
+  if (!to && ctx.checkout.root) ctx.checkout = CheckoutIndex.empty();
+  if (to && ctx.checkout.root !== to) {
+    await applyTree(ctx.dir, ctx.vault, to, ctx.checkout);
+    await saveCheckout(ctx, to);
   }
 }
 
 /**
- * Records that the folder reflects tree `root`, with the stat cache that proves it. Unchanged state
- * is not written again: a no-op sync of a large folder would otherwise rewrite megabytes of cache.
+ * Records that the folder reflects tree `root`, with the rows that prove it (one atomic file write).
+ * Unchanged state is not written again: a no-op sync of a large folder would otherwise rewrite
+ * megabytes of rows.
  */
-export async function saveCheckout(ctx: FolderContext, root: Address | null, statCacheChanged: boolean): Promise<void> {
-  if (statCacheChanged) await ctx.store.setMeta("statcache", ctx.statCache);
-  if (root !== (await checkoutRoot(ctx))) await ctx.store.setMeta("checkout", root);
+export async function saveCheckout(ctx: FolderContext, root: Address | null): Promise<void> {
+  ctx.checkout.root = root;
+  if (!ctx.checkout.dirty) return;
+  crashPoint("checkout-write");
+  ctx.checkout = await writeCheckout(join(ctx.dir, STATE_DIR), ctx.checkout);
 }
 /** Maps engine and transport errors to one line a user can act on. */
 export function explain(e: unknown, ctx?: { config: FolderConfig }): never {

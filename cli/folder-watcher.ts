@@ -6,7 +6,7 @@
 // no event lost; 5,000 atomic replacements with the event loop busy overflow the kernel's queue
 // (16,384 events) and lose files without any signal. Node 20's recursive fs.watch reported no
 // deletes at all. So: the folders are watched one by one, a burst past FULL_RESCAN_ABOVE paths
-// is handled by a full rescan (the stat cache makes it cheap), and watch rescans everything at
+// is handled by a full rescan (the checkout index makes it cheap), and watch rescans everything at
 // start, after a reconnect and periodically, as a safety net for an event lost anyway.
 import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";

@@ -3,7 +3,7 @@
 // threads and their results come back in scan order; the vault (staging, addresses, the stat
 // cache) stays on the main thread. Used only for big scans: a thread takes ~0.4 s to start.
 import { WorkerPool, defaultPoolSize } from "../engine/node/worker-pool.ts";
-import { cachedSig, inlineReader, type FileRead, type FolderFile, type FolderReader, type StatCache } from "./vault-folder.ts";
+import { inlineReader, type FileRead, type FolderFile, type FolderReader } from "./vault-folder.ts";
 import { handle, unpackScanAnswer, type ScanAnswer, type ScanRequest } from "./scan-worker.ts";
 
 export interface ScanPoolOptions {
@@ -43,13 +43,13 @@ export class ScanPool implements FolderReader {
     return this.pool.failure;
   }
 
-  async *read(files: readonly FolderFile[], cache: StatCache): AsyncIterable<FileRead> {
-    const uncached = files.reduce((n, f) => (cache[f.rel] ? n : n + 1), 0);
-    if (uncached < this.minReads) return yield* inlineReader.read(files, cache);
+  async *read(files: readonly FolderFile[], expectedReads?: number): AsyncIterable<FileRead> {
+    const uncached = expectedReads ?? files.reduce((n, f) => (f.cached ? n : n + 1), 0);
+    if (uncached < this.minReads) return yield* inlineReader.read(files);
     const requests: ScanRequest["files"][] = [];
     for (let i = 0; i < files.length; i += this.batch)
       requests.push(
-        files.slice(i, i + this.batch).map((f) => ({ path: f.path, part: f.part, cached: cachedSig(cache, f.rel) })),
+        files.slice(i, i + this.batch).map((f) => ({ path: f.path, part: f.part, cached: f.cached })),
       );
     const send = (r: ScanRequest["files"]) => {
       // If a thread dies, its batch is read here, by the same handler.

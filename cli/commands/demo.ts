@@ -11,7 +11,7 @@ import { openFolder, writeFolderConfig, STATE_DIR, type FolderContext } from "..
 import { ensureFolders, scanFolder, partPath } from "../vault-folder.ts";
 import { syncFolder } from "./sync.ts";
 import { HttpRemote } from "../../engine/remote/http-remote.ts";
-import { buildTree } from "../../engine/core/tree.ts";
+import { updateTree } from "../../engine/core/tree-update.ts";
 import { generateVault, editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";
 import { writeVaultFolder } from "../../sample/folder.ts";
 import type { SyncReport } from "../../engine/sync/report.ts";
@@ -134,8 +134,8 @@ const prependLine = (dir: string, id: string, line: string) => editBody(dir, id,
 async function folderRoot(dir: string, token: string): Promise<string> {
   const ctx: FolderContext = await openFolder(dir, token);
   try {
-    const scan = await scanFolder(dir, ctx.vault, {});
-    return buildTree(scan.entries.values()).root;
+    const scan = await scanFolder(dir, ctx.vault, ctx.checkout);
+    return (await updateTree(ctx.vault.headRoot, scan.changes, ctx.vault.load)).root;
   } finally {
     await ctx.store.close();
   }

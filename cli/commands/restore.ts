@@ -1,5 +1,5 @@
 // restore <dir> --snapshot <id> [--note <id>]: bring back a vault state or one note from history.
-// The restored files are ordinary local edits: the next sync sends them like any other change.
+// The restored files are recorded as a local snapshot: the next sync sends them like any other change.
 // The folder's current state is recorded as a local snapshot first, so a restore is itself undoable.
 import { parse, emit } from "../args.ts";
 import { UsageError, CliError } from "../errors.ts";
@@ -27,21 +27,28 @@ export async function run(args: string[]): Promise<number> {
       if (matches.length !== 1) throw new CliError(`snapshot ${snapshot} ${matches.length ? "is ambiguous" : "is not in the last 1000 snapshots"}`, "give more of its id (see log)");
       snapshot = matches[0].snapshot;
     }
-    const scan = await scanFolder(ctx.dir, v, ctx.statCache, undefined, ctx.reader);
-    v.replaceEntries(scan.entries);
+    const scan = await scanFolder(ctx.dir, v, ctx.checkout, undefined, ctx.reader);
+    v.updateEntries(scan.changes);
     await v.commit("before restore");
-    await saveCheckout(ctx, v.headRoot, scan.cacheChanged);
+    await saveCheckout(ctx, v.headRoot);
     await fetchSnapshot(v, ctx.remote, snapshot);
     const target = (await v.snapshot(snapshot)).root;
     let changes;
     if (values.note) {
       const old = await lookup(target, v.keying.keyOf(values.note), v.load);
       if (!old) throw new CliError(`note ${values.note} is not in snapshot ${snapshot.slice(0, 16)}`, "pick another snapshot (see log)");
-      const cur = v.entry(values.note);
+      const cur = await v.entryOf(values.note);
       changes = [{ id: values.note, before: cur, after: old }];
     } else changes = (await diffTrees(v.headRoot, target, v.load)).changes;
-    const r = await applyChanges(ctx.dir, v, changes, ctx.statCache);
-    await ctx.store.setMeta("statcache", ctx.statCache);
+    const r = await applyChanges(ctx.dir, v, changes, ctx.checkout);
+    // The restored state becomes a local snapshot, which the checkout's rows now describe (a file
+    // left alone keeps an unknown signature: the next scan reads it, and the user's edit wins).
+    for (const c of changes) {
+      if (c.after) v.putEntry(c.after);
+      else v.removeEntry(c.id);
+    }
+    await v.commit("restore");
+    await saveCheckout(ctx, v.headRoot);
     const out = { snapshot, note: values.note ?? null, restored: changes.length, written: r.written, deleted: r.deleted, skipped: r.skipped };
     emit(values.json, out, () => `restored ${values.note ? `note ${values.note}` : `${changes.length} change(s)`} from snapshot ${snapshot.slice(0, 16)}: ${r.written} file(s) written, ${r.deleted} removed. Run sync to send it.`);
     return 0;

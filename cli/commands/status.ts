@@ -2,7 +2,8 @@
 import { parse, emit } from "../args.ts";
 import { openFolder, tokenFrom, explain } from "../context.ts";
 import { scanFolder } from "../vault-folder.ts";
-import { buildTree, diffTrees } from "../../engine/core/tree.ts";
+import { diffTrees } from "../../engine/core/tree.ts";
+import { updateTree } from "../../engine/core/tree-update.ts";
 import { countChanges } from "../../engine/sync/report.ts";
 
 export const summary = "Show local changes not yet pushed, the remote head and the last synced snapshot.";
@@ -12,8 +13,8 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
   const ctx = await openFolder(positionals[0], tokenFrom(values.token));
   try {
-    const scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, undefined, ctx.reader);
-    const tree = buildTree(scan.entries.values(), ctx.vault.keying, ctx.vault.keyHashCache);
+    const scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, undefined, ctx.reader);
+    const tree = await updateTree(ctx.vault.headRoot, scan.changes, ctx.vault.load, ctx.vault.keying, ctx.vault.keyHashCache);
     const baseRoot = await ctx.vault.rootOf(ctx.vault.refs.base);
     const load = async (a: string) => tree.nodes.get(a) ?? ctx.vault.load(a);
     const local = (await diffTrees(baseRoot, tree.root, load)).changes;

@@ -1,6 +1,6 @@
 // sync <dir>: pull + merge + push between the vault folder and the remote.
 import { parse, emit } from "../args.ts";
-import { openFolder, tokenFrom, explain, saveCheckout, type FolderContext } from "../context.ts";
+import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "../context.ts";
 import { scanFolder, applyTree, rescanPaths } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { EarlyUpload } from "../../engine/sync/early-upload.ts";
@@ -36,7 +36,7 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   } catch (e) {
     explain(e, ctx);
   } finally {
-    await ctx.store.close();
+    await closeFolder(ctx);
   }
 }
 
@@ -45,6 +45,9 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
  * (`<sub>/<name>` of files a watcher saw change) only those files are looked at (watch.ts).
  */
 export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false), paths?: Iterable<string>) {
+  // A sync of this process that failed after moving the head (a merge whose push failed) left the
+  // folder behind it: catch up first, as opening the folder would (watch keeps it open).
+  await finishCheckout(ctx);
   let hashedBytes = 0;
   progress.phase("hashing");
   instrumentRemote(ctx.remote);
@@ -56,10 +59,11 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
     early?.poke();
   };
   let scan;
-  if (paths) scan = rescanPaths(ctx.dir, ctx.vault, ctx.statCache, paths, onFile);
+  // Given paths: their rows and working entries are updated in place; a full scan reports changes.
+  if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
   else {
-    scan = await scanFolder(ctx.dir, ctx.vault, ctx.statCache, onFile, ctx.reader);
-    ctx.vault.replaceEntries(scan.entries);
+    scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
+    ctx.vault.updateEntries(scan.changes);
   }
   crashPoint("scanned");
   const local = await ctx.vault.commit();
@@ -67,7 +71,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
   const from = ctx.vault.headRoot;
   // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
-  await saveCheckout(ctx, from, scan.cacheChanged);
+  await saveCheckout(ctx, from);
   crashPoint("committed");
   const op = mode === "sync" ? sync : mode === "push" ? push : pull;
   let phase = "";
@@ -87,13 +91,8 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   crashPoint("synced");
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];
-  let written = false;
-  if (to && to !== from) {
-    const applied = await applyTree(ctx.dir, ctx.vault, from, to, ctx.statCache);
-    skipped = applied.skipped;
-    written = applied.written + applied.deleted > 0;
-  }
-  await saveCheckout(ctx, to, written);
+  if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, to, ctx.checkout)).skipped;
+  await saveCheckout(ctx, to);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
 }

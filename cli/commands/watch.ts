@@ -6,7 +6,7 @@
 import { parse, emit } from "../args.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openFolder, tokenFrom, explain, saveCheckout, STATE_DIR, type FolderContext } from "../context.ts";
+import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishCheckout, STATE_DIR, type FolderContext } from "../context.ts";
 import { ensureFolders, rescanPaths } from "../vault-folder.ts";
 import { FolderWatcher, FULL_RESCAN_ABOVE } from "../folder-watcher.ts";
 import { acquireWatchLock } from "../watch-lock.ts";
@@ -19,7 +19,7 @@ import { UsageError } from "../errors.ts";
 export const summary = "Keep the folder in sync: sync each change made here, pull each change the server announces.";
 export const usage = "penumbra-sync watch <dir> [--debounce-ms 300] [--rescan-s 600] [--token <t>] [--json]";
 
-/** The safety-net rescan: often enough that a missed event is not missed for long, rare enough to cost nothing (stat cache). */
+/** The safety-net rescan: often enough that a missed event is not missed for long, rare enough to cost nothing (the checkout index). */
 export const DEFAULT_RESCAN_S = 600;
 export const DEFAULT_DEBOUNCE_MS = 300;
 
@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
     return explain(e, ctx);
   } finally {
     release?.();
-    await ctx.store.close();
+    await closeFolder(ctx);
   }
 }
 
@@ -130,11 +130,16 @@ class WatchLoop {
     } else {
       // Just the changed files. Files this device's last pull wrote come back as events: when they
       // (and the rest) changed nothing and only local events asked, nothing is sent.
-      const scan = rescanPaths(ctx.dir, ctx.vault, ctx.statCache, paths);
-      if (scan.cacheChanged) await saveCheckout(ctx, ctx.vault.headRoot, true);
+      await finishCheckout(ctx); // the folder at the head first (see syncFolder)
+      const scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths);
       pre = scan;
       const { head, base } = ctx.vault.refs;
-      if (!scan.changed && head === base && reasons.every((r) => r === "local")) return null;
+      if (!scan.changed && head === base && reasons.every((r) => r === "local")) {
+        // Only signatures changed (a touch, our own writes): the rows still describe the head's
+        // tree, so they may be saved. Rows of an uncommitted edit never are (a crash would lose it).
+        if (!ctx.vault.hasUncommittedChanges) await saveCheckout(ctx, ctx.vault.headRoot);
+        return null;
+      }
     }
     const r = await syncFolder(ctx, "sync", undefined, full ? undefined : []);
     // Edited while this sync wrote the folder: left alone, sent by the next sync.

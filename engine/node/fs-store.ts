@@ -2,9 +2,14 @@
 // server stores, so a pulled pack is written as it came), refs and caches in small JSON files.
 //
 //   <root>/packs/<pack id>.pack   written once, atomically; named by the hash of its bytes
+//   <root>/objects.pnix           the object index (pack-index.ts): address -> pack, frame, offset
 //   <root>/meta/<key>.json        atomically replaced
 //
-// The index (address -> pack, frame, offset) is rebuilt from the pack headers when the store opens.
+// Opening reads only the index file's header and fan-out: a lookup reads the few entries it needs.
+// Packs the index file does not list (written since, or the file is missing or damaged) are
+// indexed in memory from their headers, and the file is rewritten with them, atomically, once they
+// are many (flushIndex): so a sync costs O(change), and a crash at any point leaves an index file
+// that is whole (the old one or the new one) and packs it does not list, which the next open indexes.
 import { mkdir, readdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { addressOf, type Address } from "../core/hash.ts";
@@ -14,23 +19,22 @@ import type { Compressor } from "../core/compress.ts";
 import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/store.ts";
 import { writeFileAtomic } from "./atomic-file.ts";
 import { nodeCompressor } from "./native.ts";
-
-interface Location {
-  pack: string;
-  frameOffset: number;
-  storedLength: number;
-  rawLength: number;
-  codec: Codec;
-  offset: number;
-  length: number;
-}
+import { FormatError } from "../core/bytes.ts";
+import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, type Location } from "./pack-index.ts";
 
 /** Inflated frames kept for reuse (frames are ~256 KiB: a few hundred of them). */
 const FRAME_CACHE_BYTES = 64 * 1024 * 1024;
 const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
+/** The index file is rewritten once packs it does not list hold this many objects, or are this many packs. */
+const LOOSE_OBJECTS = 4096;
+const LOOSE_PACKS = 16;
 
 export class FsStore implements LocalStore {
+  /** The object index on disk (null: none yet, or it was damaged). */
+  private indexFile: PackIndexFile | null = null;
+  /** Objects of the packs the index file does not list. */
   private index = new Map<Address, Location>();
+  private loosePacks = new Set<Address>();
   private frameCache = new Map<string, Uint8Array>();
   private frameCacheBytes = 0;
   private inflight = new Map<string, Promise<Uint8Array>>();
@@ -43,9 +47,11 @@ export class FsStore implements LocalStore {
     const s = new FsStore(root, compressor);
     await mkdir(join(root, "packs"), { recursive: true });
     await mkdir(join(root, "meta"), { recursive: true });
-    for (const name of await readdir(join(root, "packs"))) {
-      if (name.endsWith(".pack")) await s.indexPack(name.slice(0, -5));
-    }
+    const packs = new Set<string>();
+    for (const name of await readdir(join(root, "packs"))) if (name.endsWith(".pack")) packs.add(name.slice(0, -5));
+    s.indexFile = openIndexFile(join(root, PACK_INDEX_FILE), packs);
+    const listed = new Set(s.indexFile?.packs ?? []);
+    for (const id of packs) if (!listed.has(id)) await s.indexPack(id);
     return s;
   }
 
@@ -53,8 +59,30 @@ export class FsStore implements LocalStore {
     this.check = check;
   }
 
+  /** Objects indexed (an object stored in two packs may count twice). */
   get objectCount(): number {
-    return this.index.size;
+    return this.index.size + (this.indexFile?.count ?? 0);
+  }
+
+  private locate(addr: Address): Location | undefined {
+    return this.index.get(addr) ?? this.indexFile?.find(addr);
+  }
+
+  /**
+   * Rewrites the index file with the packs it does not list yet, when they are many (or always,
+   * with `force`): one streamed merge, written atomically.
+   */
+  async flushIndex(force = false): Promise<void> {
+    if (this.loosePacks.size === 0) return;
+    if (!force && this.indexFile && this.index.size < LOOSE_OBJECTS && this.loosePacks.size < LOOSE_PACKS) return;
+    const packs = [...(this.indexFile?.packs ?? []), ...this.loosePacks];
+    const bytes = encodePackIndex(packs, mergeEntries(this.indexFile, this.index), (this.indexFile?.count ?? 0) + this.index.size);
+    const path = join(this.root, PACK_INDEX_FILE);
+    await writeFileAtomic(path, bytes);
+    this.indexFile?.close();
+    this.indexFile = PackIndexFile.open(path);
+    this.index.clear();
+    this.loosePacks.clear();
   }
 
   private packPath(id: string): string {
@@ -70,8 +98,9 @@ export class FsStore implements LocalStore {
       const head = new Uint8Array(PACK_PREFIX_BYTES + headerLength);
       await fh.read(head, 0, head.length, 0);
       const h = decodePackHeader(head);
+      this.loosePacks.add(id);
       for (const o of h.objects) {
-        if (this.index.has(o.addr)) continue;
+        if (this.index.has(o.addr) || this.indexFile?.find(o.addr)) continue;
         const f = h.frames[o.frame];
         this.index.set(o.addr, { pack: id, frameOffset: f.offset, storedLength: f.storedLength, rawLength: f.rawLength, codec: f.codec, offset: o.offset, length: o.length });
       }
@@ -99,7 +128,7 @@ export class FsStore implements LocalStore {
   }
 
   async getObject(addr: Address): Promise<Uint8Array | undefined> {
-    const loc = this.index.get(addr);
+    const loc = this.locate(addr);
     if (!loc) return undefined;
     const raw = await this.frame(loc, addr);
     const bytes = raw.subarray(loc.offset, loc.offset + loc.length);
@@ -150,11 +179,11 @@ export class FsStore implements LocalStore {
   }
 
   async hasObjects(addrs: readonly Address[]): Promise<Set<Address>> {
-    return new Set(addrs.filter((a) => this.index.has(a)));
+    return new Set(addrs.filter((a) => this.locate(a) !== undefined));
   }
 
   async putObjects(objects: readonly StoredObject[], pack?: Uint8Array): Promise<void> {
-    const fresh = objects.filter((o) => !this.index.has(o.addr));
+    const fresh = objects.filter((o) => !this.locate(o.addr));
     if (fresh.length === 0 && !pack) return;
     let bytes = pack;
     if (!bytes) {
@@ -197,8 +226,26 @@ export class FsStore implements LocalStore {
   }
 
   async close(): Promise<void> {
+    // The index file only saves the next open some reading: failing to write it (a full disk) loses nothing.
+    await this.flushIndex().catch(() => {});
+    this.indexFile?.close();
+    this.indexFile = null;
     await this.closeHandles();
     this.frameCache.clear();
     this.frameCacheBytes = 0;
   }
+}
+
+/** The index file if it is whole and lists only packs that exist; else none (it is rebuilt). */
+function openIndexFile(path: string, packs: ReadonlySet<string>): PackIndexFile | null {
+  let f: PackIndexFile;
+  try {
+    f = PackIndexFile.open(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" || e instanceof FormatError) return null;
+    throw e;
+  }
+  if (f.packs.every((p) => packs.has(p))) return f;
+  f.close();
+  return null;
 }

@@ -5,7 +5,8 @@ import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
 import { Codec, PackBuilder, readPack } from "../core/pack.ts";
 import { fflateCompressor, type Compressor } from "../core/compress.ts";
-import { buildTree, diffTrees, iterateTree, entryRefs, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
+import { buildTree, diffTrees, iterateTree, entryRefs, lookup, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
+import { updateTree } from "../core/tree-update.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
 import { LARGE_BLOB, splitLargeBlob, decodeChunkList, joinChunks } from "../core/chunklist.ts";
 import { assertNoteId, decodeEmbedding, decodeJsonPart, encodeEmbedding, encodeJsonPart, type PartName } from "../core/parts.ts";
@@ -39,6 +40,13 @@ export interface VaultOptions {
    * without them, and with another vault's keys.
    */
   keys?: VaultKeys;
+  /**
+   * Open without reading the head's tree: the working state is then the head tree plus the changes
+   * given (putEntry, removeEntry, updateEntries), and a commit rewrites only the nodes they touch,
+   * so opening and a no-op cost O(1) and an edit O(change), whatever the vault's size (the CLI).
+   * `ids()`, `entry()`, `size` and `setEntry` need the whole state: call `loadEntries()` first.
+   */
+  lazyWorking?: boolean;
 }
 
 /** The store and the keys given do not belong together. */
@@ -77,7 +85,11 @@ export class Vault {
   refs: Refs = { ...EMPTY_REFS };
   /** Root of the head snapshot's tree (the empty tree's root when there is no head). */
   headRoot: Address | null = null;
-  private entries = new Map<string, Entry>();
+  /** Every working entry, or null in lazy mode until loadEntries (the working state is then headRoot + overlay). */
+  private entries: Map<string, Entry> | null = new Map();
+  /** Lazy mode: working entries that differ from the head's tree (null: deleted). */
+  private overlay = new Map<string, Entry | null>();
+  private readonly lazy: boolean;
   private staged = new Map<Address, Staged>();
   /** Objects a background flush is packing (readable until they are stored). */
   private flushingObjects: Map<Address, Staged> | null = null;
@@ -98,6 +110,7 @@ export class Vault {
     this.compressor = opts.compressor ?? fflateCompressor;
     this.clock = opts.clock ?? (() => new Date());
     this.packTarget = opts.packTarget ?? DEFAULT_PACK_TARGET;
+    this.lazy = opts.lazyWorking ?? false;
   }
 
   static async open(opts: VaultOptions): Promise<Vault> {
@@ -169,23 +182,50 @@ export class Vault {
 
   // ---- the working state ----
 
+  /** Makes the head's tree the working state (lazy mode: without reading it). */
   async loadWorking(head: Address | null): Promise<void> {
-    this.entries.clear();
     this.headRoot = await this.rootOf(head);
-    if (this.headRoot) for await (const e of iterateTree(this.headRoot, this.load)) this.entries.set(e.id, e);
+    this.overlay.clear();
+    this.entries = null;
+    if (!this.lazy) await this.loadEntries();
     this.dirty = false;
   }
 
+  /** Reads the whole working state into memory (lazy mode; a no-op otherwise). */
+  async loadEntries(): Promise<void> {
+    if (this.entries) return;
+    const all = new Map<string, Entry>();
+    if (this.headRoot) for await (const e of iterateTree(this.headRoot, this.load)) all.set(e.id, e);
+    for (const [id, e] of this.overlay) {
+      if (e) all.set(id, e);
+      else all.delete(id);
+    }
+    this.overlay.clear();
+    this.entries = all;
+  }
+
+  private all(): Map<string, Entry> {
+    if (!this.entries) throw new Error("the vault's working state is not loaded (opened with lazyWorking): await loadEntries() first");
+    return this.entries;
+  }
+
   ids(): string[] {
-    return [...this.entries.keys()].sort();
+    return [...this.all().keys()].sort();
   }
 
   entry(id: string): Entry | undefined {
-    return this.entries.get(id);
+    return this.all().get(id);
+  }
+
+  /** An entry of the working state, in either mode (lazy: from the changes, else from the head's tree). */
+  async entryOf(id: string): Promise<Entry | undefined> {
+    if (this.entries) return this.entries.get(id);
+    if (this.overlay.has(id)) return this.overlay.get(id) ?? undefined;
+    return this.headRoot ? lookup(this.headRoot, this.keying.keyOf(id), this.load) : undefined;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.all().size;
   }
 
   get hasUncommittedChanges(): boolean {
@@ -291,12 +331,13 @@ export class Vault {
   /** Sets an entry's parts as given (undefined removes a part); an entry with no parts is deleted. */
   setEntry(id: string, parts: Partial<Omit<Entry, "id">>): void {
     assertNoteId(id);
-    const e: Entry = { id, ...(this.entries.get(id) ?? {}), ...parts };
+    const entries = this.all();
+    const e: Entry = { id, ...(entries.get(id) ?? {}), ...parts };
     for (const k of Object.keys(e) as (keyof Entry)[]) if (e[k] === undefined) delete e[k];
     if (!e.note) delete e.chunked;
     if (!e.embedding) delete e.dims;
-    if (!e.note && !e.embedding && !e.position) this.entries.delete(id);
-    else this.entries.set(id, e);
+    if (!e.note && !e.embedding && !e.position) entries.delete(id);
+    else entries.set(id, e);
     this.dirty = true;
   }
 
@@ -305,18 +346,31 @@ export class Vault {
    * entries again leave the vault clean, so a no-op sync does not rebuild the tree.
    */
   replaceEntries(entries: Map<string, Entry>): void {
-    if (!this.dirty && sameEntries(this.entries, entries)) return;
+    if (!this.dirty && this.entries && sameEntries(this.entries, entries)) return;
     this.entries = entries;
+    this.overlay.clear();
     this.dirty = true;
   }
 
   putEntry(e: Entry): void {
-    this.entries.set(e.id, { ...e });
+    if (this.entries) this.entries.set(e.id, { ...e });
+    else this.overlay.set(e.id, { ...e });
     this.dirty = true;
   }
 
   removeEntry(id: string): void {
-    if (this.entries.delete(id)) this.dirty = true;
+    if (!this.entries) {
+      this.overlay.set(id, null);
+      this.dirty = true;
+    } else if (this.entries.delete(id)) this.dirty = true;
+  }
+
+  /** Applies a scan's changes (entry, or null: deleted) to the working state. */
+  updateEntries(changes: ReadonlyMap<string, Entry | null>): void {
+    for (const [id, e] of changes) {
+      if (e) this.putEntry(e);
+      else this.removeEntry(id);
+    }
   }
 
   async putNote(id: string, note: JsonObject): Promise<void> {
@@ -342,22 +396,22 @@ export class Vault {
   }
 
   async getNote(id: string): Promise<JsonObject | undefined> {
-    const e = this.entries.get(id);
+    const e = await this.entryOf(id);
     return e?.note ? decodeJsonPart(await this.readPart(e.note, e.chunked), "note") : undefined;
   }
 
   async getNoteText(id: string): Promise<string | undefined> {
-    const e = this.entries.get(id);
+    const e = await this.entryOf(id);
     return e?.note ? fromUtf8(await this.readPart(e.note, e.chunked)) : undefined;
   }
 
   async getEmbedding(id: string): Promise<Float32Array | undefined> {
-    const e = this.entries.get(id);
+    const e = await this.entryOf(id);
     return e?.embedding ? decodeEmbedding(await this.load(e.embedding)) : undefined;
   }
 
   async getPosition(id: string): Promise<JsonObject | undefined> {
-    const e = this.entries.get(id);
+    const e = await this.entryOf(id);
     return e?.position ? decodeJsonPart(await this.load(e.position), "position") : undefined;
   }
 
@@ -376,14 +430,18 @@ export class Vault {
     await this.settleFlush();
     if (!this.dirty && this.refs.head) return { snapshot: this.refs.head, changes: [] };
     // An empty vault that never had a snapshot has nothing to record (a new device joining).
-    if (!this.refs.head && this.entries.size === 0) return { snapshot: null, changes: [] };
-    const tree = buildTree(this.entries.values(), this.keying, this.keyHashCache);
+    const empty = this.entries ? this.entries.size === 0 : ![...this.overlay.values()].some((e) => e);
+    if (!this.refs.head && empty) return { snapshot: null, changes: [] };
+    // Lazy mode: only the nodes the changes touch are read and rewritten.
+    const tree = this.entries ? buildTree(this.entries.values(), this.keying, this.keyHashCache) : await updateTree(this.headRoot, this.overlay, this.load, this.keying, this.keyHashCache);
     if (tree.root === this.headRoot && this.refs.head) {
+      this.overlay.clear();
       this.dirty = false;
       return { snapshot: this.refs.head, changes: [] };
     }
     const parents = this.refs.head && this.refs.head !== this.refs.base ? (await this.snapshot(this.refs.head)).parents : this.refs.base ? [this.refs.base] : [];
     const r = await this.writeSnapshot(tree, parents, message);
+    this.overlay.clear();
     this.dirty = false;
     return r;
   }
@@ -398,9 +456,22 @@ export class Vault {
     await this.settleFlush(); // the entries' objects must be stored or staged, never half-way
     const nodeLoad = async (a: Address) => tree.nodes.get(a) ?? this.load(a);
     const diff = await diffTrees(this.headRoot, tree.root, nodeLoad);
-    const stats = { notes: 0, embeddings: 0, positions: 0 };
+    let stats = { notes: 0, embeddings: 0, positions: 0 };
     const entries = setWorking ? null : this.entries;
-    if (entries) {
+    const head = this.refs.head ? await this.snapshot(this.refs.head) : null;
+    if (!entries && head?.root === this.headRoot && head.stats) {
+      // The head's counts plus the diff's: no walk of the whole tree.
+      stats = { ...head.stats };
+      const count = (e: Entry | undefined, by: number) => {
+        if (e?.note) stats.notes += by;
+        if (e?.embedding) stats.embeddings += by;
+        if (e?.position) stats.positions += by;
+      };
+      for (const c of diff.changes) {
+        count(c.before, -1);
+        count(c.after, 1);
+      }
+    } else if (entries) {
       for (const e of entries.values()) {
         if (e.note) stats.notes++;
         if (e.embedding) stats.embeddings++;

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Vault } from "../../engine/vault/vault.ts";
 import { MemoryStore } from "../../engine/store/memory-store.ts";
 import { applyChanges, ensureFolders, partPath, UnsafePathError } from "../../cli/vault-folder.ts";
+import { CheckoutIndex } from "../../cli/checkout-index.ts";
 
 let root: string;
 let dir: string;
@@ -32,11 +33,11 @@ describe("partPath and applyChanges refuse ids that name other paths", () => {
     await v.commit();
     const good = v.entry("good-note")!;
     const bad = { ...v.entry("other")!, id: "../../escaped-note" };
-    await expect(applyChanges(dir, v, [{ id: "good-note", after: good }, { id: bad.id, after: bad }], {})).rejects.toThrow(UnsafePathError);
+    await expect(applyChanges(dir, v, [{ id: "good-note", after: good }, { id: bad.id, after: bad }], CheckoutIndex.empty())).rejects.toThrow(UnsafePathError);
     expect(await readdir(root)).toEqual([]);
     // The safe change alone is written (the control).
     await ensureFolders(dir);
-    const r = await applyChanges(dir, v, [{ id: "good-note", after: good }], {});
+    const r = await applyChanges(dir, v, [{ id: "good-note", after: good }], CheckoutIndex.empty());
     expect(r.written).toBe(1);
     expect(await readdir(path.join(dir, "notes"))).toEqual(["good-note.json"]);
   });

@@ -9,7 +9,8 @@ import { Vault } from "../../engine/vault/vault.ts";
 import { MemoryStore } from "../../engine/store/memory-store.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
-import { scanFolder, type FolderReader, type StatCache } from "../../cli/vault-folder.ts";
+import { scanFolder, type FolderReader } from "../../cli/vault-folder.ts";
+import { CheckoutIndex } from "../../cli/checkout-index.ts";
 import { ScanPool } from "../../cli/scan-pool.ts";
 import { generateVault } from "../../sample/generator.ts";
 import { writeVaultFolder } from "../../sample/folder.ts";
@@ -40,13 +41,21 @@ afterAll(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-async function scan(keys: VaultKeys | undefined, cache: StatCache, reader?: FolderReader) {
-  const v = await Vault.open({ store: new MemoryStore(), keys, device: "d" });
-  const r = await scanFolder(folder, v, cache, undefined, reader);
-  v.replaceEntries(r.entries);
-  const { snapshot } = await v.commit();
-  return { r, root: v.headRoot, snapshotSet: snapshot !== null, v };
+/** A device: its vault and the checkout index of the folder (as the CLI keeps them). */
+async function device(keys: VaultKeys | undefined) {
+  return { v: await Vault.open({ store: new MemoryStore(), keys, device: "d", lazyWorking: true }), checkout: CheckoutIndex.empty() };
 }
+
+/** Scans the folder as `sync` does: the changes into the vault, a commit, the checkout moved to the new head. */
+async function scan(d: Awaited<ReturnType<typeof device>>, reader?: FolderReader) {
+  const r = await scanFolder(folder, d.v, d.checkout, undefined, reader);
+  d.v.updateEntries(r.changes);
+  const { snapshot } = await d.v.commit();
+  d.checkout.root = d.v.headRoot;
+  return { r, root: d.v.headRoot, snapshotSet: snapshot !== null, v: d.v };
+}
+
+const rowsOf = (c: CheckoutIndex) => [...c.rows()];
 
 describe.each([
   ["plain", undefined],
@@ -54,31 +63,36 @@ describe.each([
 ])("scan on threads = scan inline, %s vault", (_name, keys) => {
   it("without a stat cache, then with it, then after edits", async () => {
     const pool = newPool();
-    const cacheA: StatCache = {};
-    const cacheB: StatCache = {};
-    const a = await scan(keys, cacheA);
-    const b = await scan(keys, cacheB, pool);
+    const devA = await device(keys);
+    const devB = await device(keys);
+    const a = await scan(devA);
+    const b = await scan(devB, pool);
     expect(pool.started).toBe(true);
     expect(b.r.ignored).toEqual(a.r.ignored);
     expect(a.r.ignored).toHaveLength(5);
     expect([b.r.hashed, b.r.bytesRead]).toEqual([a.r.hashed, a.r.bytesRead]);
-    expect([...b.r.entries.entries()]).toEqual([...a.r.entries.entries()]);
+    expect([...b.r.changes.entries()]).toEqual([...a.r.changes.entries()]);
+    expect(b.r.changes.size).toBeGreaterThanOrEqual(120); // every note is new to a fresh device
     expect(b.root).toBe(a.root);
-    expect(cacheB).toEqual(cacheA);
+    expect(rowsOf(devB.checkout)).toEqual(rowsOf(devA.checkout));
     // Everything read back from the threads' scan is what the folder holds.
     expect(await b.v.getNote("n000042")).toEqual(await a.v.getNote("n000042"));
 
     // With the cache: nothing is read but the three bad files (they never get a cache row).
-    const again = await scan(keys, cacheB, pool);
+    const again = await scan(devB, pool);
     expect(again.r.hashed).toBe(3);
+    expect(again.r.changes.size).toBe(0);
     expect(again.root).toBe(a.root);
 
     // An edited file (new mtime and content) is read again, and only it.
-    const edited = path.join(folder, "positions", "n000003.json");
-    await writeFile(edited, JSON.stringify({ x: 1, y: 2, z: 3 }));
+    const id = [...a.r.changes.keys()].sort()[3];
+    const edited = path.join(folder, "positions", `${id}.json`);
+    await writeFile(edited, JSON.stringify({ x: 1, y: 2, z: keys ? 3 : 4 }));
     await utimes(edited, new Date(), new Date(Date.now() + 5000));
-    const inline = await scan(keys, { ...cacheA });
-    const threads = await scan(keys, { ...cacheB }, pool);
+    const inline = await scan(devA);
+    const threads = await scan(devB, pool);
+    expect([...threads.r.changes.keys()]).toEqual([id]);
+    expect([...inline.r.changes.keys()]).toEqual([id]);
     expect(threads.r.hashed).toBe(1 + 3);
     expect(threads.r.hashed).toBe(inline.r.hashed);
     expect(threads.root).toBe(inline.root);
@@ -87,17 +101,16 @@ describe.each([
 
 it("a thread that dies mid-scan has its files read on the main thread: same result", async () => {
   const pool = newPool();
-  const a = await scan(undefined, {});
+  const a = await scan(await device(undefined));
   const v = await Vault.open({ store: new MemoryStore(), device: "d" });
-  const cache: StatCache = {};
   let killed = false;
-  const r = await scanFolder(folder, v, cache, () => {
+  const r = await scanFolder(folder, v, CheckoutIndex.empty(), () => {
     if (killed) return;
     killed = true;
     void (pool as unknown as { pool: { workers: { terminate(): Promise<number> }[] } }).pool.workers[0].terminate();
   }, pool);
   expect(killed).toBe(true);
-  v.replaceEntries(r.entries);
+  v.updateEntries(r.changes);
   await v.commit();
   expect(v.headRoot).toBe(a.root);
   expect(r.ignored).toEqual(a.r.ignored);

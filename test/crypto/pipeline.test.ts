@@ -15,6 +15,7 @@ import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.t
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { installSealPool } from "../../engine/node/seal-pool.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
+import { CheckoutIndex } from "../../cli/checkout-index.ts";
 import { scanFolder } from "../../cli/vault-folder.ts";
 import { generateVault } from "../../sample/generator.ts";
 import { writeVaultFolder } from "../../sample/folder.ts";
@@ -39,8 +40,8 @@ async function run(folder: string, keys?: VaultKeys) {
     const store = await FsStore.open(dir, nodeCompressor);
     const v = await Vault.open({ store, compressor: nodeCompressor, keys, device: "bench" });
     const write = clock();
-    const scan = await scanFolder(folder, v, {});
-    v.replaceEntries(scan.entries);
+    const scan = await scanFolder(folder, v, CheckoutIndex.empty());
+    v.updateEntries(scan.changes);
     await v.commit();
     const w = write();
     await store.close();

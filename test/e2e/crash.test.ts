@@ -25,7 +25,9 @@ installNodeFastPaths();
 const LONG = process.env.PENUMBRA_LONG === "1";
 const KILLS = LONG ? 80 : 15;
 // Weighted towards the points inside the network steps and right before the folder is written.
-const POINTS = ["scanned", "committed", "pushed", "pushed", "pack-stored", "pack-stored", "synced", "synced", "done"] as const;
+// checkout-write and index-write come right before the local state files are replaced (the
+// checkout index, the store's object index), so a kill a few ms after them lands in those writes.
+const POINTS = ["scanned", "committed", "pushed", "pushed", "pack-stored", "pack-stored", "synced", "synced", "done", "checkout-write", "checkout-write", "index-write"] as const;
 const DIRS = ["notes", "positions", "embeddings"];
 
 const fixture = serverWithFolder("penumbra-crash-");

@@ -1,0 +1,304 @@
+// The checkout index: what the vault folder holds, as one sorted binary file (docs/design.md,
+// "Local state"). For every part file of the tree `root` (the tree the folder was last brought to)
+// one row: the part's address and the stat signature [size, mtimeMs, ino] under which the file is
+// known to hold exactly that part. A file whose stat matches its row is not read (git's index does
+// the same); a file without a row is new; a row without a file is a deleted part. So the rows are
+// the folder's working tree (id -> part addresses) and its stat cache at once, and "nothing changed
+// since `root`" is decided without loading the manifest tree.
+//
+//   index := "PNCK" | version u8 (=1) | flags u8 (0x01: root present) | root [32] | writtenAt f64le
+//            | rowCount u32le | row* | SHA-256 of every byte before it [32]
+//   row   := part u8 (0 note, 1 embedding, 2 position) | id length u8 | id (ASCII)
+//            | size f64le | mtimeMs f64le | ino f64le | extra u32le (note: 1 = chunk list; embedding: dims)
+//            | address [32]
+//
+// Rows are sorted by (part, id) and unique, the order the scan reads the folder in. A row whose file
+// content is not known (the user edited it while a pull wanted to write it) keeps the tree's address
+// with size -1, a signature no file has: the next scan reads the file.
+import { toHex, fromHex, FormatError } from "../engine/core/bytes.ts";
+import { sha256, type Address } from "../engine/core/hash.ts";
+import type { PartName } from "../engine/core/parts.ts";
+
+export const PARTS: readonly PartName[] = ["note", "embedding", "position"];
+const MAGIC = [0x50, 0x4e, 0x43, 0x4b]; // "PNCK"
+const VERSION = 1;
+const HEADER_BYTES = 4 + 1 + 1 + 32 + 8 + 4;
+const FIXED_ROW_BYTES = 1 + 1 + 8 + 8 + 8 + 4 + 32;
+const TRAILER_BYTES = 32;
+const MAX_ID_BYTES = 128;
+
+/** [size, mtimeMs, ino]: what tells a file unchanged. */
+export type FileSig = [number, number, number];
+
+export interface CheckoutRow {
+  sig: FileSig;
+  addr: Address;
+  /** note: 1 if the address is a chunk list; embedding: its dims; position: 0. */
+  extra: number;
+}
+
+/** The signature of a row whose file must be read again. */
+export const UNKNOWN_SIG: FileSig = [-1, 0, 0];
+
+const partIndex = (p: PartName) => PARTS.indexOf(p);
+const keyOf = (part: number, id: string) => `${part}/${id}`;
+const compareRow = (pa: number, ia: string, pb: number, ib: string) => (pa !== pb ? pa - pb : ia < ib ? -1 : ia > ib ? 1 : 0);
+
+export class CheckoutIndex {
+  /** Rows written since the file was read (null: removed), applied over it. */
+  private changes = new Map<string, { part: number; id: string; row: CheckoutRow | null }>();
+  private rootChanged = false;
+
+  private constructor(
+    private root_: Address | null,
+    private buf: Uint8Array,
+    private view: DataView,
+    /** Byte offset of each row of `buf`, in order. */
+    private offsets: Uint32Array,
+    /** First row index of each part, and the end: rows of part p are [partStart[p], partStart[p + 1]). */
+    private partStart: number[],
+    /** When the file was written (ms since the epoch): the rows were known clean then. */
+    readonly writtenAt: number,
+  ) {}
+
+  static empty(root: Address | null = null): CheckoutIndex {
+    const x = CheckoutIndex.decode(encodeRows(root, 0, []));
+    return x;
+  }
+
+  /** Parses and checks an index file (FormatError if it is not one, truncated or damaged). */
+  static decode(bytes: Uint8Array): CheckoutIndex {
+    if (bytes.length < HEADER_BYTES + TRAILER_BYTES || MAGIC.some((b, i) => bytes[i] !== b)) throw new FormatError("not a checkout index");
+    if (bytes[4] !== VERSION) throw new FormatError(`checkout index version ${bytes[4]} is not supported`);
+    const body = bytes.subarray(0, bytes.length - TRAILER_BYTES);
+    const sum = sha256(body);
+    for (let i = 0; i < 32; i++) if (sum[i] !== bytes[body.length + i]) throw new FormatError("checkout index checksum mismatch");
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const flags = bytes[5];
+    if (flags & ~1) throw new FormatError(`unknown checkout index flags ${flags}`);
+    const root = flags & 1 ? toHex(bytes.subarray(6, 38)) : null;
+    const writtenAt = view.getFloat64(38, true);
+    const count = view.getUint32(46, true);
+    const offsets = new Uint32Array(count);
+    const partStart = [0, 0, 0, 0];
+    let at = HEADER_BYTES;
+    let prevPart = -1;
+    let prevId = "";
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > body.length) throw new FormatError("checkout index truncated");
+      const part = bytes[at];
+      const len = bytes[at + 1];
+      if (part > 2 || len === 0 || len > MAX_ID_BYTES || at + FIXED_ROW_BYTES + len > body.length) throw new FormatError(`checkout index row ${i} is malformed`);
+      const id = latin1(bytes, at + 2, at + 2 + len);
+      if (compareRow(prevPart, prevId, part, id) >= 0) throw new FormatError(`checkout index rows out of order at ${i}`);
+      for (let p = prevPart + 1; p <= part; p++) partStart[p] = i;
+      prevPart = part;
+      prevId = id;
+      offsets[i] = at;
+      at += FIXED_ROW_BYTES + len;
+    }
+    if (at !== body.length) throw new FormatError("checkout index has trailing bytes");
+    for (let p = prevPart + 1; p <= 3; p++) partStart[p] = count;
+    return new CheckoutIndex(root, bytes, view, offsets, partStart, writtenAt);
+  }
+
+  /** The tree the rows describe. */
+  get root(): Address | null {
+    return this.root_;
+  }
+
+  set root(r: Address | null) {
+    if (r !== this.root_) this.rootChanged = true;
+    this.root_ = r;
+  }
+
+  /** Whether anything changed since the file was read (if not, it need not be written). */
+  get dirty(): boolean {
+    return this.rootChanged || this.changes.size > 0;
+  }
+
+  /** Folds the changes into the rows as read (the scan walks those), keeping the file's stamp. */
+  fold(): void {
+    if (this.changes.size === 0) return;
+    const x = CheckoutIndex.decode(this.encode(this.writtenAt));
+    this.buf = x.buf;
+    this.view = x.view;
+    this.offsets = x.offsets;
+    this.partStart = x.partStart;
+    this.changes.clear();
+  }
+
+  // ---- the rows as read (before changes): the scan walks these in order ----
+
+  /** Row indexes [start, end) of one part, sorted by id. */
+  range(part: PartName): [number, number] {
+    const p = partIndex(part);
+    return [this.partStart[p], this.partStart[p + 1]];
+  }
+
+  idAt(i: number): string {
+    const at = this.offsets[i];
+    return latin1(this.buf, at + 2, at + 2 + this.buf[at + 1]);
+  }
+
+  sigAt(i: number): FileSig {
+    const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+    return [this.view.getFloat64(at, true), this.view.getFloat64(at + 8, true), this.view.getFloat64(at + 16, true)];
+  }
+
+  rowAt(i: number): CheckoutRow {
+    const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+    return { sig: this.sigAt(i), extra: this.view.getUint32(at + 24, true), addr: toHex(this.buf.subarray(at + 28, at + 60)) };
+  }
+
+  /** The row as read, by binary search. */
+  private readRow(part: number, id: string): CheckoutRow | undefined {
+    const i = this.indexOf(part, id);
+    return i >= 0 ? this.rowAt(i) : undefined;
+  }
+
+  /** The row as read, ignoring changes made since (what the tree `root` holds). */
+  original(part: PartName, id: string): CheckoutRow | undefined {
+    return this.readRow(partIndex(part), id);
+  }
+
+  // ---- current rows (changes applied) ----
+
+  get(part: PartName, id: string): CheckoutRow | undefined {
+    const c = this.changes.get(keyOf(partIndex(part), id));
+    if (c) return c.row ?? undefined;
+    return this.readRow(partIndex(part), id);
+  }
+
+  set(part: PartName, id: string, row: CheckoutRow): void {
+    if (!/^[\x21-\x7e]{1,128}$/.test(id)) throw new RangeError(`bad id ${id}`);
+    this.changes.set(keyOf(partIndex(part), id), { part: partIndex(part), id, row });
+  }
+
+  delete(part: PartName, id: string): void {
+    this.changes.set(keyOf(partIndex(part), id), { part: partIndex(part), id, row: null });
+  }
+
+  /** Every current row, in order. */
+  *rows(): Generator<{ part: PartName; id: string; row: CheckoutRow }> {
+    const changed = [...this.changes.values()].sort((a, b) => compareRow(a.part, a.id, b.part, b.id));
+    let c = 0;
+    const n = this.offsets.length;
+    for (let i = 0; i < n || c < changed.length; ) {
+      const part = i < n ? this.buf[this.offsets[i]] : 3;
+      const id = i < n ? this.idAt(i) : "";
+      const order = c < changed.length ? compareRow(changed[c].part, changed[c].id, part, id) : 1;
+      if (order <= 0) {
+        const ch = changed[c++];
+        if (order === 0) i++;
+        if (ch.row) yield { part: PARTS[ch.part], id: ch.id, row: ch.row };
+      } else {
+        yield { part: PARTS[part], id, row: this.rowAt(i++) };
+      }
+    }
+  }
+
+  /**
+   * The file's bytes for the current rows (`now`: the writtenAt stamp). Rows as read are copied
+   * byte for byte; only changed rows are encoded (a one-note edit of a 300,000-row index allocates
+   * no per-row objects).
+   */
+  encode(now = Date.now()): Uint8Array {
+    const changed = [...this.changes.values()].sort((a, b) => compareRow(a.part, a.id, b.part, b.id));
+    const n = this.offsets.length;
+    const rowEnd = (i: number) => (i + 1 < n ? this.offsets[i + 1] : this.buf.length - TRAILER_BYTES);
+    // Size: the rows as read, less the replaced or removed ones, plus the changed ones.
+    let size = (n ? rowEnd(n - 1) - this.offsets[0] : 0) + HEADER_BYTES + TRAILER_BYTES;
+    for (const c of changed) {
+      const i = this.indexOf(c.part, c.id);
+      if (i >= 0) size -= rowEnd(i) - this.offsets[i];
+      if (c.row) size += FIXED_ROW_BYTES + c.id.length;
+    }
+    const out = new Uint8Array(size);
+    const view = new DataView(out.buffer);
+    let at = HEADER_BYTES;
+    let count = 0;
+    let i = 0;
+    const copyUntil = (stop: number) => {
+      // Rows [i, stop) as they are, in one copy.
+      if (stop <= i) return;
+      const start = this.offsets[i];
+      const end = rowEnd(stop - 1);
+      out.set(this.buf.subarray(start, end), at);
+      at += end - start;
+      count += stop - i;
+      i = stop;
+    };
+    for (const c of changed) {
+      const pos = this.lowerBound(c.part, c.id);
+      copyUntil(pos);
+      if (i < n && this.buf[this.offsets[i]] === c.part && this.idAt(i) === c.id) i++; // replaced or removed
+      if (c.row) {
+        at = writeRow(out, view, at, c.part, c.id, c.row);
+        count++;
+      }
+    }
+    copyUntil(n);
+    writeHeader(out, view, this.root_, now, count);
+    out.set(sha256(out.subarray(0, at)), at);
+    return out;
+  }
+
+  /** The first row index whose (part, id) is >= the given one. */
+  private lowerBound(part: number, id: string): number {
+    let lo = this.partStart[part];
+    let hi = this.partStart[part + 1];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.idAt(mid) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private indexOf(part: number, id: string): number {
+    const i = this.lowerBound(part, id);
+    return i < this.partStart[part + 1] && this.idAt(i) === id ? i : -1;
+  }
+}
+
+function writeHeader(out: Uint8Array, view: DataView, root: Address | null, writtenAt: number, count: number): void {
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  out[5] = root ? 1 : 0;
+  if (root) out.set(fromHex(root), 6);
+  view.setFloat64(38, writtenAt, true);
+  view.setUint32(46, count, true);
+}
+
+function writeRow(out: Uint8Array, view: DataView, at: number, part: number, id: string, row: CheckoutRow): number {
+  out[at] = part;
+  out[at + 1] = id.length;
+  for (let k = 0; k < id.length; k++) out[at + 2 + k] = id.charCodeAt(k);
+  at += 2 + id.length;
+  view.setFloat64(at, row.sig[0], true);
+  view.setFloat64(at + 8, row.sig[1], true);
+  view.setFloat64(at + 16, row.sig[2], true);
+  view.setUint32(at + 24, row.extra, true);
+  out.set(fromHex(row.addr), at + 28);
+  return at + 60;
+}
+
+function latin1(b: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+  return s;
+}
+
+/** Encodes sorted, unique rows. */
+export function encodeRows(root: Address | null, writtenAt: number, rows: readonly [number, string, CheckoutRow][]): Uint8Array {
+  let size = HEADER_BYTES + TRAILER_BYTES;
+  for (const [, id] of rows) size += FIXED_ROW_BYTES + id.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  writeHeader(out, view, root, writtenAt, rows.length);
+  let at = HEADER_BYTES;
+  for (const [part, id, row] of rows) at = writeRow(out, view, at, part, id, row);
+  out.set(sha256(out.subarray(0, at)), at);
+  return out;
+}

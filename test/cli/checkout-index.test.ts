@@ -1,0 +1,111 @@
+// The checkout index file (cli/checkout-index.ts, docs/design.md "Local state"): golden bytes, a
+// round-trip property against a model of its rows, and refusal of torn or damaged files.
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { FormatError, toHex } from "../../engine/core/bytes.ts";
+import { CheckoutIndex, PARTS, UNKNOWN_SIG, encodeRows, type CheckoutRow } from "../../cli/checkout-index.ts";
+import type { PartName } from "../../engine/core/parts.ts";
+
+const A = "11".repeat(32);
+const B = "ab".repeat(32);
+const ROOT = "0f".repeat(32);
+
+describe("checkout index: golden vector", () => {
+  const rows: [number, string, CheckoutRow][] = [
+    [0, "a1", { sig: [10, 1700000000123.5, 42], addr: A, extra: 1 }],
+    [1, "a1", { sig: UNKNOWN_SIG, addr: B, extra: 384 }],
+  ];
+  const bytes = encodeRows(ROOT, 0, rows);
+  it("has this exact layout", () => {
+    // prettier-ignore
+    const expected =
+      "504e434b" + "01" + "01" + "0f".repeat(32) + "0000000000000000" + "02000000" +  // "PNCK", v1, root present, root, writtenAt 0, 2 rows
+      "00" + "02" + "6131" + "0000000000002440" + "00b88756febc7842" + "0000000000004540" + "01000000" + A + // note a1: size 10, mtime, ino 42, chunked
+      "01" + "02" + "6131" + "000000000000f0bf" + "0000000000000000" + "0000000000000000" + "80010000" + B; // embedding a1: unknown sig, 384 dims
+    expect(toHex(bytes.subarray(0, bytes.length - 32))).toBe(expected);
+    expect(bytes.length).toBe(expected.length / 2 + 32);
+  });
+  it("locks the checksum", () => {
+    expect(toHex(bytes.subarray(bytes.length - 32))).toBe(GOLDEN_SUM);
+  });
+  it("decodes back", () => {
+    const x = CheckoutIndex.decode(bytes);
+    expect(x.root).toBe(ROOT);
+    expect(x.get("note", "a1")).toEqual(rows[0][2]);
+    expect(x.get("embedding", "a1")).toEqual(rows[1][2]);
+    expect(x.get("position", "a1")).toBeUndefined();
+    expect(x.range("embedding")).toEqual([1, 2]);
+    expect(CheckoutIndex.decode(encodeRows(null, 5, [])).root).toBeNull();
+  });
+});
+
+// SHA-256 of the bytes above, computed independently (Python struct + hashlib).
+const GOLDEN_SUM = "a39aba42874a06a06e95eb20e57677e077937f99f7c10912da8dafb0ca5e1adb";
+
+const idArb = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/);
+const rowArb = fc.record({
+  sig: fc.tuple(fc.integer({ min: -1, max: 2 ** 40 }), fc.double({ noNaN: true, min: 0, max: 2e12 }), fc.integer({ min: 0, max: 2 ** 52 })),
+  addr: fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toHex),
+  extra: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+}) as fc.Arbitrary<CheckoutRow>;
+const partArb = fc.constantFrom<PartName>(...PARTS);
+const key = (part: PartName, id: string) => `${PARTS.indexOf(part)}/${id}`;
+
+describe("checkout index: properties", () => {
+  it("rows set and deleted, encoded and decoded, are the model's rows in (part, id) order", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(partArb, idArb, fc.option(rowArb, { nil: null })), { maxLength: 60 }),
+        fc.array(fc.tuple(partArb, idArb, fc.option(rowArb, { nil: null })), { maxLength: 30 }),
+        fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toHex), { nil: null }),
+        (first, second, root) => {
+          const model = new Map<string, { part: PartName; id: string; row: CheckoutRow }>();
+          const apply = (x: CheckoutIndex, ops: typeof first) => {
+            for (const [part, id, row] of ops) {
+              if (row) {
+                x.set(part, id, row);
+                model.set(key(part, id), { part, id, row });
+              } else {
+                x.delete(part, id);
+                model.delete(key(part, id));
+              }
+            }
+          };
+          const x = CheckoutIndex.empty();
+          apply(x, first);
+          x.root = root;
+          const y = CheckoutIndex.decode(x.encode(123));
+          apply(y, second); // changes over rows as read
+          const z = CheckoutIndex.decode(y.encode(456));
+          const expected = [...model.values()].sort((a, b) => PARTS.indexOf(a.part) - PARTS.indexOf(b.part) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+          expect([...z.rows()]).toEqual(expected);
+          expect([...y.rows()]).toEqual(expected);
+          expect(z.root).toBe(root);
+          expect(z.writtenAt).toBe(456);
+          for (const { part, id, row } of expected) expect(z.get(part, id)).toEqual(row);
+          for (const part of PARTS) {
+            const [s, e] = z.range(part);
+            const ids = expected.filter((r) => r.part === part).map((r) => r.id);
+            expect(Array.from({ length: e - s }, (_, i) => z.idAt(s + i))).toEqual(ids);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("a torn or damaged file is refused, never misread", () => {
+    const good = encodeRows(ROOT, 1, [
+      [0, "n1", { sig: [1, 2, 3], addr: A, extra: 0 }],
+      [2, "n1", { sig: [4, 5, 6], addr: B, extra: 0 }],
+    ]);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 1, max: 255 }), (at, flip) => {
+        const bad = good.slice();
+        bad[at] ^= flip;
+        expect(() => CheckoutIndex.decode(bad)).toThrow(FormatError);
+        expect(() => CheckoutIndex.decode(good.subarray(0, at))).toThrow(FormatError);
+      }),
+    );
+  });
+});
