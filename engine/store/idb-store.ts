@@ -21,7 +21,7 @@ import { addressOf, type Address } from "../core/hash.ts";
 import { toHex } from "../core/bytes.ts";
 import type { StoredObject } from "../core/object.ts";
 import { PackBuilder, decodeFrame, decodePackHeader, packLength, type Codec, type PackHeader } from "../core/pack.ts";
-import { fflateCompressor, type Compressor } from "../core/compress.ts";
+import { streamCompressor, type Compressor } from "../core/compress.ts";
 import { CorruptObjectError, type LocalStore, type ObjectCheck } from "./store.ts";
 
 interface PackRecord {
@@ -114,7 +114,7 @@ export class IdbStore implements LocalStore {
   private check: ObjectCheck = (addr, bytes) => addressOf(bytes) === addr;
 
   private constructor(private readonly db: IDBPDatabase<Schema>, readonly name: string, opts: IdbStoreOptions) {
-    this.compressor = opts.compressor ?? fflateCompressor;
+    this.compressor = opts.compressor ?? streamCompressor;
     this.digest = opts.digest ?? webDigest;
     this.cacheLimit = opts.frameCacheBytes ?? 32 * 1024 * 1024;
     this.yieldAfterMs = opts.yieldAfterMs ?? 0;

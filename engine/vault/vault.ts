@@ -4,7 +4,7 @@ import { fromUtf8 } from "../core/bytes.ts";
 import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
 import { Codec, PackBuilder, readPack } from "../core/pack.ts";
-import { fflateCompressor, type Compressor } from "../core/compress.ts";
+import { streamCompressor, type Compressor } from "../core/compress.ts";
 import { buildTree, diffTrees, iterateTree, entryRefs, lookup, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
 import { updateTree } from "../core/tree-update.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
@@ -107,7 +107,7 @@ export class Vault {
     this.keying = this.keys ? this.keys.keying : plainKeying;
     this.addressOf = this.keys ? this.keys.addressOf : addressOf;
     this.device = device;
-    this.compressor = opts.compressor ?? fflateCompressor;
+    this.compressor = opts.compressor ?? streamCompressor;
     this.clock = opts.clock ?? (() => new Date());
     this.packTarget = opts.packTarget ?? DEFAULT_PACK_TARGET;
     this.lazy = opts.lazyWorking ?? false;
