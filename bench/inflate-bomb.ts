@@ -12,7 +12,6 @@
 //   idle-frame      one valid object plus an unreferenced frame of the 1 GiB bomb
 //   honest          a real pack of 2,000 generated notes (the control)
 import { parseArgs } from "node:util";
-import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, loadavg } from "node:os";
@@ -26,6 +25,7 @@ import { encodeJsonPart } from "../engine/core/parts.ts";
 import { encodeSection, jsonSection, Section, STREAM_MAGIC } from "../engine/core/stream.ts";
 import { nodeCompressor } from "../engine/node/native.ts";
 import { startLocalServer } from "../cli/local-server.ts";
+import { workerdPids } from "../test/helpers/workerd.ts";
 
 const { values: args } = parseArgs({ options: { out: { type: "string" } } });
 
@@ -52,17 +52,10 @@ function pack(frames: { codec: Codec; stored: Uint8Array; rawLength: number }[],
 
 const fakeObject = (frame: number, length = 100): PackObjectInfo => ({ type: ObjectType.Blob, addr: addressOf(new Uint8Array(length).fill(frame)), frame, offset: 0, length });
 
-/** Pids of this process's descendants running workerd. */
 function workerdPid(): number {
-  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,comm="], { encoding: "utf8" }).trim().split("\n").map((l) => l.trim().split(/\s+/));
-  const mine = new Set([process.pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, ppid] of rows) if (mine.has(Number(ppid)) && !mine.has(Number(pid))) (mine.add(Number(pid)), (grew = true));
-  }
-  const found = rows.filter(([pid, , comm]) => mine.has(Number(pid)) && comm.startsWith("workerd"));
+  const found = workerdPids();
   if (found.length !== 1) throw new Error(`expected one workerd, found ${found.length}`);
-  return Number(found[0][0]);
+  return found[0];
 }
 
 function memory(pid: number): { rss: number; hwm: number } {

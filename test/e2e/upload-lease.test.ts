@@ -2,7 +2,6 @@
 // a push has stored a pack and waits for the rest of its body: no rollback runs, and the pack stays
 // indexed "uploading". After a restart it still counts in the vault's bytes; once its lease
 // (UPLOAD_LEASE_SECONDS) has run out, GC releases it from the index and from R2.
-import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
@@ -14,21 +13,10 @@ import { PackBuilder } from "../../engine/core/pack.ts";
 import { encodeJsonPart } from "../../engine/core/parts.ts";
 import { encodeSection, jsonSection, Section, STREAM_MAGIC } from "../../engine/core/stream.ts";
 import { startTestServer, type TestServer } from "../helpers/local-server.ts";
+import { workerdPids } from "../helpers/workerd.ts";
 
 const LEASE_SECONDS = 2;
 const VARS = { UPLOAD_LEASE_SECONDS: String(LEASE_SECONDS) };
-
-/** Pids of this process's descendants running workerd. */
-function workerdPids(): number[] {
-  const out = execFileSync("ps", ["-eo", "pid=,ppid=,comm="], { encoding: "utf8" });
-  const rows = out.trim().split("\n").map((l) => l.trim().split(/\s+/)).map(([pid, ppid, comm]) => ({ pid: Number(pid), ppid: Number(ppid), comm }));
-  const mine = new Set([process.pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const r of rows) if (mine.has(r.ppid) && !mine.has(r.pid)) (mine.add(r.pid), (grew = true));
-  }
-  return rows.filter((r) => mine.has(r.pid) && r.comm.startsWith("workerd")).map((r) => r.pid);
-}
 
 /** Blob files of the local R2 bucket (Miniflare keeps one file per stored object under r2/<bucket>/blobs/). */
 async function r2Blobs(state: string): Promise<number> {
