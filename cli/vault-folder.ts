@@ -127,9 +127,23 @@ export const inlineReader: FolderReader = {
   },
 };
 
+/** A scan compares files with the tree the checkout index describes: it must be the vault's head tree. */
+function assertAtHead(checkout: CheckoutIndex, v: Vault): void {
+  if (checkout.root !== v.headRoot) throw new Error(`the checkout index describes tree ${checkout.root}, the vault's head is tree ${v.headRoot}`);
+}
+
+/** The note id a part's file name names, or null (the name is then reported, never read). */
+function idOfName(part: PartName, name: string): string | null {
+  const { ext } = PART_DIRS[part];
+  const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
+  return isNoteId(id) ? id : null;
+}
+
+const notAnId = (part: PartName, rel: string) => `${rel}: not <id>${PART_DIRS[part].ext} with id [A-Za-z0-9._-]{1,128}`;
+
 /** One part's folder: the ids of its candidate files, sorted (the checkout's order); names that are not `<id><ext>` are reported. */
 async function listPart(dir: string, part: PartName, ignored: string[]): Promise<string[]> {
-  const { dir: sub, ext } = PART_DIRS[part];
+  const { dir: sub } = PART_DIRS[part];
   let names: string[];
   try {
     names = await readdir(join(dir, sub));
@@ -140,8 +154,8 @@ async function listPart(dir: string, part: PartName, ignored: string[]): Promise
   const ids: string[] = [];
   for (const name of names) {
     if (name.startsWith(".") && name.endsWith(".tmp")) continue; // our own atomic-write temp files
-    const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
-    if (!isNoteId(id)) ignored.push(`${sub}/${name}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
+    const id = idOfName(part, name);
+    if (id === null) ignored.push(notAnId(part, `${sub}/${name}`));
     else ids.push(id);
   }
   return ids.sort();
@@ -164,7 +178,7 @@ type PartEdits = Partial<Record<PartName, { addr: Address; extra: number } | nul
  * is the same. Memory: the checkout index and one part folder's names, plus the changes.
  */
 export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader): Promise<ScanResult> {
-  if (checkout.root !== v.headRoot) throw new Error(`the checkout index describes tree ${checkout.root}, the vault's head is tree ${v.headRoot}`);
+  assertAtHead(checkout, v);
   checkout.fold();
   const edits = new Map<string, PartEdits>();
   const edit = (id: string, part: PartName, to: { addr: Address; extra: number } | null) => {
@@ -296,18 +310,17 @@ export type RescanResult = Omit<ScanResult, "changes"> & {
  * equals a full scan when the other files did not change.
  */
 export async function rescanPaths(dir: string, v: Vault, checkout: CheckoutIndex, rels: Iterable<string>, onFile?: (bytes: number) => void): Promise<RescanResult> {
-  if (checkout.root !== v.headRoot) throw new Error(`the checkout index describes tree ${checkout.root}, the vault's head is tree ${v.headRoot}`);
+  assertAtHead(checkout, v);
   const out: RescanResult = { ignored: [], hashed: 0, bytesRead: 0, cacheChanged: false, changed: 0 };
   const touched = new Set<string>();
   for (const rel of new Set(rels)) {
     const [sub, name, more] = rel.split("/");
     const part = PARTS.find((p) => PART_DIRS[p].dir === sub);
     if (!part || !name || more !== undefined || (name.startsWith(".") && name.endsWith(".tmp"))) continue;
-    const { ext } = PART_DIRS[part];
     const path = join(dir, sub, name);
-    const id = name.endsWith(ext) ? name.slice(0, -ext.length) : "";
-    if (!isNoteId(id)) {
-      if (statSync(path, { throwIfNoEntry: false })) out.ignored.push(`${rel}: not <id>${ext} with id [A-Za-z0-9._-]{1,128}`);
+    const id = idOfName(part, name);
+    if (id === null) {
+      if (statSync(path, { throwIfNoEntry: false })) out.ignored.push(notAnId(part, rel));
       continue;
     }
     touched.add(id);

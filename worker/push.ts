@@ -47,9 +47,12 @@ export class PushSession {
     readonly req: VaultRequest,
     /** Plain vault (sha256 addressing): objects are hashed and trees walked. Encrypted: only packs are checked. */
     readonly plain: boolean,
+    /** A route's own check of a pack's header (repair: only committed objects), before anything is hashed or stored. */
+    private readonly admit?: (header: PackHeader) => Promise<void>,
   ) {}
 
-  async addPack(bytes: Uint8Array): Promise<void> {
+  /** Checks and stores one pack; answers its id. */
+  async addPack(bytes: Uint8Array): Promise<string> {
     const { limits, stub, store } = this.req;
     if (bytes.length > limits.maxPackBytes) throw new ApiError(413, "too_large", `a pack of ${bytes.length} bytes exceeds MAX_PACK_BYTES (${limits.maxPackBytes}); split it`);
     let header: PackHeader;
@@ -66,8 +69,9 @@ export class PushSession {
     if (idle >= 0) throw new ApiError(400, "bad_pack", `frame ${idle} of the pack holds no object; every frame must be referenced`);
     const raw = packRawLength(header);
     if (raw > MAX_PACK_RAW) throw new ApiError(400, "bad_pack", `pack inflates to ${raw} bytes; at most ${MAX_PACK_RAW}`);
+    await this.admit?.(header);
     const id = await sha256Hex(bytes);
-    if (this.packs.some((p) => p.id === id)) return; // sent twice in one request
+    if (this.packs.some((p) => p.id === id)) return id; // sent twice in one request
     this.rawBytes += raw;
     if (this.plain && this.rawBytes > limits.maxInflateBytes)
       throw new ApiError(413, "too_large", `the request's packs inflate to more than ${limits.maxInflateBytes} bytes (MAX_INFLATE_BYTES); split it`);
@@ -83,6 +87,7 @@ export class PushSession {
       await store.put(id, bytes);
     }
     this.packs.push({ id, objects: header.objects.length, bytes: bytes.length });
+    return id;
   }
 
   /**

@@ -11,10 +11,8 @@
 //        and its bytes count against the quota like a push's. Plain vaults only: the server cannot
 //        check an encrypted object, so it will not let a client replace one.
 import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
-import { decodePackHeader } from "../engine/core/pack.ts";
 import { readSections, Section, SectionTooLargeError } from "../engine/core/stream.ts";
 import type { VaultRequest } from "./context.ts";
-import { sha256Hex } from "./crypto.ts";
 import { NodeReader } from "./gc.ts";
 import { addressList, ApiError, json, limitedBody, readJsonObject } from "./http.ts";
 import { PushSession } from "./push.ts";
@@ -34,7 +32,7 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
   if (!info) throw new ApiError(404, "unknown_vault", `vault ${req.vault} does not exist`);
   if (info.config.addressing !== "sha256")
     throw new ApiError(409, "encrypted_vault", "repair needs a plain vault: the server cannot check an encrypted object, so it does not let a client replace one");
-  const session = new PushSession(req, true);
+  const session = new PushSession(req, true, (header) => refuseUnexpected(req, header.objects.map((o) => o.addr)));
   try {
     let ended = false;
     const it = readSections(limitedBody(req.request, req.limits.maxBodyBytes), { maxSection: req.limits.maxPackBytes });
@@ -51,9 +49,7 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
       const s = r.value;
       if (s.kind === Section.Pack) {
         if (ended) throw new ApiError(400, "bad_stream", "a section after the end section");
-        await refuseUnexpected(req, s.payload);
-        await session.addPack(s.payload);
-        const id = await sha256Hex(s.payload);
+        const id = await session.addPack(s.payload);
         // Already indexed (the very pack that is damaged?): its verified bytes are stored again.
         if (!session.own.includes(id)) await req.store.put(id, s.payload);
       } else if (s.kind === Section.End) {
@@ -73,14 +69,7 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
 }
 
 /** 400 unless every object of the pack is one the vault holds as committed (see the top of this file). */
-async function refuseUnexpected(req: VaultRequest, pack: Uint8Array): Promise<void> {
-  let addrs: string[];
-  try {
-    addrs = decodePackHeader(pack).objects.map((o) => o.addr);
-  } catch (e) {
-    if (e instanceof FormatError) throw new ApiError(400, "bad_pack", `malformed pack: ${e.message}`);
-    throw e;
-  }
+async function refuseUnexpected(req: VaultRequest, addrs: string[]): Promise<void> {
   const unexpected = await req.stub.unexpectedObjects(addrs);
   if (unexpected.length)
     throw new ApiError(400, "unexpected_objects", `${unexpected.length} object(s) of the repair pack were never committed to this vault (e.g. ${unexpected[0]}); a repair only replaces damaged copies; nothing was kept`, {

@@ -20,7 +20,7 @@ export const fflateCompressor: Compressor = {
   async gzip(data) {
     return gzipSync(data, { level: GZIP_LEVEL });
   },
-  gunzip: async (data, rawLength) => inflateCapped(data, rawLength),
+  gunzip: gunzipCapped,
 };
 
 /**
@@ -52,6 +52,11 @@ export function inflateCapped(data: Uint8Array, rawLength: number): Uint8Array {
   if (n !== rawLength) throw new RangeError(`frame inflated to ${n} bytes, header says ${rawLength}`);
   checkGzipTrailer(data, out);
   return out;
+}
+
+/** inflateCapped as a Compressor's gunzip: every compressor here inflates this way. */
+async function gunzipCapped(data: Uint8Array, rawLength: number): Promise<Uint8Array> {
+  return inflateCapped(data, rawLength);
 }
 
 /** fflate does not check the gzip trailer (CRC-32 and length of the data); node and browsers do. */
@@ -86,7 +91,7 @@ export function crc32(data: Uint8Array): number {
  */
 export const streamCompressor: Compressor = {
   gzip: (data) => pipe(data, new CompressionStream("gzip")),
-  gunzip: async (data, rawLength) => inflateCapped(data, rawLength),
+  gunzip: gunzipCapped,
 };
 
 async function pipe(data: Uint8Array, stream: { writable: WritableStream<BufferSource>; readable: ReadableStream<Uint8Array> }): Promise<Uint8Array> {
