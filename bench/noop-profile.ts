@@ -2,7 +2,7 @@
 // RSS (GNU time's "Maximum resident set size") and, with --prof, a V8 CPU profile per run.
 //
 //   npx tsx bench/noop-profile.ts setup   --work bench/work/s100k --notes 100000
-//   npx tsx bench/noop-profile.ts measure --work bench/work/s100k [--runs 3] [--edit] [--prof] [--folder <dir>]
+//   npx tsx bench/noop-profile.ts measure --work bench/work/s100k [--runs 3] [--edit] [--prof] [--folder <dir>] [--port 8799]
 //
 // setup generates the folder (sample/generator.ts, seed 1) in <work>/vault and pushes it to a local
 // server kept in <work>/server; measure starts that server again and runs `sync` --runs times
@@ -17,7 +17,7 @@ import { writeVaultFolder } from "../sample/folder.ts";
 import { ROOT } from "./child.ts";
 
 const TOKEN = "bench-noop-token";
-const PORT = 8799;
+const DEFAULT_PORT = 8799;
 
 interface Run {
   wallS: number;
@@ -58,11 +58,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { work: { type: "string" }, notes: { type: "string" }, runs: { type: "string" }, edit: { type: "boolean" }, prof: { type: "boolean" }, folder: { type: "string" } },
+    options: { work: { type: "string" }, notes: { type: "string" }, runs: { type: "string" }, edit: { type: "boolean" }, prof: { type: "boolean" }, folder: { type: "string" }, port: { type: "string" } },
   });
   const work = resolve(values.work ?? "bench/work/s100k");
   const folder = resolve(values.folder ?? join(work, "vault"));
-  const server = await startLocalServer({ port: PORT, state: join(work, "server"), token: TOKEN });
+  const server = await startLocalServer({ port: Number(values.port ?? DEFAULT_PORT), state: join(work, "server"), token: TOKEN });
   try {
     if (positionals[0] === "setup") {
       const n = Number(values.notes ?? 100_000);

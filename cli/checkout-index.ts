@@ -146,6 +146,12 @@ export class CheckoutIndex {
     return [this.view.getFloat64(at, true), this.view.getFloat64(at + 8, true), this.view.getFloat64(at + 16, true)];
   }
 
+  /** Whether row i's signature is [size, mtimeMs, ino], read in place (a scan asks 300,000 times). */
+  sigEquals(i: number, size: number, mtimeMs: number, ino: number): boolean {
+    const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+    return this.view.getFloat64(at, true) === size && this.view.getFloat64(at + 8, true) === mtimeMs && this.view.getFloat64(at + 16, true) === ino;
+  }
+
   rowAt(i: number): CheckoutRow {
     const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
     return { sig: this.sigAt(i), extra: this.view.getUint32(at + 24, true), addr: toHex(this.buf.subarray(at + 28, at + 60)) };
@@ -284,10 +290,9 @@ function writeRow(out: Uint8Array, view: DataView, at: number, part: number, id:
   return at + 60;
 }
 
+/** Ids are ASCII: Buffer's latin1 decoder makes a flat string ~3x faster than char-by-char concatenation (300,000 per scan). */
 function latin1(b: Uint8Array, start: number, end: number): string {
-  let s = "";
-  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
-  return s;
+  return Buffer.prototype.latin1Slice.call(b, start, end);
 }
 
 /** Encodes sorted, unique rows. */
