@@ -7,8 +7,7 @@ import { EarlyUpload } from "../../engine/sync/early-upload.ts";
 import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
 import { makeProgress, progressWanted, type Progress } from "../progress.ts";
 import { crashPoint, instrumentRemote } from "../crash-hook.ts";
-import { watchHolder } from "../watch-lock.ts";
-import { CliError } from "../errors.ts";
+import { askWatch } from "../watch-socket.ts";
 
 export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
 export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
@@ -17,9 +16,17 @@ export type Mode = "sync" | "push" | "pull";
 
 export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
-  // Two processes must not write one folder's local state at once; a watch syncs anyway.
-  const watcher = watchHolder(positionals[0]);
-  if (watcher !== null) throw new CliError(`a watch (pid ${watcher}) is keeping ${positionals[0]} in sync`, `it already does what ${mode} would; stop it first to run ${mode} by hand`, "watch_running");
+  // A watch owns the folder (two processes must not write its local state at once) and knows what
+  // changed: it syncs for us, nothing is scanned here. A watch syncs both ways, so push and pull
+  // get a sync. No watch (or a stale one): the scan below, as always.
+  const asked = await askWatch(positionals[0], mode);
+  if (asked.servedBy === "watch") {
+    const { report, ignored, skipped, hashed } = asked.result;
+    const out = { ...report, ignored, skipped, hashed, servedBy: "watch" as const, watchPid: asked.pid };
+    emit(values.json, out, () => `${humanReport("sync", out)}\n  served by the running watch (pid ${asked.pid}${mode === "sync" ? "" : `, which syncs both ways: asked for ${mode}`}); nothing was scanned here`);
+    return 0;
+  }
+  if (asked.stale) process.stderr.write(`note: ${asked.stale}; scanning the folder\n`);
   const ctx = await openFolder(positionals[0], tokenFrom(values.token));
   try {
     const progress = makeProgress(progressWanted(values.json));
@@ -30,7 +37,7 @@ export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
       progress.stop();
     }
     const { report, ignored, skipped, hashed } = result;
-    const out = { ...report, ignored, skipped, hashed };
+    const out = { ...report, ignored, skipped, hashed, servedBy: "scan" as const };
     emit(values.json, out, () => humanReport(mode, out));
     return 0;
   } catch (e) {
