@@ -4,7 +4,7 @@
 // kill -9) is stale and taken over.
 import { openSync, readFileSync, unlinkSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { STATE_DIR } from "./context.ts";
+import { STATE_DIR } from "./state-dir.ts";
 import { CliError } from "./errors.ts";
 
 export const LOCK_FILE = "watch.lock";

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { STATE_DIR } from "./context.ts";
+import { STATE_DIR } from "./state-dir.ts";
 import { CliError } from "./errors.ts";
 import { LOCK_FILE, watchLock } from "./watch-lock.ts";
 import type { SyncReport } from "../engine/sync/report.ts";
@@ -25,6 +25,7 @@ export const ACCEPT_TIMEOUT_MS = 5000;
 /** A watch that is stopping finishes its sync in flight, then releases the folder: wait this long for it. */
 const RELEASE_WAIT_MS = 30_000;
 const MAX_LINE = 64 * 1024;
+const REFUSED_RETRIES = 10;
 
 /** What the watch's sync did, as a one-shot sync reports it. */
 export interface FolderSyncResult {
@@ -126,7 +127,13 @@ export async function askWatch(dir: string, mode: string): Promise<Asked> {
   const lock = watchLock(dir);
   if (!lock) return existsSync(join(dir, STATE_DIR, LOCK_FILE)) ? { servedBy: null, stale: "the watch recorded in its lock is gone" } : { servedBy: null };
   if (!lock.socket) throw new CliError(`a watch (pid ${lock.pid}) is keeping ${dir} in sync`, `it already does what ${mode} would; stop it first to run ${mode} by hand`, "watch_running");
-  const answer = await request(lock.socket, lock.pid, dir, mode);
+  // Refused while the lock's pid lives: a watch that has written its lock but not yet listens (a
+  // moment), or a pid reused after the watch was killed. Asked again for a second, then stale.
+  let answer = await request(lock.socket, lock.pid, dir, mode);
+  for (let i = 0; answer === "refused" && i < REFUSED_RETRIES && watchLock(dir)?.pid === lock.pid; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    answer = await request(lock.socket, lock.pid, dir, mode);
+  }
   if (answer === "refused") return { servedBy: null, stale: `nobody listens on the watch socket ${lock.socket}` };
   if (answer === "gone" || (!answer.ok && answer.error.code === "watch_stopped")) {
     await released(dir, lock.pid, mode);

@@ -12,7 +12,7 @@ import { ensureFolders, rescanPaths } from "../vault-folder.ts";
 import { FolderWatcher, FULL_RESCAN_ABOVE } from "../folder-watcher.ts";
 import { acquireWatchLock } from "../watch-lock.ts";
 import { listenForRequests, watchSocketPath, type FolderSyncResult } from "../watch-socket.ts";
-import { syncFolder } from "./sync.ts";
+import { syncFolder } from "../folder-sync.ts";
 import { startLive, LiveStoppedError, type LiveReason, type LiveSession } from "../../engine/sync/live.ts";
 import { nodeLiveSocket } from "../../engine/node/live-socket.ts";
 import type { SyncReport } from "../../engine/sync/report.ts";
