@@ -282,6 +282,32 @@ describe("a one-shot command beside a watch", () => {
     expect(after.stderr).toBe("");
   });
 
+  it("fails as a sync here would when the watch's sync fails; a watch that does not answer (stopped) is refused, not scanned beside", async () => {
+    const { s, a, wa } = await watched("w-fail");
+    const env = { PENUMBRA_SYNC_TOKEN: s.token, PENUMBRA_CRASH_AT: "trace" };
+    // Stuck: SIGSTOP keeps the socket accepting (the kernel's backlog) but nothing answers.
+    process.kill(wa.child.pid!, "SIGSTOP");
+    let stuck;
+    try {
+      stuck = await runCli(["sync", a], env);
+    } finally {
+      process.kill(wa.child.pid!, "SIGCONT");
+    }
+    expect(stuck.code).toBe(1);
+    expect(stuck.stderr).toContain(`the watch (pid ${wa.child.pid}) that owns ${a} did not answer within 5 s`);
+    expect(stuck.stderr).not.toMatch(/crash-point/);
+
+    // The server gone: the watch's sync fails, and the one-shot says what a scan would have said.
+    await s.stop();
+    await wa.waitFor((e) => e.event === "offline", "offline");
+    await note(a, "n2", { title: "two" });
+    const down = await runCli(["sync", a], env);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^penumbra-sync sync: .*\(is the server running\? start one with: penumbra-sync serve\)\n$/);
+    expect(down.stderr).not.toMatch(/crash-point/);
+    expect(await wa.stop()).toBe(0);
+  });
+
   it("a watch killed with SIGKILL leaves a stale lock and socket: the one-shot sync scans and succeeds; the next watch takes over", async () => {
     const { s, a, wa } = await watched("w-stale");
     const lockText = await readFile(stateOf(a, "watch.lock"), "utf8");
