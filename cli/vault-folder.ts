@@ -210,8 +210,8 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     const rows = new Int32Array(ids.length);
     const withRow: string[] = [];
     for (let k = 0, r = start; k < ids.length; k++) {
-      while (r < end && checkout.idAt(r) < ids[k]) r++;
-      if (r < end && checkout.idAt(r) === ids[k]) {
+      while (r < end && checkout.compareId(r, ids[k]) < 0) r++;
+      if (r < end && checkout.compareId(r, ids[k]) === 0) {
         rows[k] = r++;
         withRow.push(ids[k]);
       } else {
