@@ -42,13 +42,17 @@ const relocateUrls = (OUT_DIR) => ({
   },
 });
 
-/** Builds the bundle into `outDir` (default dist/cli), replacing what was there. */
-export async function buildCli(outDir = CLI_BUNDLE_DIR) {
+/**
+ * Bundles `entry` (a path under the repository) into `outDir`, replacing what was there: main
+ * module `<entry's name>.mjs`, chunks beside it, and inputs.json, the manifest bin/fresh-bundle.js
+ * checks. Answers the main module's path.
+ */
+export async function buildBundle(entry, outDir) {
   const OUT_DIR = path.resolve(outDir);
   const tmp = `${OUT_DIR}.${process.pid}.tmp`;
   await rm(tmp, { recursive: true, force: true });
   const result = await build({
-    entryPoints: [path.join(ROOT, "cli", "main.ts")],
+    entryPoints: [path.resolve(ROOT, entry)],
     outdir: tmp,
     outExtension: { ".js": ".mjs" },
     entryNames: "[name]",
@@ -68,13 +72,20 @@ export async function buildCli(outDir = CLI_BUNDLE_DIR) {
     const s = await stat(path.join(ROOT, rel));
     inputs.push({ path: rel, size: s.size, mtimeMs: s.mtimeMs });
   }
+  const main = `${path.basename(entry).replace(/\.[^.]+$/, "")}.mjs`;
   // The manifest is written with the modules it describes, then the folder replaces the old one.
-  await writeFile(path.join(tmp, "inputs.json"), JSON.stringify({ v: 1, bundle: "main.mjs", inputs }));
+  await writeFile(path.join(tmp, "inputs.json"), JSON.stringify({ v: 1, bundle: main, inputs }));
   const old = `${OUT_DIR}.${process.pid}.old`;
   await rename(OUT_DIR, old).catch(() => {});
   await rename(tmp, OUT_DIR);
   await rm(old, { recursive: true, force: true });
-  return { out: OUT_DIR, inputs: inputs.length };
+  return { main: path.join(OUT_DIR, main), inputs: inputs.length };
+}
+
+/** Builds the CLI bundle into `outDir` (default dist/cli). */
+export async function buildCli(outDir = CLI_BUNDLE_DIR) {
+  const { inputs } = await buildBundle("cli/main.ts", outDir);
+  return { out: path.resolve(outDir), inputs };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

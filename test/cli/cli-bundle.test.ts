@@ -8,9 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-// @ts-expect-error plain JavaScript without types (it runs before TypeScript can be loaded)
 import { buildCli } from "../../scripts/build-cli.mjs";
-// @ts-expect-error plain JavaScript without types
 import { freshBundle } from "../../bin/fresh-bundle.js";
 import { ROOT } from "../helpers/cli.ts";
 
