@@ -70,6 +70,9 @@ describe("the CLI bundle", () => {
     const targets = [...code.matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)].map((m) => fileURLToPath(new URL(m[1], pathToFileURL(path.join(out, "x.mjs")))));
     expect(targets).toContain(path.join(ROOT, "cli", "stat-worker.mjs"));
     expect(targets).toContain(path.join(ROOT, "engine", "node", "pool-worker.mjs"));
+    // pool threads load the bundled handlers, not the TypeScript sources
+    expect(targets).toContain(path.join(out, "scan-worker.mjs"));
+    expect(targets).toContain(path.join(out, "seal-worker.mjs"));
     for (const t of targets) expect(existsSync(t), t).toBe(true);
   });
 });
