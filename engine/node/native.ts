@@ -14,8 +14,9 @@ export function nodeSha256(data: Uint8Array): Uint8Array {
 
 /** gzip runs on libuv's thread pool, so compressing frames overlaps with hashing on the main thread. */
 export const nodeCompressor: Compressor = {
-  async gzip(data) {
-    return new Uint8Array(await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }));
+  async gzip(data, hint) {
+    const strategy = hint?.entropyOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY;
+    return new Uint8Array(await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy }));
   },
   async gunzip(data, rawLength) {
     const out = gunzipSync(data, { maxOutputLength: Math.max(rawLength, 1) });
