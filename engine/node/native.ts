@@ -19,7 +19,9 @@ export const nodeCompressor: Compressor = {
     return new Uint8Array(await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy }));
   },
   async gunzip(data, rawLength) {
-    const out = gunzipSync(data, { maxOutputLength: Math.max(rawLength, 1) });
+    // One output chunk of the declared size: with the default 16 KiB chunks zlib inflates into many
+    // buffers and concatenates them (a clone spent ~0.4 s of 9 CPU-s at 10,000 notes in that copy).
+    const out = gunzipSync(data, { maxOutputLength: Math.max(rawLength, 1), chunkSize: Math.max(64, rawLength) });
     if (out.length !== rawLength) throw new RangeError(`frame inflated to ${out.length} bytes, header says ${rawLength}`);
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   },
