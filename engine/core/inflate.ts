@@ -190,7 +190,8 @@ export function inflateRaw(src: Uint8Array, start: number, out: Uint8Array, outS
           }
           if (distance > bt - outStart) throw new InflateError("distance too far back");
           if (bt + len > cap) throw new InflateError(`frame inflates past the ${cap} bytes its header declares`);
-          if (distance >= len) {
+          // copyWithin pays off only for long copies; short ones (most matches) copy byte by byte.
+          if (len >= 32 && distance >= len) {
             out.copyWithin(bt, bt - distance, bt - distance + len);
             bt += len;
           } else {
