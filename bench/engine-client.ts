@@ -86,9 +86,10 @@ await measureSelf(async (m) => {
     phases.gzipRawBytes = 0;
     const inner = ctx.vault.compressor;
     const timed: Compressor = {
-      async gzip(data) {
+      async gzip(data, hint) {
         const t = performance.now();
-        const out = new Uint8Array(gzipSync(data, { level: GZIP_LEVEL, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }));
+        const strategy = hint?.entropyOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY;
+        const out = new Uint8Array(gzipSync(data, { level: GZIP_LEVEL, memLevel: 9, strategy }));
         phases.gzipMs! += performance.now() - t;
         phases.gzipRawBytes! += data.length;
         return out;

@@ -52,7 +52,7 @@ export const WORKER_RULES: ProfileRule[] = [
   ["garbage collection", (f) => f.functionName === "(garbage collector)"],
   ["Durable Object index: SQLite inserts of the pack's objects", (f) => /^(registerPack|transactionSync|settlePacks|bump|stats)$/.test(f.functionName)],
   ["SHA-256 of objects and pack (crypto.subtle) + hex", (f) => /^(sha256Hex|digest|toHex|verifyObject)$/.test(f.functionName)],
-  ["inflate frames (inflateCapped: fflate, 4 KiB slices) + unshuffle", (f) => /^(gunzip|decodeFrame|unshuffle4|inflateCapped|DecompressionStream|boundedInflater)$/.test(f.functionName)],
+  ["inflate frames (inflateCapped: one pass into the declared length) + unshuffle", (f) => /^(gunzip|decodeFrame|unshuffle4|inflateCapped|gunzipExact|inflateRaw|crc32|DecompressionStream|boundedInflater)$/.test(f.functionName)],
   ["R2 put", (f) => f.functionName === "put"],
   ["request handling: body stream, framing, copies", (f) => /^(fill|pull|readSections|sectionsOf|limitedBody|addPack|handlePush)$/.test(f.functionName)],
   ["pack header decoding", (f) => /^(decodePackHeader|varint|byte|need|bytes)$/.test(f.functionName)],

@@ -3,6 +3,7 @@
 // body that lies about its length or has none is still cut off at the limit).
 import { concatBytes } from "../engine/core/bytes.ts";
 import { isAddress } from "../engine/core/hash.ts";
+import { StreamReader } from "../engine/core/stream.ts";
 
 /** An error the client caused (or may retry): becomes `{"error": code, "message"}` with `status`. */
 export class ApiError extends Error {
@@ -37,6 +38,16 @@ export function tooLarge(what: string, limit: number): ApiError {
 export function checkDeclaredLength(request: Request, limit: number): void {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge(`request body of ${declared} bytes`, limit);
+}
+
+/**
+ * The body as a section reader that throws 413 before reading past `limit` bytes. It reads the
+ * body as a byte stream, straight into each section's buffer (engine/core/stream.ts StreamReader).
+ */
+export function limitedReader(request: Request, limit: number): StreamReader {
+  checkDeclaredLength(request, limit);
+  const body = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  return new StreamReader(body, { byob: true, maxBytes: limit, overLimit: () => tooLarge("request body", limit) });
 }
 
 /** The body as a stream that errors with 413 once more than `limit` bytes came through. */

@@ -9,11 +9,11 @@ import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
 import { isAddress } from "../engine/core/hash.ts";
 import { ObjectType } from "../engine/core/object.ts";
 import { decodeFrame, decodePackHeader, MAX_PACK_RAW, packLength, packRawLength, PACK_OBJECT_LIMIT, type PackHeader, type PackObjectInfo } from "../engine/core/pack.ts";
-import { readSections, Section, SectionTooLargeError, type StreamSection } from "../engine/core/stream.ts";
+import { readSections, Section, SectionTooLargeError, type StreamReader, type StreamSection } from "../engine/core/stream.ts";
 import { commitPush, type CommitInput } from "./commit.ts";
 import type { VaultRequest } from "./context.ts";
 import { sha256Hex } from "./crypto.ts";
-import { ApiError, json, limitedBody } from "./http.ts";
+import { ApiError, json, limitedReader } from "./http.ts";
 
 /** Largest commit or end section. */
 const JSON_SECTION_MAX = 1024 * 1024;
@@ -141,7 +141,7 @@ function packError(e: unknown): unknown {
 }
 
 /** The stream's sections, its framing errors turned into API errors (and nothing else touched). */
-async function* sectionsOf(body: ReadableStream<Uint8Array>, maxSection: number): AsyncGenerator<StreamSection> {
+async function* sectionsOf(body: StreamReader, maxSection: number): AsyncGenerator<StreamSection> {
   const it = readSections(body, { maxSection });
   for (;;) {
     let r: IteratorResult<StreamSection>;
@@ -193,7 +193,7 @@ export async function handlePush(req: VaultRequest): Promise<Response> {
   try {
     let commit: CommitInput | null = null;
     let ended = false;
-    const body = limitedBody(req.request, req.limits.maxBodyBytes);
+    const body = limitedReader(req.request, req.limits.maxBodyBytes);
     // A pack section over the limit is refused from its header, before it is read.
     for await (const s of sectionsOf(body, Math.max(req.limits.maxPackBytes, JSON_SECTION_MAX))) {
       if (s.kind === Section.Pack) {

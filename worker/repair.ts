@@ -14,7 +14,7 @@ import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
 import { readSections, Section, SectionTooLargeError } from "../engine/core/stream.ts";
 import type { VaultRequest } from "./context.ts";
 import { NodeReader } from "./gc.ts";
-import { addressList, ApiError, json, limitedBody, readJsonObject } from "./http.ts";
+import { addressList, ApiError, json, limitedReader, readJsonObject } from "./http.ts";
 import { PushSession } from "./push.ts";
 
 export async function handleCheck(req: VaultRequest): Promise<Response> {
@@ -35,7 +35,7 @@ export async function handleRepair(req: VaultRequest): Promise<Response> {
   const session = new PushSession(req, true, (header) => refuseUnexpected(req, header.objects.map((o) => o.addr)));
   try {
     let ended = false;
-    const it = readSections(limitedBody(req.request, req.limits.maxBodyBytes), { maxSection: req.limits.maxPackBytes });
+    const it = readSections(limitedReader(req.request, req.limits.maxBodyBytes), { maxSection: req.limits.maxPackBytes });
     for (;;) {
       let r;
       try {

@@ -15,7 +15,7 @@ export class LocalPackChecker {
   constructor(private readonly base: Compressor = webCompressor) {}
 
   readonly compressor: Compressor = {
-    gzip: (data) => this.base.gzip(data),
+    gzip: (data, hint) => this.base.gzip(data, hint),
     gunzip: async (data, rawLength) => {
       const frames = this.inflated.get(data.buffer);
       const known = frames?.get(data.byteOffset);

@@ -1,7 +1,7 @@
 // Native gzip for browsers and Web Workers (CompressionStream, in every browser since 2023), and
 // SHA-256 through WebCrypto, several times faster than @noble/hashes, which stays the fallback
 // where WebCrypto is missing (it needs a secure context: https or localhost). Inflating goes through
-// fflate's streaming inflater into a buffer of the declared length (compress.ts streamCompressor):
+// engine/core/inflate.ts into a buffer of the declared length (compress.ts streamCompressor):
 // a hostile frame cannot make this side allocate more than its pack header declares. fflate's
 // deflate is not part of the browser build (it was only a fallback for browsers without
 // CompressionStream, and its ~2.5 KiB gzipped kept the engine over its 60 KiB budget).

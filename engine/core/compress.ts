@@ -1,11 +1,25 @@
 // Frame compression. Packs hold gzip (RFC 1952) frames; any gzip writer produces a valid frame, so
 // each runtime plugs in its fastest one (node:zlib in the Node adapter, fflate everywhere else) and
 // every reader can read every writer's packs.
-import { gzipSync, Gunzip } from "fflate";
+import { gzipSync } from "fflate";
 import { concatBytes } from "./bytes.ts";
+import { gunzipExact } from "./inflate.ts";
+
+export { crc32 } from "./inflate.ts";
+
+/**
+ * What a writer may assume about a frame's data. `entropyOnly`: it holds no repeats worth searching
+ * for (byte-shuffled float32 embeddings), so a compressor may skip DEFLATE's match search and only
+ * Huffman-code the bytes: on the generated embeddings node:zlib's Z_HUFFMAN_ONLY gives 83.5% of raw
+ * at ~6 x the speed of level 4 (85.3%), and its frames inflate faster (docs/design.md).
+ */
+export interface GzipHint {
+  entropyOnly?: boolean;
+}
 
 export interface Compressor {
-  gzip(data: Uint8Array): Promise<Uint8Array>;
+  /** Any gzip member of `data`; the hint may pick a cheaper coding, never another format. */
+  gzip(data: Uint8Array, hint?: GzipHint): Promise<Uint8Array>;
   /** rawLength comes from the pack header; a frame that inflates to another size is corrupt. */
   gunzip(data: Uint8Array, rawLength: number): Promise<Uint8Array>;
 }
@@ -17,41 +31,21 @@ export interface Compressor {
 export const GZIP_LEVEL = 4;
 
 export const fflateCompressor: Compressor = {
-  async gzip(data) {
-    return gzipSync(data, { level: GZIP_LEVEL });
+  async gzip(data, hint) {
+    // fflate has no Huffman-only strategy; its level 1 is its cheapest search (same ratio on shuffled floats).
+    return gzipSync(data, { level: hint?.entropyOnly ? 1 : GZIP_LEVEL });
   },
   gunzip: gunzipCapped,
 };
 
 /**
- * Compressed bytes inflated at a time. DEFLATE expands at most ~1032:1, so one slice produces at
- * most ~4 MiB before the count below can stop the inflater.
- */
-const INFLATE_SLICE = 4096;
-
-/**
- * Inflates a gzip frame that must come to exactly `rawLength` bytes, slice by slice, and stops as
- * soon as it passes that: a gzip bomb costs its declared length in memory (plus one slice's output)
- * and about as much CPU, never its real length. (fflate's one-shot gunzip into a full buffer stops
- * writing but goes on decoding: 10 s for a 1 GiB bomb in workerd; bench/results/inflate-bomb.md.)
+ * Inflates a gzip frame that must come to exactly `rawLength` bytes, into one buffer of that length,
+ * stopping at the first byte past it: a gzip bomb costs its declared length in memory and about as
+ * much CPU, never its real length (engine/core/inflate.ts; bench/results/inflate-bomb.md). Each
+ * member's CRC-32 and length are checked, as node:zlib and browsers do.
  */
 export function inflateCapped(data: Uint8Array, rawLength: number): Uint8Array {
-  const out = new Uint8Array(rawLength);
-  let n = 0;
-  let over = false;
-  const inflater = new Gunzip((chunk) => {
-    if (over || n + chunk.length > rawLength) {
-      over = true;
-      return;
-    }
-    out.set(chunk, n);
-    n += chunk.length;
-  });
-  for (let off = 0; off < data.length && !over; off += INFLATE_SLICE) inflater.push(data.subarray(off, off + INFLATE_SLICE), off + INFLATE_SLICE >= data.length);
-  if (over) throw new RangeError(`frame inflates past the ${rawLength} bytes its header declares`);
-  if (n !== rawLength) throw new RangeError(`frame inflated to ${n} bytes, header says ${rawLength}`);
-  checkGzipTrailer(data, out);
-  return out;
+  return gunzipExact(data, rawLength);
 }
 
 /** inflateCapped as a Compressor's gunzip: every compressor here inflates this way. */
@@ -59,35 +53,11 @@ async function gunzipCapped(data: Uint8Array, rawLength: number): Promise<Uint8A
   return inflateCapped(data, rawLength);
 }
 
-/** fflate does not check the gzip trailer (CRC-32 and length of the data); node and browsers do. */
-export function checkGzipTrailer(gz: Uint8Array, raw: Uint8Array): void {
-  if (gz.length < 18) throw new RangeError("gzip frame too short");
-  const dv = new DataView(gz.buffer, gz.byteOffset + gz.length - 8, 8);
-  if (dv.getUint32(4, true) !== raw.length >>> 0) throw new RangeError("gzip length field does not match the data");
-  if (dv.getUint32(0, true) !== crc32(raw)) throw new RangeError("gzip CRC-32 does not match the data");
-}
-
-const CRC_TABLE = (() => {
-  const t = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  return t;
-})();
-
-export function crc32(data: Uint8Array): number {
-  let c = -1;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
-
 /**
  * Native streams (browsers, Workers, Node >= 18) for compressing. Inflating is inflateCapped's: a
  * native DecompressionStream inflates every written chunk whole, whatever its reader does (a 1 MB
  * gzip bomb declared as 4 MiB took workerd to 1.39 GiB even when fed in 4 KiB slices;
- * bench/results/inflate-bomb.md), and fflate is as fast on 256 KiB frames (measured in Node).
+ * bench/results/inflate-bomb.md).
  */
 export const streamCompressor: Compressor = {
   gzip: (data) => pipe(data, new CompressionStream("gzip")),

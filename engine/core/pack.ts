@@ -286,7 +286,7 @@ export class PackBuilder {
       this.frames.map(async (f) => {
         const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
         if (f.codec === Codec.Stored) return { codec: f.codec, data: raw, rawLength: f.size };
-        const gz = await c.gzip(f.codec === Codec.Shuffle4Gzip ? shuffle4(raw) : raw);
+        const gz = f.codec === Codec.Shuffle4Gzip ? await c.gzip(shuffle4(raw), { entropyOnly: true }) : await c.gzip(raw);
         // A frame that gzip cannot shrink is kept as it is.
         return gz.length < raw.length ? { codec: f.codec, data: gz, rawLength: f.size } : { codec: Codec.Stored as Codec, data: raw, rawLength: f.size };
       }),

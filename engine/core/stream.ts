@@ -6,7 +6,7 @@
 //
 // Readers hold one section at a time, and refuse a section longer than their limit before reading
 // it, so neither end ever buffers a whole transfer. A stream without its 'E' section was cut short.
-import { ByteWriter, FormatError, fromUtf8, utf8 } from "./bytes.ts";
+import { ByteWriter, FormatError, concatBytes, fromUtf8, utf8 } from "./bytes.ts";
 
 export const STREAM_MAGIC = new Uint8Array([0x50, 0x4e, 0x53, 0x01]); // "PNS" v1
 export const Section = { Json: 0x4a, Pack: 0x50, End: 0x45 } as const;
@@ -43,26 +43,62 @@ export function parseSectionJson(s: StreamSection): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** Pulls exact byte counts out of a ReadableStream without holding more than asked for. */
+/** Bytes a BYOB read asks for at most: a section's length is not allocated before its bytes come. */
+const BYOB_STEP = 1024 * 1024;
+
+export interface StreamReaderOptions {
+  /**
+   * Read a byte stream with BYOB reads (the Worker's request bodies). Off by default: Node's fetch
+   * reports a response cut short as a TypeError on BYOB reads instead of an early end, and the
+   * client's pull handles an early end (test/e2e/interrupted.test.ts).
+   */
+  byob?: boolean;
+  /** The most bytes the stream may carry: a read that would go past it throws `overLimit()`. */
+  maxBytes?: number;
+  overLimit?: () => Error;
+}
+
+/**
+ * Pulls exact byte counts out of a ReadableStream without holding more than asked for. With
+ * `byob`, a byte stream (request bodies in workerd) is read straight into the buffer each read answers: workerd hands a request body over in 4 KiB chunks, and taking them one by one and
+ * copying them out was most of the Worker's request handling (docs/design.md, "Packs and frames").
+ */
 export class StreamReader {
-  private reader: ReadableStreamDefaultReader<Uint8Array>;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private byob: ReadableStreamBYOBReader | null = null;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private done = false;
   /** Bytes consumed so far (for transfer accounting). */
   consumed = 0;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.reader = stream.getReader();
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    private readonly opts: StreamReaderOptions = {},
+  ) {
+    if (opts.byob) {
+      try {
+        this.byob = stream.getReader({ mode: "byob" });
+      } catch {
+        // not a byte stream
+      }
+    }
+    if (!this.byob) this.reader = stream.getReader();
+  }
+
+  private checkLimit(total: number): void {
+    if (this.opts.maxBytes !== undefined && total > this.opts.maxBytes) throw this.opts.overLimit ? this.opts.overLimit() : new FormatError(`stream longer than ${this.opts.maxBytes} bytes`);
   }
 
   private async fill(n: number): Promise<boolean> {
+    const reader = this.reader!;
     while (this.pendingBytes < n && !this.done) {
-      const { done, value } = await this.reader.read();
+      const { done, value } = await reader.read();
       if (done) this.done = true;
       else if (value.length) {
         this.pending.push(value);
         this.pendingBytes += value.length;
+        this.checkLimit(this.consumed + this.pendingBytes);
       }
     }
     return this.pendingBytes >= n;
@@ -70,6 +106,7 @@ export class StreamReader {
 
   /** Exactly n bytes, or null at a clean end of stream before any of them. */
   async read(n: number): Promise<Uint8Array | null> {
+    if (this.byob) return this.readInto(this.byob, n);
     if (!(await this.fill(n))) {
       if (this.pendingBytes === 0) return null;
       throw new FormatError(`stream ended ${n - this.pendingBytes} bytes early`);
@@ -89,8 +126,41 @@ export class StreamReader {
     return out;
   }
 
+  /**
+   * Reads n bytes with BYOB reads (each hands its buffer over and gets it back filled), in steps
+   * of at most BYOB_STEP: memory is taken as the bytes arrive, not on a section's word.
+   */
+  private async readInto(reader: ReadableStreamBYOBReader, n: number): Promise<Uint8Array | null> {
+    this.checkLimit(this.consumed + n);
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    while (got < n && !this.done) {
+      const size = Math.min(n - got, BYOB_STEP);
+      let buffer = new ArrayBuffer(size);
+      let filled = 0;
+      while (filled < size && !this.done) {
+        // `min` (where supported) lets the stream fill the whole view before answering.
+        const view = new Uint8Array(buffer, filled, size - filled);
+        const { done, value } = await (reader.read as (v: Uint8Array, o: { min: number }) => Promise<ReadableStreamReadResult<Uint8Array>>).call(reader, view, { min: size - filled });
+        if (value) {
+          buffer = value.buffer as ArrayBuffer;
+          filled += value.byteLength;
+        }
+        if (done) this.done = true;
+      }
+      parts.push(new Uint8Array(buffer, 0, filled));
+      got += filled;
+    }
+    if (got < n) {
+      if (got === 0) return null;
+      throw new FormatError(`stream ended ${n - got} bytes early`);
+    }
+    this.consumed += n;
+    return parts.length === 1 ? parts[0] : concatBytes(parts);
+  }
+
   async cancel(): Promise<void> {
-    await this.reader.cancel().catch(() => {});
+    await (this.byob ?? this.reader)!.cancel().catch(() => {});
   }
 }
 
@@ -99,7 +169,9 @@ export interface SectionLimits {
   maxSection: number;
 }
 
-export async function* readSections(stream: ReadableStream<Uint8Array>, limits: SectionLimits, reader = new StreamReader(stream)): AsyncGenerator<StreamSection> {
+/** Sections of a stream, or of a reader made with options (a byte limit). */
+export async function* readSections(source: ReadableStream<Uint8Array> | StreamReader, limits: SectionLimits): AsyncGenerator<StreamSection> {
+  const reader = source instanceof StreamReader ? source : new StreamReader(source);
   const magic = await reader.read(STREAM_MAGIC.length);
   if (!magic || magic.some((b, i) => b !== STREAM_MAGIC[i])) throw new FormatError("not a penumbra-sync stream (bad magic)");
   for (;;) {

@@ -4,7 +4,7 @@
 //
 //   HMAC-SHA-256                 keyed addresses, tree keys, synthetic nonces (@noble/hashes)
 //   XChaCha20-Poly1305           sealing objects and wrapping the vault key (@noble/ciphers)
-//   raw DEFLATE (RFC 1951)       compressing an object before it is sealed (fflate)
+//   raw DEFLATE (RFC 1951)       compressing an object before it is sealed (fflate; inflating: engine/core/inflate.ts)
 //   scrypt                       passphrase -> key-encryption key (@noble/hashes)
 //
 // The portable implementations use Web APIs and pure JS only: browsers, Workers and Node alike.
@@ -12,7 +12,8 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { scryptAsync } from "@noble/hashes/scrypt.js";
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { deflateSync, inflateSync } from "fflate";
+import { deflateSync } from "fflate";
+import { inflateRaw } from "../core/inflate.ts";
 
 export interface ScryptParams {
   N: number;
@@ -68,16 +69,17 @@ export const portableCrypto: CryptoImpl = {
     return deflateSync(data, { level: DEFLATE_LEVEL });
   },
   inflateRaw(data, maxLength) {
-    // One spare byte: fflate stops silently at the end of a full buffer, so an oversized stream
-    // shows up as maxLength + 1 instead of being cut short unnoticed.
-    let out: Uint8Array;
+    // The packs' bounded decoder: it stops at the first byte past maxLength (fflate's one-shot
+    // inflate stopped writing there but went on decoding).
+    const out = new Uint8Array(maxLength);
+    let n: number;
     try {
-      out = inflateSync(data, { out: new Uint8Array(maxLength + 1) });
+      n = inflateRaw(data, 0, out, 0, 16 * (maxLength + data.length) + (1 << 20))[1];
     } catch (e) {
+      if (/past the/.test((e as Error).message)) throw new RangeError(`deflate stream inflates past ${maxLength} bytes`);
       throw new RangeError(`corrupt deflate stream: ${(e as Error).message}`);
     }
-    if (out.length > maxLength) throw new RangeError(`deflate stream inflates past ${maxLength} bytes`);
-    return out;
+    return out.subarray(0, n);
   },
   scrypt(passphrase, salt, p) {
     return scryptAsync(passphrase, salt, { N: p.N, r: p.r, p: p.p, dkLen: p.dkLen, maxmem: 1 << 30 });

@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
+import { constants, gzipSync } from "node:zlib";
 import { concatBytes, FormatError, fromHex, toHex, utf8 } from "../../engine/core/bytes.ts";
 import { addressOf } from "../../engine/core/hash.ts";
 import { fflateCompressor, streamCompressor, type Compressor } from "../../engine/core/compress.ts";
@@ -383,6 +383,20 @@ describe("shuffle4 frames (codec 2)", () => {
     });
   }
 
+  it("node: a shuffle4 frame is coded Huffman-only (no match search)", async () => {
+    const embs = [embeddingLike(1, 384, 11), embeddingLike(1, 384, 12), embeddingLike(1, 384, 13)];
+    const p = await build(embs.map((bytes) => ({ type: ObjectType.Blob, bytes, compressible: Codec.Shuffle4Gzip as Codec })), nodeCompressor);
+    const f = decodePackHeader(p.bytes).frames[0];
+    const shuffled = shuffle4(concatBytes(embs));
+    const huffman = gzipSync(shuffled, { level: 4, memLevel: 9, strategy: constants.Z_HUFFMAN_ONLY });
+    expect(f.codec).toBe(Codec.Shuffle4Gzip);
+    expect(toHex(p.bytes.subarray(f.offset, f.offset + f.storedLength))).toBe(toHex(huffman));
+    // On a frame's worth of embeddings it is also no bigger than the match search's output.
+    const many = shuffle4(embeddingLike(160, 384, 14));
+    expect(gzipSync(many, { level: 4, memLevel: 9, strategy: constants.Z_HUFFMAN_ONLY }).length).toBeLessThanOrEqual(gzipSync(many, { level: 4, memLevel: 9 }).length);
+    for (const [, reader] of COMPRESSORS) expect((await readPack(p.bytes, reader, VERIFY)).map((o) => toHex(o.bytes))).toEqual(embs.map(toHex));
+  });
+
   it("shuffle4 beats plain gzip on float32 embeddings (384 dims, unit vectors)", async () => {
     const raw = embeddingLike(100, 384, 9);
     const plain = (await nodeCompressor.gzip(raw)).length / raw.length;
@@ -705,7 +719,7 @@ describe("readPack rejects corrupt packs", () => {
     const compressTs = fileURLToPath(new URL("../../engine/core/compress.ts", import.meta.url));
     const code = `
       import { streamCompressor } from ${JSON.stringify(compressTs)};
-      import { gzipSync } from "node:zlib";
+      import { constants, gzipSync } from "node:zlib";
       const gz = new Uint8Array(gzipSync(new Uint8Array(1000).fill(97)));
       gz[gz.length - 6] ^= 1;
       let caught = false;

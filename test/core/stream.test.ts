@@ -32,6 +32,25 @@ function streamOf(pieces: Uint8Array[], opts: { hang?: boolean } = {}): Readable
   return Object.assign(s, { pulls: () => pulls });
 }
 
+/** The same as a byte stream (request bodies in workerd, fetch bodies in Node): StreamReader reads it with BYOB reads. */
+function byteStreamOf(pieces: Uint8Array[]): ReadableStream<Uint8Array> & { pulls: () => number } {
+  let i = 0;
+  let pulls = 0;
+  const s = new ReadableStream({
+    type: "bytes",
+    pull(c) {
+      pulls++;
+      while (i < pieces.length && pieces[i].length === 0) i++; // a byte stream cannot enqueue nothing
+      if (i < pieces.length) c.enqueue(pieces[i++].slice());
+      else {
+        c.close();
+        c.byobRequest?.respond(0);
+      }
+    },
+  }) as ReadableStream<Uint8Array>;
+  return Object.assign(s, { pulls: () => pulls });
+}
+
 /** Cuts bytes at the given offsets (sorted, deduped, in range); empty pieces included. */
 function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
   const at = [...new Set(offsets.map((o) => o % (bytes.length + 1)))].sort((a, b) => a - b);
@@ -47,6 +66,12 @@ function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
 async function readAll(stream: ReadableStream<Uint8Array>, limits = LIMITS): Promise<StreamSection[]> {
   const out: StreamSection[] = [];
   for await (const s of readSections(stream, limits)) out.push(s);
+  return out;
+}
+
+async function readAll2(reader: StreamReader, limits = LIMITS): Promise<StreamSection[]> {
+  const out: StreamSection[] = [];
+  for await (const s of readSections(reader, limits)) out.push(s);
   return out;
 }
 
@@ -179,6 +204,47 @@ describe("StreamReader and section JSON", () => {
   it("a short read is a FormatError", async () => {
     const r = new StreamReader(streamOf([utf8("ab")]));
     await expect(r.read(3)).rejects.toThrow(/1 bytes early/);
+  });
+
+  it("with byob, a byte stream is read with BYOB reads: exact counts across pieces, a short read, a clean end", async () => {
+    const r = new StreamReader(byteStreamOf([utf8("ab"), utf8(""), utf8("cdef"), utf8("g")]), { byob: true });
+    expect(new TextDecoder().decode((await r.read(3))!)).toBe("abc");
+    expect(new TextDecoder().decode((await r.read(4))!)).toBe("defg");
+    expect(r.consumed).toBe(7);
+    expect(await r.read(1)).toBeNull();
+    await expect(new StreamReader(byteStreamOf([utf8("ab")]), { byob: true }).read(3)).rejects.toThrow(/1 bytes early/);
+  });
+
+  it("sections of a byte stream, cut anywhere, read as from a plain stream", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 4 }), fc.array(fc.nat(), { maxLength: 8 }), async (packs, offsets) => {
+        const bytes = concatBytes([STREAM_MAGIC, ...packs.map((p) => encodeSection(Section.Pack, p)), jsonSection(Section.End, {})]);
+        const got = await readAll2(new StreamReader(byteStreamOf(cut(bytes, offsets)), { byob: true }));
+        expect(view(got)).toEqual(view(await readAll(streamOf(cut(bytes, offsets)))));
+        expect(got.length).toBe(packs.length + 1);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("a byte stream section larger than one BYOB step (1 MiB) comes back whole", async () => {
+    const big = randomBytes(2.5 * 1024 * 1024 + 3, 7);
+    const bytes = concatBytes([STREAM_MAGIC, encodeSection(Section.Pack, big), jsonSection(Section.End, {})]);
+    const got = await readAll2(new StreamReader(byteStreamOf(cut(bytes, [1000, 700_000, 1_500_000, 2_700_000])), { byob: true }), { maxSection: 4 << 20 });
+    expect(toHex(got[0].payload)).toBe(toHex(big));
+  });
+
+  it("maxBytes: a read that would pass it throws overLimit's error, on byte streams before reading, on plain streams as the bytes come", async () => {
+    const bytes = concatBytes([STREAM_MAGIC, encodeSection(Section.Pack, randomBytes(100, 1)), jsonSection(Section.End, {})]);
+    const over = () => new RangeError("too big");
+    for (const make of [byteStreamOf, streamOf]) {
+      await expect(readAll2(new StreamReader(make([bytes]), { byob: true, maxBytes: bytes.length - 1, overLimit: over }))).rejects.toThrow("too big");
+      expect((await readAll2(new StreamReader(make([bytes]), { byob: true, maxBytes: bytes.length, overLimit: over }))).length).toBe(2);
+    }
+    // A byte stream: the section over the limit is refused from its header, before its payload is pulled.
+    const s = byteStreamOf([bytes.subarray(0, 9), bytes.subarray(9)]);
+    await expect(readAll2(new StreamReader(s, { byob: true, maxBytes: 50, overLimit: over }))).rejects.toThrow("too big");
+    expect(s.pulls()).toBe(1);
   });
 
   it("parseSectionJson accepts objects only", () => {

@@ -35,6 +35,17 @@ describe("Node fast paths = portable bytes", () => {
     );
   });
 
+  it("both raw inflaters stop at maxLength: a bomb, one byte too many, and a corrupt stream are RangeErrors", () => {
+    const bomb = nodeCrypto.deflateRaw(new Uint8Array(4 * 1024 * 1024));
+    for (const c of [portableCrypto, nodeCrypto]) {
+      expect(() => c.inflateRaw(bomb, 1000)).toThrow(RangeError);
+      const d = utf8("twelve bytes");
+      expect(() => c.inflateRaw(c.deflateRaw(d), d.length - 1)).toThrow(RangeError);
+      expect(c.inflateRaw(c.deflateRaw(d), d.length)).toEqual(d);
+      expect(() => c.inflateRaw(new Uint8Array([0xff, 0xff, 0xff]), 10)).toThrow(RangeError);
+    }
+  });
+
   it("scrypt agrees (N=2^10, r=8, p=1)", async () => {
     const a = await portableCrypto.scrypt(utf8("pässwörd"), utf8("salt"), { N: 1024, r: 8, p: 1, dkLen: 32 });
     const b = await nodeCrypto.scrypt(utf8("pässwörd"), utf8("salt"), { N: 1024, r: 8, p: 1, dkLen: 32 });
