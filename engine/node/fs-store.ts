@@ -28,6 +28,12 @@ const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
 /** The index file is rewritten once packs it does not list hold this many objects, or are this many packs. */
 const LOOSE_OBJECTS = 4096;
 const LOOSE_PACKS = 16;
+/**
+ * ...and at once, while the run goes on, when the packs it does not list hold this many objects:
+ * the in-memory entries (~200 bytes each) stay bounded whatever a run stores. A clone or initial
+ * push of 100,000 notes (317,000 objects) kept them all until it closed, ~60 MiB.
+ */
+const LOOSE_OBJECTS_MAX = 65_536;
 
 export class FsStore implements LocalStore {
   /** The object index on disk (null: none yet, or it was damaged). */
@@ -35,16 +41,19 @@ export class FsStore implements LocalStore {
   /** Objects of the packs the index file does not list. */
   private index = new Map<Address, Location>();
   private loosePacks = new Set<Address>();
+  /** The index file being rewritten (flushIndex), if it is. */
+  private indexWrite: Promise<void> | null = null;
   private frameCache = new Map<string, Uint8Array>();
   private frameCacheBytes = 0;
   private inflight = new Map<string, Promise<Uint8Array>>();
   private handles = new Map<string, Promise<FileHandle>>();
   private check: ObjectCheck = (addr, bytes) => addressOf(bytes) === addr;
 
-  private constructor(readonly root: string, private readonly compressor: Compressor) {}
+  private constructor(readonly root: string, private readonly compressor: Compressor, private readonly looseObjectsMax: number) {}
 
-  static async open(root: string, compressor: Compressor = nodeCompressor): Promise<FsStore> {
-    const s = new FsStore(root, compressor);
+  /** `opts.looseObjectsMax`: objects of packs outside the index file held in memory before it is rewritten (tests make it small). */
+  static async open(root: string, compressor: Compressor = nodeCompressor, opts: { looseObjectsMax?: number } = {}): Promise<FsStore> {
+    const s = new FsStore(root, compressor, opts.looseObjectsMax ?? LOOSE_OBJECTS_MAX);
     await mkdir(join(root, "packs"), { recursive: true });
     await mkdir(join(root, "meta"), { recursive: true });
     const packs = new Set<string>();
@@ -73,16 +82,25 @@ export class FsStore implements LocalStore {
    * with `force`): one streamed merge, written atomically.
    */
   async flushIndex(force = false): Promise<void> {
+    // One rewrite at a time; packs stored meanwhile stay in memory until the next one.
+    while (this.indexWrite) await this.indexWrite;
     if (this.loosePacks.size === 0) return;
     if (!force && this.indexFile && this.index.size < LOOSE_OBJECTS && this.loosePacks.size < LOOSE_PACKS) return;
-    const packs = [...(this.indexFile?.packs ?? []), ...this.loosePacks];
+    this.indexWrite = this.rewriteIndex().finally(() => (this.indexWrite = null));
+    await this.indexWrite;
+  }
+
+  private async rewriteIndex(): Promise<void> {
+    const flushed = new Set(this.loosePacks);
+    const packs = [...(this.indexFile?.packs ?? []), ...flushed];
     const bytes = encodePackIndex(packs, mergeEntries(this.indexFile, this.index), (this.indexFile?.count ?? 0) + this.index.size);
     const path = join(this.root, PACK_INDEX_FILE);
     await writeFileAtomic(path, bytes);
     this.indexFile?.close();
     this.indexFile = PackIndexFile.open(path);
-    this.index.clear();
-    this.loosePacks.clear();
+    // Only what the file now lists leaves memory: a pack indexed during the write stays loose.
+    for (const [addr, loc] of this.index) if (flushed.has(loc.pack)) this.index.delete(addr);
+    for (const id of flushed) this.loosePacks.delete(id);
   }
 
   private packPath(id: string): string {
@@ -196,6 +214,8 @@ export class FsStore implements LocalStore {
     const id = addressOf(bytes);
     await writeFileAtomic(this.packPath(id), bytes);
     await this.indexPack(id);
+    // The pack is on disk before the index names it: a crash here leaves a pack the next open indexes.
+    if (this.index.size >= this.looseObjectsMax) await this.flushIndex(true);
   }
 
   async getPack(id: Address): Promise<Uint8Array | undefined> {
