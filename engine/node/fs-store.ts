@@ -14,7 +14,7 @@ import { mkdir, readdir, open, readFile, type FileHandle } from "node:fs/promise
 import { join } from "node:path";
 import { addressOf, type Address } from "../core/hash.ts";
 import type { StoredObject } from "../core/object.ts";
-import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, type Codec } from "../core/pack.ts";
+import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, Codec } from "../core/pack.ts";
 import type { Compressor } from "../core/compress.ts";
 import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/store.ts";
 import { writeFileAtomic } from "./atomic-file.ts";
@@ -22,8 +22,13 @@ import { nodeCompressor } from "./native.ts";
 import { FormatError } from "../core/bytes.ts";
 import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, type Location } from "./pack-index.ts";
 
-/** Inflated frames kept for reuse (frames are ~256 KiB: a few hundred of them). */
-const FRAME_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * Inflated frames kept for reuse (frames are ~256 KiB raw: 64 of them). Stored frames (tree nodes,
+ * chunk lists) are never cached: their objects are read by range. A checkout reads blobs in the
+ * order packs hold them, so a few frames per part suffice; 64 MiB of cache was a clone's largest
+ * buffer.
+ */
+const FRAME_CACHE_BYTES = 16 * 1024 * 1024;
 const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
 /** The index file is rewritten once packs it does not list hold this many objects, or are this many packs. */
 const LOOSE_OBJECTS = 4096;
@@ -148,9 +153,18 @@ export class FsStore implements LocalStore {
   async getObject(addr: Address): Promise<Uint8Array | undefined> {
     const loc = this.locate(addr);
     if (!loc) return undefined;
-    const raw = await this.frame(loc, addr);
-    const bytes = raw.subarray(loc.offset, loc.offset + loc.length);
+    const bytes = loc.codec === Codec.Stored ? await this.readStored(loc, addr) : (await this.frame(loc, addr)).subarray(loc.offset, loc.offset + loc.length);
     if (!this.check(addr, bytes)) throw new CorruptObjectError(addr, `pack ${loc.pack}`);
+    return bytes;
+  }
+
+  /** An object of a stored frame: just its bytes, one ranged read. */
+  private async readStored(loc: Location, addr: Address): Promise<Uint8Array> {
+    if (loc.storedLength !== loc.rawLength || loc.offset + loc.length > loc.rawLength) throw new CorruptObjectError(addr, `pack ${loc.pack} (bad stored frame)`);
+    const bytes = new Uint8Array(loc.length);
+    const fh = await this.handle(loc.pack);
+    const { bytesRead } = await fh.read(bytes, 0, loc.length, loc.frameOffset + loc.offset);
+    if (bytesRead !== loc.length) throw new CorruptObjectError(addr, `pack ${loc.pack} (truncated)`);
     return bytes;
   }
 
