@@ -4,7 +4,8 @@ import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishChecko
 import { scanFolder, applyTree, rescanPaths } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { EarlyUpload } from "../../engine/sync/early-upload.ts";
-import { countChanges, type SyncReport } from "../../engine/sync/report.ts";
+import { countChanges, type ChangeCounts, type SyncReport } from "../../engine/sync/report.ts";
+import type { Vault } from "../../engine/vault/vault.ts";
 import { makeProgress, progressWanted, type Progress } from "../progress.ts";
 import { crashPoint, instrumentRemote } from "../crash-hook.ts";
 import { watchHolder } from "../watch-lock.ts";
@@ -66,7 +67,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
     ctx.vault.updateEntries(scan.changes);
   }
   crashPoint("scanned");
-  const local = await ctx.vault.commit();
+  const localChanges = await commitCounted(ctx.vault);
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
   const from = ctx.vault.headRoot;
@@ -85,7 +86,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   });
   progress.stop();
   // The folder's changes were committed above, so the engine saw none: report them here.
-  if (mode !== "pull" && local.changes.length) report.pushed = countChanges(local.changes);
+  if (mode !== "pull" && localChanges) report.pushed = localChanges;
   report.uploaded.requests += sentEarly.requests;
   report.uploaded.bytes += sentEarly.bytes;
   crashPoint("synced");
@@ -95,6 +96,15 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   await saveCheckout(ctx, to);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
+}
+
+/**
+ * Commits the folder's changes and counts them at once: an initial push commits 100,000 changes,
+ * which need not live through the upload (null: nothing changed).
+ */
+async function commitCounted(v: Vault): Promise<ChangeCounts | null> {
+  const { changes } = await v.commit();
+  return changes.length ? countChanges(changes) : null;
 }
 
 function humanReport(mode: Mode, r: SyncReport & { ignored: string[]; skipped: string[] }): string {
