@@ -1,7 +1,7 @@
 // sync <dir>: pull + merge + push between the vault folder and the remote.
 import { parse, emit } from "../args.ts";
 import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "../context.ts";
-import { scanFolder, applyTree, rescanPaths } from "../vault-folder.ts";
+import { scanFolder, applyTree, rescanPaths, type ScanResult } from "../vault-folder.ts";
 import { sync, push, pull } from "../../engine/sync/sync.ts";
 import { EarlyUpload } from "../../engine/sync/early-upload.ts";
 import { countChanges, type ChangeCounts, type SyncReport } from "../../engine/sync/report.ts";
@@ -62,10 +62,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   let scan;
   // Given paths: their rows and working entries are updated in place; a full scan reports changes.
   if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
-  else {
-    scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
-    ctx.vault.updateEntries(scan.changes);
-  }
+  else scan = await scanIntoVault(ctx, onFile);
   crashPoint("scanned");
   const localChanges = await commitCounted(ctx.vault);
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
@@ -96,6 +93,16 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   await saveCheckout(ctx, to);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
+}
+
+/**
+ * A full scan, its changes handed to the vault's working state and not kept: the vault holds its
+ * own copy, and an initial push's 100,000 entries need not live twice through the commit and upload.
+ */
+async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void): Promise<Omit<ScanResult, "changes">> {
+  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
+  ctx.vault.updateEntries(changes);
+  return rest;
 }
 
 /**
