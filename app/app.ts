@@ -2,7 +2,8 @@
 // of an encrypted vault) and the page is a device of the vault: the whole device runs in a Web
 // Worker (engine/browser/device-worker.ts), this page holds a thin proxy and the DOM. It shows the
 // head, the snapshot log, stats, a note's history with restore, and syncs on demand, after each
-// edit, and again when the server comes back. Tabs of one vault take turns (a Web Lock per vault).
+// edit, when the server announces a head another device committed (the live socket, held by the
+// device worker), and again when the server comes back. Tabs of one vault take turns (a Web Lock per vault).
 import { DeviceClient } from "../engine/browser/device-client.ts";
 import type { DeviceState, Profile, SyncProgress, TimedReport, Version } from "../engine/browser/device-protocol.ts";
 import { RemoteError, type LogEntry, type VaultInfo } from "../engine/remote/remote.ts";
@@ -46,6 +47,11 @@ let syncing: Promise<void> | null = null;
 let lastReport: TimedReport | null = null;
 let online: boolean | null = null;
 let syncsDone = 0;
+/** The live socket is up (null: not listening). */
+let live: boolean | null = null;
+/** The newest head the server announced, and whether one came that no sync has started after. */
+let announced: string | null | undefined;
+let announcedSinceSync = false;
 
 /** For tests and the curious: the live device and the inspector's last numbers. */
 const api = {
@@ -61,6 +67,10 @@ const api = {
   /** Syncs finished (successfully) in this page. */
   get syncsDone() {
     return syncsDone;
+  },
+  /** The live socket is up: other devices' commits are shown as they arrive. */
+  get live() {
+    return live;
   },
   /** A sync that starts after any running one (whose changes may predate the caller's). */
   syncAgain: async () => {
@@ -94,13 +104,38 @@ function waitingForOtherTab(): void {
 
 async function signIn(p: Profile, remember: boolean, check: boolean, passphrase?: string): Promise<void> {
   // A first sign-in asks the server (check), so a typo is caught here; a saved one opens offline too.
-  device = await DeviceClient.open({ profile: p, check, passphrase: passphrase || undefined, onWaiting: waitingForOtherTab, onChanged: () => void renderAll() });
+  device = await DeviceClient.open({ profile: p, check, passphrase: passphrase || undefined, onWaiting: waitingForOtherTab, onChanged: () => void renderAll(), onHead: headAnnounced, onLive: liveChanged });
   (remember ? localStorage : sessionStorage).setItem(PROFILE_KEY, JSON.stringify(p));
   $("signin").hidden = true;
   $("device").hidden = false;
   document.title = `${p.vault} · Vault inspector`;
   await renderAll();
   void syncNow();
+  void device.listen();
+}
+
+// ---- live: the server announces each head; one another device committed is synced at once ----
+
+function headAnnounced(snapshot: string | null): void {
+  announced = snapshot;
+  announcedSinceSync = true;
+  followAnnounced();
+}
+
+/** Syncs when the announced head is not this device's base; during a sync, once it ends. */
+function followAnnounced(): void {
+  if (!device || syncing || !announcedSinceSync) return;
+  announcedSinceSync = false;
+  // Our own push comes back announced: nothing to fetch for the head we are at.
+  if (announced !== device.state.base) void syncNow();
+}
+
+function liveChanged(up: boolean): void {
+  const wasDown = live === false;
+  live = up;
+  // Back after a drop: send what waited (the first announcement pulls what others did).
+  if (up && wasDown) void syncNow();
+  else if (device) renderStatus(device.state);
 }
 
 async function signOut(): Promise<void> {
@@ -157,9 +192,12 @@ function syncNow(): Promise<void> {
   setStatus("Syncing…");
   const bar = $<HTMLProgressElement>("sync-progress");
   bar.removeAttribute("value");
+  announcedSinceSync = false; // this sync fetches whatever was announced so far
   syncing = (async () => {
+    let synced = false;
     try {
       const r = await d.sync(showProgress);
+      synced = true;
       lastReport = r;
       syncsDone++;
       online = true;
@@ -185,6 +223,8 @@ function syncNow(): Promise<void> {
       syncing = null;
     }
     await renderAll();
+    // A head announced while this sync ran may be newer than what it fetched (failures: the retry timer).
+    if (synced) followAnnounced();
   })();
   return syncing;
 }
@@ -196,7 +236,7 @@ function renderStatus(st: DeviceState): void {
   const queued = st.queued;
   const p = device.profile;
   if (online === false) setStatus(`Offline: ${p.vault} on ${p.url} cannot be reached. ${queued} change${queued === 1 ? "" : "s"} waiting; retrying…`, "offline");
-  else if (!st.lastSyncError) setStatus(`${p.vault} on ${p.url}: ${queued ? `${queued} change${queued === 1 ? "" : "s"} waiting to sync` : "in sync"}`);
+  else if (!st.lastSyncError) setStatus(`${p.vault} on ${p.url}: ${queued ? `${queued} change${queued === 1 ? "" : "s"} waiting to sync` : "in sync"}${live ? " · live" : ""}`);
 }
 
 function renderHead(st: DeviceState, info: VaultInfo | null): void {

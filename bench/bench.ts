@@ -182,6 +182,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         status: r.ok ? "ok" : "failed",
         error: r.error,
         wallMs: r.wallMs,
+        startupMs: r.startupMs,
         cpuMs: r.cpuMs,
         peakRssBytes: r.peakRssBytes,
         up: proxy!.up,

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildBundle } from "../scripts/build-cli.mjs";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const RESULT_PREFIX = "BENCH-RESULT ";
@@ -13,8 +14,10 @@ export const RESULT_PREFIX = "BENCH-RESULT ";
 export interface ClientFigures {
   ok: boolean;
   error?: string;
-  /** Wall time of the operation, from opening the folder to closing it (node + tsx start-up excluded). */
+  /** Wall time of the operation, from opening the folder to closing it (start-up excluded: see startupMs). */
   wallMs: number;
+  /** From the process's start to the operation's (Node's boot and loading the client's modules). */
+  startupMs?: number;
   /** process.cpuUsage() delta over the same span, user + system, all threads (zlib's pool included). */
   cpuMs: number;
   /** process.resourceUsage().maxRSS of the child at the end: its peak RSS over its whole life. */
@@ -38,14 +41,33 @@ export interface ChildOptions {
   nodeFlags?: string[];
   /** --max-old-space-size for the child; default: Node's own default, as a user runs the CLI. */
   heapMb?: number;
+  /** Run the TypeScript sources through tsx instead of a bundle (tsx then counts in start-up and RSS). */
+  sources?: boolean;
 }
 
-/** Runs `node --import tsx <script> <json args>` and answers the child's BENCH-RESULT object. */
-export function runChild<T extends ClientFigures>(script: string, args: object, opts: ChildOptions = {}): Promise<T> {
-  const nodeArgs = [...(opts.nodeFlags ?? []), "--import", "tsx"];
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * The child script bundled as bin/penumbra-sync.js runs the CLI after `npm ci` (scripts/build-cli.mjs),
+ * built once per benchmark process: the client's RSS and start-up are then what a user's are, not
+ * tsx's compiler's.
+ */
+function bundled(script: string): Promise<string> {
+  let b = bundles.get(script);
+  if (!b) {
+    b = buildBundle(script, path.join(ROOT, "dist", "bench", path.basename(script).replace(/\.ts$/, ""))).then((r) => r.main);
+    bundles.set(script, b);
+  }
+  return b;
+}
+
+/** Runs `node <script bundled> <json args>` (or the sources through tsx) and answers the child's BENCH-RESULT object. */
+export async function runChild<T extends ClientFigures>(script: string, args: object, opts: ChildOptions = {}): Promise<T> {
+  const nodeArgs = [...(opts.nodeFlags ?? [])];
+  if (opts.sources) nodeArgs.push("--import", "tsx");
   if (opts.heapMb) nodeArgs.push(`--max-old-space-size=${opts.heapMb}`);
   if (opts.cpuProfDir) nodeArgs.push("--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir);
-  nodeArgs.push(path.join(ROOT, script), JSON.stringify(args));
+  nodeArgs.push(opts.sources ? path.join(ROOT, script) : await bundled(script), JSON.stringify(args));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: process.env });
     let out = "";
@@ -64,7 +86,7 @@ export function runChild<T extends ClientFigures>(script: string, args: object, 
 
 /** Wraps a child's body: timers, CPU, peak RSS, and a result line even when it fails. */
 export async function measureSelf(body: (m: ClientFigures) => Promise<void>): Promise<void> {
-  const m: ClientFigures = { ok: false, wallMs: 0, cpuMs: 0, peakRssBytes: 0, requests: 0, r2A: 0, r2B: 0 };
+  const m: ClientFigures = { ok: false, wallMs: 0, startupMs: performance.now(), cpuMs: 0, peakRssBytes: 0, requests: 0, r2A: 0, r2B: 0 };
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   try {

@@ -5,7 +5,7 @@
 //   node --import tsx bench/engine-client.ts '{"dir": "...", "token": "...", "mode": "sync"}'
 import { gzipSync, constants } from "node:zlib";
 import { openFolder } from "../cli/context.ts";
-import { syncFolder, type Mode } from "../cli/commands/sync.ts";
+import { syncFolder, type Mode } from "../cli/folder-sync.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { GZIP_LEVEL, type Compressor } from "../engine/core/compress.ts";
 import { measureSelf } from "./child.ts";

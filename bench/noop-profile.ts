@@ -3,6 +3,12 @@
 //
 //   npx tsx bench/noop-profile.ts setup   --work bench/work/s100k --notes 100000
 //   npx tsx bench/noop-profile.ts measure --work bench/work/s100k [--runs 3] [--edit] [--prof] [--folder <dir>] [--port 8799]
+//                                         [--after-watch | --beside-watch]
+//
+// --after-watch: a `watch` of the folder runs first until its first sync, then stops cleanly
+// (SIGINT); the runs are the one-shot syncs that follow (issue 15's "no-op after a watch session").
+// --beside-watch: the watch keeps running during the runs, so each one-shot sync asks it (its
+// debounce is then an hour, so an --edit is carried by the one-shot's request, not by the watch).
 //
 // setup generates the folder (sample/generator.ts, seed 1) in <work>/vault and pushes it to a local
 // server kept in <work>/server; measure starts that server again and runs `sync` --runs times
@@ -25,6 +31,8 @@ interface Run {
   sysS: number;
   peakRssMiB: number;
   hashed: number;
+  /** "scan", or "watch" when a running watch served the one-shot sync. */
+  servedBy: string;
 }
 
 function cli(args: string[], wrap: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -53,12 +61,45 @@ async function stateBytes(dir: string): Promise<Record<string, number>> {
   return out;
 }
 
+/** `watch <folder>` until its first sync has reported; stop() sends SIGINT and waits for a clean exit. */
+async function startWatch(folder: string, args: string[] = []): Promise<{ stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [join(ROOT, "bin/penumbra-sync.js"), "watch", folder, "--json", ...args], { cwd: ROOT, env: { ...process.env, PENUMBRA_SYNC_TOKEN: TOKEN }, stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise<number>((done) => child.on("exit", (code) => done(code ?? 1)));
+  await new Promise<void>((done, fail) => {
+    let buf = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      buf += d;
+      if (buf.split("\n").some((l) => l.includes('"event":"sync"'))) done();
+    });
+    exited.then((code) => fail(new Error(`watch exited with ${code} before its first sync`)));
+  });
+  console.log("watch: first sync done");
+  return {
+    stop: async () => {
+      child.kill("SIGINT");
+      const code = await exited;
+      if (code !== 0) throw new Error(`watch exited with ${code} on SIGINT`);
+      console.log("watch: stopped cleanly");
+    },
+  };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { work: { type: "string" }, notes: { type: "string" }, runs: { type: "string" }, edit: { type: "boolean" }, prof: { type: "boolean" }, folder: { type: "string" }, port: { type: "string" } },
+    options: {
+      work: { type: "string" },
+      notes: { type: "string" },
+      runs: { type: "string" },
+      edit: { type: "boolean" },
+      prof: { type: "boolean" },
+      folder: { type: "string" },
+      port: { type: "string" },
+      "after-watch": { type: "boolean" },
+      "beside-watch": { type: "boolean" },
+    },
   });
   const work = resolve(values.work ?? "bench/work/s100k");
   const folder = resolve(values.folder ?? join(work, "vault"));
@@ -77,6 +118,8 @@ async function main(): Promise<void> {
       console.log(`initial push in ${((Date.now() - t) / 1000).toFixed(1)} s`);
       return;
     }
+    const watch = values["after-watch"] || values["beside-watch"] ? await startWatch(folder, values["beside-watch"] ? ["--debounce-ms", "3600000"] : []) : null;
+    if (watch && values["after-watch"]) await watch.stop();
     const runs: Run[] = [];
     for (let i = 0; i < Number(values.runs ?? 3); i++) {
       if (values.edit) {
@@ -98,11 +141,12 @@ async function main(): Promise<void> {
       const num = (re: RegExp) => Number(re.exec(r.stderr)?.[1] ?? NaN);
       const el = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr)!;
       const wallS = Number(el[1] ?? 0) * 3600 + Number(el[2]) * 60 + Number(el[3]);
-      const out = JSON.parse(r.stdout) as { hashed: number };
-      const run = { wallS, userS: num(/User time \(seconds\): ([\d.]+)/), sysS: num(/System time \(seconds\): ([\d.]+)/), peakRssMiB: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024, hashed: out.hashed };
+      const out = JSON.parse(r.stdout) as { hashed: number; servedBy: string };
+      const run = { wallS, userS: num(/User time \(seconds\): ([\d.]+)/), sysS: num(/System time \(seconds\): ([\d.]+)/), peakRssMiB: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024, hashed: out.hashed, servedBy: out.servedBy };
       console.log(JSON.stringify(run));
       runs.push(run);
     }
+    if (watch && values["beside-watch"]) await watch.stop();
     console.log(
       `median of ${runs.length}: wall ${median(runs.map((r) => r.wallS)).toFixed(2)} s, user ${median(runs.map((r) => r.userS)).toFixed(2)} s, sys ${median(runs.map((r) => r.sysS)).toFixed(2)} s, peak RSS ${median(runs.map((r) => r.peakRssMiB)).toFixed(0)} MiB; state bytes ${JSON.stringify(await stateBytes(folder))}`,
     );

@@ -9,6 +9,7 @@ import type { Vault } from "../engine/vault/vault.ts";
 import { writeFileAtomic } from "../engine/node/atomic-file.ts";
 import { CheckoutIndex, PARTS, UNKNOWN_SIG, encodeRows, type CheckoutRow } from "./checkout-index.ts";
 import { PART_DIRS } from "./vault-folder.ts";
+import { crashPoint } from "./crash-hook.ts";
 
 export const CHECKOUT_FILE = "checkout.pnck";
 /** The older layout: JSON metas of the store (`<state>/store/meta/<key>.json`). */
@@ -31,6 +32,7 @@ export async function openCheckout(stateDir: string, vault: Vault): Promise<Chec
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
+  crashPoint("checkout-read");
   if (bytes) {
     try {
       const index = CheckoutIndex.decode(bytes);

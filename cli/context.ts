@@ -24,7 +24,8 @@ import { openCheckout, writeCheckout } from "./checkout-file.ts";
 import { CheckoutIndex } from "./checkout-index.ts";
 import type { Address } from "../engine/core/hash.ts";
 
-export const STATE_DIR = ".penumbra-sync";
+import { STATE_DIR } from "./state-dir.ts";
+export { STATE_DIR };
 
 export interface FolderConfig {
   remote: string;

@@ -9,6 +9,7 @@
 // is handled by a full rescan (the checkout index makes it cheap), and watch rescans everything at
 // start, after a reconnect and periodically, as a safety net for an event lost anyway.
 import { watch, type FSWatcher } from "node:fs";
+import { writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { PART_DIRS } from "./vault-folder.ts";
 
@@ -22,8 +23,13 @@ export const FULL_RESCAN_ABOVE = 2000;
  */
 const DROP_ENV = "PENUMBRA_SYNC_TEST_DROP_EVENTS";
 
+/** A barrier file: a dot-name ending in .tmp, which every scan skips (as our own temp files). */
+const BARRIER = /^\.penumbra-sync-barrier-\d+-\d+\.tmp$/;
+
 export class FolderWatcher {
   private readonly watchers = new Map<string, FSWatcher>();
+  private readonly barriers = new Map<string, () => void>();
+  private barrierCount = 0;
   private readonly drop = process.env[DROP_ENV] ? new RegExp(process.env[DROP_ENV]!) : null;
 
   /** `onChange(rel)`: `<sub>/<name>` changed; `onChange(null)`: something unknown changed (rescan all). */
@@ -44,6 +50,7 @@ export class FolderWatcher {
       }
       w.on("change", (_event, name) => {
         if (name === null || name === undefined) return this.onChange(null);
+        if (BARRIER.test(String(name))) return this.barriers.get(String(name))?.();
         const rel = `${sub}/${String(name)}`;
         if (this.drop?.test(rel)) return;
         this.onChange(rel);
@@ -55,6 +62,34 @@ export class FolderWatcher {
         this.onChange(null);
       });
       this.watchers.set(sub, w);
+    }
+  }
+
+  /**
+   * Resolves true once every change made before the call has been reported: it writes a barrier
+   * file into a watched folder and waits for its own event, which the kernel queues after theirs
+   * (one inotify queue per process, in order; watchman's "cookie"). False when no folder is
+   * watched or the event did not come within `timeoutMs`: the caller must then rescan everything.
+   */
+  async barrier(timeoutMs = 2000): Promise<boolean> {
+    const sub = this.watchers.keys().next().value;
+    if (sub === undefined) return false;
+    const name = `.penumbra-sync-barrier-${process.pid}-${++this.barrierCount}.tmp`;
+    const path = join(this.dir, sub, name);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.barriers.set(name, () => resolve(true));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      await writeFile(path, "");
+      return await seen;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+      this.barriers.delete(name);
+      await unlink(path).catch(() => {});
     }
   }
 

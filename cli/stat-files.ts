@@ -4,14 +4,13 @@
 // time divides by the cores. Paths come as groups (a folder prefix, names, a suffix: the threads
 // build each path as they go, so 300,000 full paths are never held), each path's answer is
 // [size, mtimeMs, ino, kind] at 4 x its index (over the groups in order) of a Float64Array.
-import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 
+import { shareNames, statChunks } from "./stat-chunks.mjs";
+
 /** `kind` of a stat answer. */
-export const STAT_MISSING = 0;
-export const STAT_FILE = 1;
-export const STAT_OTHER = 2;
+export { STAT_MISSING, STAT_FILE, STAT_OTHER } from "./stat-chunks.mjs";
 
 export interface StatFilesOptions {
   /** Threads beside the calling one (default: cores - 1, at most 3). */
@@ -43,37 +42,6 @@ function chunkStarts(groups: readonly PathGroup[]): number[] {
   return firstChunk;
 }
 
-function statChunks(groups: readonly PathGroup[], firstChunk: readonly number[], sigs: Float64Array, next: Int32Array): void {
-  let g = 0;
-  let base = 0; // index of the group's first path
-  for (;;) {
-    const c = Atomics.add(next, 0, 1);
-    if (c >= firstChunk[groups.length]) return;
-    while (c >= firstChunk[g + 1]) base += groups[g++].names.length;
-    const { prefix, names, suffix } = groups[g];
-    const start = (c - firstChunk[g]) * CHUNK;
-    const end = Math.min(names.length, start + CHUNK);
-    for (let i = start; i < end; i++) {
-      // A file we cannot stat counts as missing, as in readFolderFile ("gone"); throwIfNoEntry
-      // spares the common case an exception.
-      let s;
-      try {
-        s = statSync(prefix + names[i] + suffix, { throwIfNoEntry: false });
-      } catch {
-        s = undefined;
-      }
-      const at = 4 * (base + i);
-      if (!s) sigs[at + 3] = STAT_MISSING;
-      else {
-        sigs[at] = s.size;
-        sigs[at + 1] = s.mtimeMs;
-        sigs[at + 2] = s.ino;
-        sigs[at + 3] = s.isFile() ? STAT_FILE : STAT_OTHER;
-      }
-    }
-  }
-}
-
 /**
  * Stats every path (following symlinks, as readFolderFile does). A thread that fails to start or
  * dies leaves its chunks to the others: the calling thread takes chunks until none is left, and
@@ -87,15 +55,18 @@ export async function statFiles(groups: readonly PathGroup[], opts: StatFilesOpt
   const counter = new SharedArrayBuffer(4);
   const sigs = new Float64Array(out);
   const next = new Int32Array(counter);
+  const meta = groups.map((g) => ({ prefix: g.prefix, count: g.names.length, suffix: g.suffix }));
+  const nameAt = (g: number, i: number) => groups[g].names[i];
   if (threads <= 0) {
-    statChunks(groups, firstChunk, sigs, next);
+    statChunks(meta, nameAt, firstChunk, CHUNK, sigs, next);
     return sigs;
   }
-  // Names never hold a NUL (no path can): one string per group crosses to the threads in one copy.
-  const shared = groups.map((g) => ({ prefix: g.prefix, names: g.names.join("\0"), count: g.names.length, suffix: g.suffix }));
+  const names = shareNames(groups);
+  const groupStarts: number[] = [];
+  meta.reduce((n, g) => (groupStarts.push(n), n + g.count), 0);
   let died = false;
   const done = Array.from({ length: threads }, () => {
-    const w = new Worker(new URL("./stat-worker.mjs", import.meta.url), { execArgv: [], workerData: { groups: shared, firstChunk, counter, out, chunk: CHUNK } });
+    const w = new Worker(new URL("./stat-worker.mjs", import.meta.url), { execArgv: [], workerData: { groups: meta, groupStarts, names, firstChunk, counter, out, chunk: CHUNK } });
     return new Promise<void>((resolve) => {
       let finished = false;
       w.once("message", () => {
@@ -109,12 +80,12 @@ export async function statFiles(groups: readonly PathGroup[], opts: StatFilesOpt
       w.once("error", () => {});
     });
   });
-  if (opts.callerStats ?? true) statChunks(groups, firstChunk, sigs, next);
+  if (opts.callerStats ?? true) statChunks(meta, nameAt, firstChunk, CHUNK, sigs, next);
   await Promise.all(done);
   if (died) {
     // Which chunks a dead thread left half done is unknown: stat everything again here.
     next[0] = 0;
-    statChunks(groups, firstChunk, sigs, next);
+    statChunks(meta, nameAt, firstChunk, CHUNK, sigs, next);
   }
   return sigs;
 }

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.ts";
 import { startLocalServer } from "../local-server.ts";
 import { openFolder, writeFolderConfig, STATE_DIR, type FolderContext } from "../context.ts";
 import { ensureFolders, scanFolder, partPath } from "../vault-folder.ts";
-import { syncFolder } from "./sync.ts";
+import { syncFolder } from "../folder-sync.ts";
 import { HttpRemote } from "../../engine/remote/http-remote.ts";
 import { updateTree } from "../../engine/core/tree-update.ts";
 import { generateVault, editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";

@@ -1,15 +1,8 @@
-// sync <dir>: pull + merge + push between the vault folder and the remote.
+// sync <dir>: pull + merge + push between the vault folder and the remote. When a watch owns the
+// folder, it is asked to sync (watch-socket.ts) and nothing else is loaded: no store, no scan.
 import { parse, emit } from "../args.ts";
-import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "../context.ts";
-import { scanFolder, applyTree, rescanPaths, type ScanResult } from "../vault-folder.ts";
-import { sync, push, pull } from "../../engine/sync/sync.ts";
-import { EarlyUpload } from "../../engine/sync/early-upload.ts";
-import { countChanges, type ChangeCounts, type SyncReport } from "../../engine/sync/report.ts";
-import type { Vault } from "../../engine/vault/vault.ts";
-import { makeProgress, progressWanted, type Progress } from "../progress.ts";
-import { crashPoint, instrumentRemote } from "../crash-hook.ts";
-import { watchHolder } from "../watch-lock.ts";
-import { CliError } from "../errors.ts";
+import { askWatch } from "../watch-socket.ts";
+import type { SyncReport } from "../../engine/sync/report.ts";
 
 export const summary = "Pull, merge and push: bring the folder and the remote to the same state.";
 export const usage = "penumbra-sync sync <dir> [--token <t>] [--json]";
@@ -18,100 +11,23 @@ export type Mode = "sync" | "push" | "pull";
 
 export async function runSyncLike(mode: Mode, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
-  // Two processes must not write one folder's local state at once; a watch syncs anyway.
-  const watcher = watchHolder(positionals[0]);
-  if (watcher !== null) throw new CliError(`a watch (pid ${watcher}) is keeping ${positionals[0]} in sync`, `it already does what ${mode} would; stop it first to run ${mode} by hand`, "watch_running");
-  const ctx = await openFolder(positionals[0], tokenFrom(values.token));
-  try {
-    const progress = makeProgress(progressWanted(values.json));
-    let result;
-    try {
-      result = await syncFolder(ctx, mode, progress);
-    } finally {
-      progress.stop();
-    }
-    const { report, ignored, skipped, hashed } = result;
-    const out = { ...report, ignored, skipped, hashed };
-    emit(values.json, out, () => humanReport(mode, out));
+  // A watch owns the folder (two processes must not write its local state at once) and knows what
+  // changed: it syncs for us, nothing is scanned here. A watch syncs both ways, so push and pull
+  // get a sync. No watch (or a stale one): the scan, as always.
+  const asked = await askWatch(positionals[0], mode);
+  if (asked.servedBy === "watch") {
+    const { report, ignored, skipped, hashed } = asked.result;
+    const out = { ...report, ignored, skipped, hashed, servedBy: "watch" as const, watchPid: asked.pid };
+    emit(values.json, out, () => `${humanReport("sync", out)}\n  served by the running watch (pid ${asked.pid}${mode === "sync" ? "" : `, which syncs both ways: asked for ${mode}`}); nothing was scanned here`);
     return 0;
-  } catch (e) {
-    explain(e, ctx);
-  } finally {
-    await closeFolder(ctx);
   }
-}
-
-/**
- * Scan -> local snapshot -> engine sync -> write what changed back to the folder. With `paths`
- * (`<sub>/<name>` of files a watcher saw change) only those files are looked at (watch.ts).
- */
-export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false), paths?: Iterable<string>) {
-  // A sync of this process that failed after moving the head (a merge whose push failed) left the
-  // folder behind it: catch up first, as opening the folder would (watch keeps it open).
-  await finishCheckout(ctx);
-  let hashedBytes = 0;
-  progress.phase("hashing");
-  instrumentRemote(ctx.remote);
-  // A big scan flushes packs as it goes: send them while it goes on (not for pull: it sends nothing).
-  const early = mode === "pull" ? null : new EarlyUpload(ctx.vault, ctx.remote);
-  const before = { ...ctx.remote.stats };
-  const onFile = (n: number) => {
-    progress.update((hashedBytes += n));
-    early?.poke();
-  };
-  let scan;
-  // Given paths: their rows and working entries are updated in place; a full scan reports changes.
-  if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
-  else scan = await scanIntoVault(ctx, onFile);
-  crashPoint("scanned");
-  const localChanges = await commitCounted(ctx.vault);
-  await early?.settle(); // the commit's own pack (and a last flush's) go with the push
-  const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
-  const from = ctx.vault.headRoot;
-  // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
-  await saveCheckout(ctx, from);
-  crashPoint("committed");
-  const op = mode === "sync" ? sync : mode === "push" ? push : pull;
-  let phase = "";
-  const report: SyncReport = await op(ctx.vault, ctx.remote, {
-    sentPacks: early?.sent,
-    onProgress: (p) => {
-      const name = p.phase === "upload" ? "uploading" : "downloading";
-      if (name !== phase) progress.phase((phase = name), p.total);
-      progress.update(p.bytes);
-    },
-  });
-  progress.stop();
-  // The folder's changes were committed above, so the engine saw none: report them here.
-  if (mode !== "pull" && localChanges) report.pushed = localChanges;
-  report.uploaded.requests += sentEarly.requests;
-  report.uploaded.bytes += sentEarly.bytes;
-  crashPoint("synced");
-  const to = ctx.vault.headRoot;
-  let skipped: string[] = [];
-  if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, to, ctx.checkout)).skipped;
-  await saveCheckout(ctx, to);
-  crashPoint("done");
-  return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
-}
-
-/**
- * A full scan, its changes handed to the vault's working state and not kept: the vault holds its
- * own copy, and an initial push's 100,000 entries need not live twice through the commit and upload.
- */
-async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void): Promise<Omit<ScanResult, "changes">> {
-  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
-  ctx.vault.updateEntries(changes);
-  return rest;
-}
-
-/**
- * Commits the folder's changes and counts them at once: an initial push commits 100,000 changes,
- * which need not live through the upload (null: nothing changed).
- */
-async function commitCounted(v: Vault): Promise<ChangeCounts | null> {
-  const { changes } = await v.commit();
-  return changes.length ? countChanges(changes) : null;
+  if (asked.stale) process.stderr.write(`note: ${asked.stale}; scanning the folder\n`);
+  const [{ tokenFrom }, { scanAndSync }, { makeProgress, progressWanted }] = await Promise.all([import("../context.ts"), import("../folder-sync.ts"), import("../progress.ts")]);
+  const token = tokenFrom(values.token);
+  const r = await scanAndSync(positionals[0], token, mode, makeProgress(progressWanted(values.json)));
+  const out = { ...r.report, ignored: r.ignored, skipped: r.skipped, hashed: r.hashed, servedBy: "scan" as const };
+  emit(values.json, out, () => humanReport(mode, out));
+  return 0;
 }
 
 function humanReport(mode: Mode, r: SyncReport & { ignored: string[]; skipped: string[] }): string {

@@ -2,7 +2,8 @@
 // the watcher saw change (only those are looked at), and pulls when the server announces a new
 // head over the live socket. A full rescan runs at start, after each reconnect and every
 // --rescan-s seconds (default 600), in case the watcher missed an event. SIGINT/SIGTERM let the
-// sync in flight finish, then exit 0. One watch per folder (a lock in .penumbra-sync/).
+// sync in flight finish, then exit 0. One watch per folder (a lock in .penumbra-sync/). A one-shot
+// sync run meanwhile asks this watch to sync instead of scanning (its socket: watch-socket.ts).
 import { parse, emit } from "../args.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -10,11 +11,12 @@ import { openFolder, tokenFrom, explain, saveCheckout, closeFolder, finishChecko
 import { ensureFolders, rescanPaths } from "../vault-folder.ts";
 import { FolderWatcher, FULL_RESCAN_ABOVE } from "../folder-watcher.ts";
 import { acquireWatchLock } from "../watch-lock.ts";
-import { syncFolder } from "./sync.ts";
-import { startLive, type LiveReason, type LiveSession } from "../../engine/sync/live.ts";
+import { listenForRequests, watchSocketPath, type FolderSyncResult } from "../watch-socket.ts";
+import { syncFolder } from "../folder-sync.ts";
+import { startLive, LiveStoppedError, type LiveReason, type LiveSession } from "../../engine/sync/live.ts";
 import { nodeLiveSocket } from "../../engine/node/live-socket.ts";
 import type { SyncReport } from "../../engine/sync/report.ts";
-import { UsageError } from "../errors.ts";
+import { CliError, UsageError } from "../errors.ts";
 
 export const summary = "Keep the folder in sync: sync each change made here, pull each change the server announces.";
 export const usage = "penumbra-sync watch <dir> [--debounce-ms 300] [--rescan-s 600] [--token <t>] [--json]";
@@ -39,27 +41,46 @@ export async function run(args: string[]): Promise<number> {
   const dir = positionals[0];
   const token = tokenFrom(values.token);
   // Locked before the folder is opened: opening may finish an interrupted checkout (writes files).
-  const release = existsSync(join(dir, STATE_DIR)) ? acquireWatchLock(dir) : null;
+  // The socket listens for as long as the lock is held (a one-shot sync asking early waits for the loop).
+  const socketPath = watchSocketPath(dir);
+  const release = existsSync(join(dir, STATE_DIR)) ? acquireWatchLock(dir, socketPath) : null;
+  let loop: WatchLoop | undefined;
+  let markReady!: (loop: WatchLoop | null) => void;
+  const ready = new Promise<WatchLoop | null>((r) => (markReady = r));
   let ctx: FolderContext;
+  let closeSocket: (() => Promise<void>) | null = null;
   try {
+    if (release)
+      closeSocket = await listenForRequests(socketPath, async () => {
+        const l = await ready;
+        if (!l) throw new CliError("the watch stopped", undefined, "watch_stopped");
+        return l.requested();
+      });
     ctx = await openFolder(dir, token);
   } catch (e) {
+    markReady(null);
+    await closeSocket?.();
     release?.();
     throw e;
   }
   try {
     await ensureFolders(dir);
     const line = (event: Record<string, unknown>, human: string) => emit(values.json, { event: event.event, time: new Date().toISOString(), ...event }, () => `${new Date().toISOString().slice(11, 19)} ${human}`);
-    const loop = new WatchLoop(ctx, debounceMs, rescanS, line);
+    loop = new WatchLoop(ctx, debounceMs, rescanS, line);
     line({ event: "watching", dir, rescanS, debounceMs }, `watching ${dir} (full rescan every ${rescanS} s; Ctrl-C stops)`);
-    await loop.run();
+    await loop.run(() => markReady(loop!));
     line({ event: "stopped" }, "stopped");
     return 0;
   } catch (e) {
     return explain(e, ctx);
   } finally {
-    release?.();
-    await closeFolder(ctx);
+    markReady(null);
+    await closeSocket?.();
+    try {
+      await closeFolder(ctx);
+    } finally {
+      release?.(); // last: the folder's state is written and closed before another process may take it
+    }
   }
 }
 
@@ -71,6 +92,8 @@ class WatchLoop {
   private rescanAll = true;
   private session: LiveSession | null = null;
   private readonly watcher: FolderWatcher;
+  /** What each sync did to the folder, for the one-shot command that asked for it. */
+  private readonly folderResults = new WeakMap<object, FolderSyncResult>();
 
   constructor(
     private readonly ctx: FolderContext,
@@ -85,8 +108,27 @@ class WatchLoop {
     });
   }
 
-  /** Until a signal (resolves) or a failure a retry cannot fix (throws). */
-  async run(): Promise<void> {
+  /**
+   * A one-shot command asked for a sync (watch-socket.ts): the next sync to start serves it,
+   * coalesced with whatever else is pending. Rejects as that sync failed, or if the watch stops first.
+   */
+  async requested(): Promise<FolderSyncResult> {
+    if (!this.session) throw new CliError("the watch stopped", undefined, "watch_stopped");
+    let report;
+    try {
+      report = await this.session.syncNow();
+    } catch (e) {
+      if (e instanceof LiveStoppedError) throw new CliError("the watch stopped", undefined, "watch_stopped");
+      explain(e, this.ctx); // throws what a one-shot sync would have said
+    }
+    // A "request" sync always reaches syncFolder, which records its result.
+    const result = report && this.folderResults.get(report);
+    if (!result) throw new Error("the watch's sync left no folder result");
+    return result;
+  }
+
+  /** Until a signal (resolves) or a failure a retry cannot fix (throws). `started`: the session runs. */
+  async run(started: () => void = () => {}): Promise<void> {
     this.watcher.start();
     const session = startLive(this.ctx.vault, this.ctx.remote, {
       socket: nodeLiveSocket,
@@ -99,6 +141,7 @@ class WatchLoop {
       onStatus: (status) => this.line({ event: status }, status === "live" ? "live: the server announces changes" : "offline: reconnecting"),
     });
     this.session = session;
+    started();
     let onSignal = () => {};
     const signalled = new Promise<void>((resolve) => (onSignal = resolve));
     const stop = () => {
@@ -120,7 +163,10 @@ class WatchLoop {
 
   private async syncOnce(reasons: LiveReason[]): Promise<SyncReport | null> {
     const { ctx } = this;
-    const full = this.rescanAll || this.pending.size > FULL_RESCAN_ABOVE || reasons.some((r) => r === "start" || r === "reconnect" || r === "periodic");
+    // A one-shot command asked: every change made before it asked must be in this sync. The
+    // barrier's event comes after theirs; without it (no answer), only a full rescan is sure.
+    const barrierMissed = reasons.includes("request") && !(await this.watcher.barrier());
+    const full = barrierMissed || this.rescanAll || this.pending.size > FULL_RESCAN_ABOVE || reasons.some((r) => r === "start" || r === "reconnect" || r === "periodic");
     const paths = full ? [] : [...this.pending];
     this.pending.clear();
     let pre = { hashed: 0, ignored: [] as string[] };
@@ -145,7 +191,9 @@ class WatchLoop {
     // Edited while this sync wrote the folder: left alone, sent by the next sync.
     for (const s of r.skipped) this.pending.add(s);
     if (r.skipped.length) this.session?.changed();
-    this.print(reasons, full, r.report, { ...r, hashed: r.hashed + pre.hashed, ignored: [...pre.ignored, ...r.ignored] });
+    const result = { report: r.report, skipped: r.skipped, hashed: r.hashed + pre.hashed, ignored: [...pre.ignored, ...r.ignored] };
+    this.folderResults.set(r.report, result);
+    this.print(reasons, full, r.report, result);
     return r.report;
   }
 

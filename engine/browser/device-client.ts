@@ -5,6 +5,7 @@
 import { RemoteError, type LogEntry, type VaultInfo } from "../remote/remote.ts";
 import type { Entry } from "../core/tree.ts";
 import type { JsonObject } from "../core/canonical.ts";
+import type { Address } from "../core/hash.ts";
 import type { CommandName, DeviceCommands, DeviceMessage, DeviceState, NoteList, OpenRequest, Profile, SerializedError, SyncProgress, TimedReport, Version } from "./device-protocol.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onProgress?: (p: SyncProgress) => void };
@@ -29,6 +30,10 @@ export interface DeviceClientOptions extends OpenRequest {
   onWaiting?: () => void;
   /** Another tab changed the vault; `state` is already the new one. */
   onChanged?: (state: DeviceState) => void;
+  /** After listen(): the server announced the vault's head (at each connect, then at each move). */
+  onHead?: (snapshot: Address | null) => void;
+  /** After listen(): the live socket came up or went down. */
+  onLive?: (up: boolean) => void;
 }
 
 export class DeviceClient {
@@ -60,6 +65,8 @@ export class DeviceClient {
     if ("event" in m) {
       if (m.event === "progress") this.pending.get(m.call)?.onProgress?.(m.progress);
       else if (m.event === "waiting") this.opts.onWaiting?.();
+      else if (m.event === "head") this.opts.onHead?.(m.snapshot);
+      else if (m.event === "live") this.opts.onLive?.(m.up);
       else {
         this.state = m.state;
         this.opts.onChanged?.(m.state);
@@ -153,6 +160,11 @@ export class DeviceClient {
 
   restore(id: string, version: Version): Promise<DeviceState> {
     return this.changing(this.call("restore", { id, version }));
+  }
+
+  /** Listens on the vault's live socket (in the worker): onHead and onLive report what it hears. */
+  listen(): Promise<null> {
+    return this.call("listen", {});
   }
 
   /** Closes the vault and stops the worker; `forget` drops an encrypted vault's kept key (sign-out). */

@@ -12,6 +12,7 @@ import { IdbStore, webDigest } from "../store/idb-store.ts";
 import { HttpRemote } from "../remote/http-remote.ts";
 import { RemoteError, type LogEntry } from "../remote/remote.ts";
 import { sync } from "../sync/sync.ts";
+import { LiveChannel } from "../sync/live-channel.ts";
 import { diffTrees, lookup, type Entry } from "../core/tree.ts";
 import { decodeChunkList } from "../core/chunklist.ts";
 import { fromHex, toHex } from "../core/bytes.ts";
@@ -50,6 +51,10 @@ export interface DeviceHostEvents {
   waiting(): void;
   /** Another tab changed the vault and this device caught up. */
   changed(state: DeviceState): void;
+  /** The server announced the vault's head (listen()). */
+  head?(snapshot: Address | null): void;
+  /** The live socket came up or went down (listen()). */
+  live?(up: boolean): void;
 }
 
 export class DeviceHost {
@@ -57,6 +62,7 @@ export class DeviceHost {
   private lastSyncError: SerializedError | null = null;
   private readonly lockName: string;
   private readonly channel: BroadcastChannel | null;
+  private live: LiveChannel | null = null;
 
   private constructor(
     readonly profile: Profile,
@@ -361,8 +367,24 @@ export class DeviceHost {
     });
   }
 
+  /**
+   * Listens on the vault's live socket: each head the server announces goes to the page, which
+   * decides whether to sync (it owns the sync's progress and report). The socket reconnects with
+   * backoff; the browser's WebSocket sends the token as a subprotocol (docs/browser.md).
+   */
+  listen(): void {
+    if (this.live) return;
+    this.live = new LiveChannel(this.api.liveEndpoint(), {
+      onHead: (head) => this.events.head?.(head?.snapshot ?? null),
+      onUp: () => this.events.live?.(true),
+      onDown: () => this.events.live?.(false),
+    });
+    this.live.start();
+  }
+
   /** Closes the device; `forget` also drops an encrypted vault's key from this browser (sign-out). */
   async close(forget = false): Promise<void> {
+    this.live?.stop();
     await this.queue;
     if (forget) await this.store.setMeta(KEY_META, undefined);
     this.channel?.close();

@@ -1,7 +1,7 @@
 // Messages between a page and its device worker (device-worker.ts): the page asks, the worker runs
 // the whole device (Vault, IdbStore, HttpRemote, sync) and answers. Requests carry an id; the
 // answer carries the same id with a result or an error. Events (sync progress, waiting for another
-// tab, changes made by another tab) come unasked.
+// tab, changes made by another tab, heads the server announces on the live socket) come unasked.
 import type { Address } from "../core/hash.ts";
 import type { Entry } from "../core/tree.ts";
 import type { JsonObject } from "../core/canonical.ts";
@@ -99,6 +99,8 @@ export interface DeviceCommands {
   bytesAdded: { args: { entry: LogEntry }; result: number | null };
   history: { args: { id: string; log: LogEntry[] }; result: Version[] };
   restore: { args: { id: string; version: Version }; result: DeviceState };
+  /** Listen on the vault's live socket (docs/protocol.md, GET live): `head` and `live` events follow. */
+  listen: { args: Record<string, never>; result: null };
   close: { args: { forget?: boolean }; result: null };
 }
 
@@ -111,7 +113,11 @@ export type DeviceEvent =
   /** Another tab of this vault holds its lock: this device waits for it. */
   | { event: "waiting" }
   /** Another tab changed the vault; this device has caught up. */
-  | { event: "changed"; state: DeviceState };
+  | { event: "changed"; state: DeviceState }
+  /** The server announced the vault's head (at each connect, then at each move): another device may have committed. */
+  | { event: "head"; snapshot: Address | null }
+  /** The live socket came up or went down. */
+  | { event: "live"; up: boolean };
 
 export type DeviceResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: SerializedError };
 

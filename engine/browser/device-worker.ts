@@ -20,6 +20,8 @@ async function handle(m: DeviceRequest): Promise<unknown> {
       opening = DeviceHost.open(m.args, {
         waiting: () => self.postMessage({ event: "waiting" }),
         changed: (state) => self.postMessage({ event: "changed", state }),
+        head: (snapshot) => self.postMessage({ event: "head", snapshot }),
+        live: (up) => self.postMessage({ event: "live", up }),
       });
       try {
         host = await opening;
@@ -56,6 +58,9 @@ async function handle(m: DeviceRequest): Promise<unknown> {
       return device().history(m.args.id, m.args.log);
     case "restore":
       return device().restore(m.args.id, m.args.version);
+    case "listen":
+      device().listen();
+      return null;
     case "close": {
       const h = host;
       host = null;

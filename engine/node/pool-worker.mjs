@@ -1,11 +1,11 @@
 // Entry of every worker-pool thread (worker-pool.ts). Worker threads do not inherit the loader the
-// CLI registers, so this plain-JS file registers tsx, loads the TypeScript module named in
-// workerData, and answers each request with that module's `handle` (its result's buffers are
+// CLI registers, so this plain-JS file registers tsx when the module named in workerData is
+// TypeScript, loads it, and answers each request with that module's `handle` (its result's buffers are
 // transferred, not copied).
 import { parentPort, workerData } from "node:worker_threads";
-import { register } from "tsx/esm/api";
 
-register();
+// A bundled CLI (scripts/build-cli.mjs) names a plain-JS module: no tsx, which costs a thread ~0.4 s.
+if (workerData.module.endsWith(".ts")) (await import("tsx/esm/api")).register();
 const { handle } = await import(workerData.module);
 parentPort.on("message", ({ id, request }) => {
   try {

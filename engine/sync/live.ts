@@ -13,8 +13,11 @@ import { backoffDelay, DEFAULT_BACKOFF, LiveChannel, type Backoff, type LiveSock
 import type { SyncReport } from "./report.ts";
 import { sync, SyncError, type SyncOptions } from "./sync.ts";
 
-/** Why a sync ran: the first one, the server announced a head, a local change, after a reconnect, the periodic one. */
-export type LiveReason = "start" | "remote" | "local" | "reconnect" | "periodic";
+/**
+ * Why a sync ran: the first one, the server announced a head, a local change, after a reconnect,
+ * the periodic one, or a caller asked for it (syncNow: e.g. a one-shot `sync` delegated to `watch`).
+ */
+export type LiveReason = "start" | "remote" | "local" | "reconnect" | "periodic" | "request";
 
 export interface LiveSyncEvent {
   reasons: LiveReason[];
@@ -46,14 +49,26 @@ export interface LiveOptions {
 export interface LiveSession {
   /** Something changed locally: sync after the debounce. */
   changed(): void;
-  /** Sync now (after the one in flight, if any); resolves when that sync is done. */
-  syncNow(): Promise<void>;
+  /**
+   * Sync now: the first sync that starts after this call (the one in flight may have read the
+   * state already), coalesced with whatever else is pending. Resolves with its report (null: the
+   * sync step found nothing to do), rejects with its error, or when the session stops first.
+   */
+  syncNow(): Promise<SyncReport | null>;
   /** Ends the session: the sync in flight (if any) finishes, no other starts. */
   stop(): Promise<void>;
   /** Settles when the session ends: resolves after stop(), rejects on a final failure. */
   readonly done: Promise<void>;
   /** Syncs run so far, and connections the socket made (the first and each reconnect). */
   readonly counts: { syncs: number; connections: number };
+}
+
+/** syncNow was called on, or still waiting when, the session stopped: no sync will serve it. */
+export class LiveStoppedError extends Error {
+  override name = "LiveStoppedError";
+  constructor() {
+    super("the live session stopped before the sync ran");
+  }
 }
 
 /** Retried with backoff; anything else (401, 403, an unknown vault, a bug) ends the session. */
@@ -76,7 +91,8 @@ export function startLive(vault: Vault, remote: Remote, opts: LiveOptions = {}):
   let failures = 0;
   let stopping = false;
   let wasUp = false;
-  const waiters: (() => void)[] = [];
+  /** syncNow callers, waiting for the next sync to start and end. */
+  let asked: { resolve(r: SyncReport | null): void; reject(e: unknown): void }[] = [];
   let finish!: () => void;
   let fail!: (e: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -106,24 +122,28 @@ export function startLive(vault: Vault, remote: Remote, opts: LiveOptions = {}):
     running = runOnce().finally(() => {
       running = null;
       if (pending.size && !timer) kick();
-      if (!running) for (const w of waiters.splice(0)) w();
     });
   };
 
   const runOnce = async () => {
     const reasons = [...pending];
     pending.clear();
+    const serving = asked; // every syncNow caller so far is served by this sync
+    asked = [];
     // Our own push comes back as an announcement: nothing to pull for a head we are at.
     if (reasons.length === 1 && reasons[0] === "remote" && announced !== undefined && (announced?.snapshot ?? null) === vault.refs.base && vault.refs.head === vault.refs.base) return;
     try {
       const report = await run(reasons);
       failures = 0;
+      for (const w of serving) w.resolve(report);
       if (!report) return;
       syncs++;
       opts.onSync?.({ reasons, report });
       const c = report.changes;
       if (c.added + c.modified + c.deleted > 0) opts.onChange?.(report);
     } catch (e) {
+      // The caller hears of this failure as a one-shot sync would; the session retries on its own.
+      for (const w of serving) w.reject(e);
       if (stopping) return;
       if (!isTransient(e)) {
         opts.onError?.(e, null);
@@ -185,6 +205,8 @@ export function startLive(vault: Vault, remote: Remote, opts: LiveOptions = {}):
     timer = localTimer = null;
     if (periodic) clearInterval(periodic);
     channel.stop();
+    // The sync in flight serves its own callers; no other sync will run for these.
+    for (const w of asked.splice(0)) w.reject(new LiveStoppedError());
   };
 
   request("start", 0);
@@ -193,16 +215,14 @@ export function startLive(vault: Vault, remote: Remote, opts: LiveOptions = {}):
   return {
     changed: localChange,
     syncNow: () => {
-      request("local", 0);
-      return new Promise<void>((resolve) => {
-        if (!running && !pending.size) resolve();
-        else waiters.push(resolve);
-      });
+      if (stopping) return Promise.reject(new LiveStoppedError());
+      const outcome = new Promise<SyncReport | null>((resolve, reject) => asked.push({ resolve, reject }));
+      request("request", 0);
+      return outcome;
     },
     async stop() {
       shutdown();
       await running;
-      for (const w of waiters.splice(0)) w();
       finish();
       await done.catch(() => {});
     },

@@ -25,6 +25,7 @@ describe("bench smoke (300 notes)", () => {
       expect(x.status, `${x.scenario}: ${x.error}`).toBe("ok");
       expect((x.up ?? 0) + (x.down ?? 0), x.scenario).toBeGreaterThan(0);
       expect(x.requests, x.scenario).toBeGreaterThan(0);
+      expect(x.startupMs, x.scenario).toBeGreaterThan(0); // the bundled client reports its own start-up
     }
     const row = (id: string) => engine.find((x) => x.scenario === id)!;
     for (const id of ["initial", "edit1", "edit1pct", "edit10pct", "delete"]) expect(row(id).up, id).toBeGreaterThan(1000);

@@ -5,7 +5,7 @@
 // and signing out forgets it.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { Page } from "playwright-core";
-import { AppServer, launch, seed, waitSynced, pageSync, pageHead, pageNote, chromiumOrSkip, eventually, type Browser } from "./helpers.ts";
+import { AppServer, launch, seed, waitSynced, pageSync, pageReached, pageHead, pageNote, chromiumOrSkip, eventually, type Browser } from "./helpers.ts";
 import { Vault, MemoryStore, HttpRemote, sync } from "../../engine/index.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
@@ -80,7 +80,8 @@ describe.runIf(run)("the inspector on an encrypted vault", () => {
     const original = (await node.v.getNote(id)) as { title: string; body: string };
     await node.v.putNote(id, { ...original, body: "rewritten on the Node device" });
     await sync(node.v, node.remote);
-    const r = await pageSync(page);
+    // The page syncs on its own when the server announces the new head.
+    const r = await pageReached(page, node.v.refs.head!);
     expect(r.changes).toEqual({ added: 0, modified: 1, deleted: 0 });
     expect(await pageNote(page, id)).toMatchObject({ body: "rewritten on the Node device" });
 

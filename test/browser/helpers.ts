@@ -151,6 +151,14 @@ export async function pageSync(page: Page): Promise<{ snapshot: string | null; c
   });
 }
 
+type Report = { snapshot: string | null; changes: { added: number; modified: number; deleted: number }; downloaded: { objects: number } };
+
+/** Waits, without touching the page, until a sync of its own has reached `snapshot`; returns that sync's report. */
+export async function pageReached(page: Page, snapshot: string, timeout = 20_000): Promise<Report> {
+  await page.waitForFunction((s) => (globalThis as unknown as { inspector: { lastReport: Report | null } }).inspector.lastReport?.snapshot === s, snapshot, { timeout, polling: 100 });
+  return page.evaluate(() => (globalThis as unknown as { inspector: { lastReport: Report } }).inspector.lastReport);
+}
+
 /** The page's device as its worker last reported it (refreshed first). */
 export async function pageHead(page: Page): Promise<{ head: string | null; base: string | null; size: number }> {
   return page.evaluate(async () => {

@@ -1,10 +1,11 @@
 // The vault inspector in real Chromium (Debian's, driven by playwright-core) against the real
 // Worker served by the local server: the page is a device of the vault, with its own IndexedDB.
-//   clone a 1,000-note vault -> a Node device edits, the page syncs, both converge -> the page
+//   clone a 1,000-note vault -> a Node device edits, the page syncs, both converge -> another
+//   device's edit appears without a click (the live socket) -> the page
 //   edits, history and restore -> reload keeps the vault -> server stopped: the page works offline,
 //   queues edits, and sends them once the server is back (same port, same state).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { AppServer, launch, nodeDevice, seed, signIn, pageSync, pageHead, pageNote, waitSynced, artifact, chromiumOrSkip, eventually, type Browser } from "./helpers.ts";
+import { AppServer, launch, nodeDevice, seed, signIn, pageSync, pageReached, pageHead, pageNote, waitSynced, artifact, chromiumOrSkip, eventually, type Browser } from "./helpers.ts";
 import { editNote, makeRng, type GeneratedNote } from "../../sample/generator.ts";
 
 const VAULT = "browser-e2e";
@@ -57,7 +58,8 @@ describe.runIf(run)("the vault inspector in Chromium", () => {
     await node.v.putNote("from-node", { title: "From Node", body: "hello from the CLI's engine" });
     await node.sync();
 
-    const r = await pageSync(page);
+    // The page syncs on its own: the server announces the new head on the live socket.
+    const r = await pageReached(page, node.v.refs.head!);
     expect(r.changes).toEqual({ added: 1, modified: 3, deleted: 1 });
     const h = await pageHead(page);
     expect(h.head).toBe(node.v.refs.head);
@@ -65,6 +67,39 @@ describe.runIf(run)("the vault inspector in Chromium", () => {
     expect(await pageNote(page, notes[10].id)).toBeUndefined();
     expect(await pageNote(page, "from-node")).toEqual({ title: "From Node", body: "hello from the CLI's engine" });
     await eventually(async () => expect(await page.locator("#log tbody tr").count()).toBe(2));
+  });
+
+  it("shows another device's edits as they arrive, without a click (the live socket)", async () => {
+    const { page } = browser;
+    type Inspector = { inspector: { live: boolean | null; syncsDone: number } };
+    await page.waitForFunction(() => (globalThis as unknown as Inspector).inspector.live === true);
+    // Open a note (setup); from here on the page is only watched.
+    const n = notes[50];
+    await page.getByLabel("Find a note by id or title").fill(n.id);
+    await page.getByRole("button", { name: n.id, exact: true }).click();
+    const body = page.getByLabel("Body", { exact: true });
+    await eventually(async () => expect(await body.inputValue()).toBe(((await node.v.getNote(n.id)) as { body: string }).body));
+    const rows = await page.locator("#log tbody tr").count();
+    const syncsBefore = await page.evaluate(() => (globalThis as unknown as Inspector).inspector.syncsDone);
+
+    await node.v.putNote(n.id, { ...(n.note as object), body: "edited on the Node device, shown live" } as never);
+    await node.v.putNote("arrived-live", { title: "Arrived live", body: "a new note" });
+    await node.sync();
+
+    // The open note's text, the log and the count change on their own.
+    await page.waitForFunction(() => (document.getElementById("note-body") as HTMLTextAreaElement).value === "edited on the Node device, shown live", undefined, { timeout: 20_000 });
+    await page.waitForFunction((r) => document.querySelectorAll("#log tbody tr").length === r + 1, rows, { timeout: 20_000 });
+    await page.waitForFunction(() => /of 1,001 notes/.test(document.getElementById("note-count")?.textContent ?? ""), undefined, { timeout: 20_000 });
+    expect((await pageReached(page, node.v.refs.head!)).changes).toEqual({ added: 1, modified: 1, deleted: 0 });
+    // One sync fetched it (nothing else asked for one).
+    expect(await page.evaluate(() => (globalThis as unknown as Inspector).inspector.syncsDone)).toBe(syncsBefore + 1);
+
+    // A deletion arrives the same way.
+    await node.v.delete("arrived-live");
+    await node.sync();
+    await page.waitForFunction(() => /of 1,000 notes/.test(document.getElementById("note-count")?.textContent ?? ""), undefined, { timeout: 20_000 });
+    expect((await pageReached(page, node.v.refs.head!)).changes).toEqual({ added: 0, modified: 0, deleted: 1 });
+    expect(browser.errors).toEqual([]);
   });
 
   it("edits a note in the page; the Node device gets it; history shows both versions and restores the old one", async () => {

@@ -18,6 +18,7 @@ beforeAll(async () => {
   for (let i = 0; i < N; i += 2) await writeFile(path.join(dir, "a", `f${i}.txt`), "x".repeat(i % 97));
   await mkdir(path.join(dir, "b", "f7.txt")); // a directory where a file is expected
   await writeFile(path.join(dir, "b", "f8.txt"), "eight");
+  await writeFile(path.join(dir, "b", "ümlaut-é.txt"), "utf-8 name"); // names cross to the threads as UTF-8 bytes
 });
 
 afterAll(async () => {
@@ -25,18 +26,18 @@ afterAll(async () => {
 });
 
 function groups(): PathGroup[] {
-  // every even name exists in a/, odd names are missing; b/ holds one directory and one file; one empty group
+  // every even name exists in a/, odd names are missing; b/ holds one directory and two files; one empty group
   return [
     { prefix: path.join(dir, "a") + path.sep, names: Array.from({ length: N }, (_, i) => `f${i}`), suffix: ".txt" },
     { prefix: path.join(dir, "b") + path.sep, names: [], suffix: ".txt" },
-    { prefix: path.join(dir, "b") + path.sep, names: ["f7", "f8", "f9"], suffix: ".txt" },
+    { prefix: path.join(dir, "b") + path.sep, names: ["f7", "f8", "f9", "ümlaut-é"], suffix: ".txt" },
   ];
 }
 
 describe("statFiles", () => {
   it("answers [size, mtimeMs, ino, kind] per path, on the calling thread", async () => {
     const s = await statFiles(groups(), { threads: 0 });
-    expect(s.length).toBe(4 * (N + 3));
+    expect(s.length).toBe(4 * (N + 4));
     for (let i = 0; i < N; i++) {
       if (i % 2) {
         expect(s[4 * i + 3]).toBe(STAT_MISSING);
@@ -49,6 +50,8 @@ describe("statFiles", () => {
     expect(s[4 * (N + 1)]).toBe(5);
     expect(s[4 * (N + 1) + 3]).toBe(STAT_FILE);
     expect(s[4 * (N + 2) + 3]).toBe(STAT_MISSING);
+    expect(s[4 * (N + 3)]).toBe(10);
+    expect(s[4 * (N + 3) + 3]).toBe(STAT_FILE);
   });
 
   it("threads give the same answers", async () => {

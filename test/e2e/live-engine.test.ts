@@ -5,7 +5,7 @@
 import { describe, it, expect, afterEach } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/local-server.ts";
 import { Vault, MemoryStore, HttpRemote, RemoteError } from "../../engine/index.ts";
-import { startLive, type LiveOptions, type LiveSession, type LiveSyncEvent } from "../../engine/sync/live.ts";
+import { startLive, LiveStoppedError, type LiveOptions, type LiveSession, type LiveSyncEvent } from "../../engine/sync/live.ts";
 import { nodeLiveSocket } from "../../engine/node/live-socket.ts";
 import { installNodeFastPaths, nodeCompressor } from "../../engine/node/native.ts";
 import { createServer } from "node:net";
@@ -75,7 +75,11 @@ describe("startLive", () => {
     expect(a.events.at(-1)!.report.pushed.added).toBe(20);
     expect(changes).toEqual([20]);
     // A's own head came back announced: it did not sync again for it.
-    await b.session.syncNow();
+    // syncNow runs a sync of its own and hands back its report.
+    const bSyncs = b.session.counts.syncs;
+    const served = await b.session.syncNow();
+    expect(served?.snapshot).toBe(b.v.refs.head);
+    expect(b.session.counts.syncs).toBe(bSyncs + 1);
     expect(a.session.counts.syncs - before).toBe(1);
     expect(a.errors).toEqual([]);
     // And the other way.
@@ -123,9 +127,13 @@ describe("startLive", () => {
       },
     });
     await until(() => !!gate.open, "the held sync started");
+    // Asked for while a sync is in flight: only a sync that starts later may serve it, and none will.
+    const asked = held.session.syncNow().then(() => null, (e) => e);
     const stopped = held.session.stop();
     gate.open!();
     await stopped;
+    expect(await asked).toBeInstanceOf(LiveStoppedError);
+    await expect(held.session.syncNow()).rejects.toBeInstanceOf(LiveStoppedError);
     expect(held.session.counts.syncs).toBe(1);
     expect(held.v.refs.head).toBe(a.v.refs.head);
 

@@ -6,7 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { closeFolder, openFolder } from "../../cli/context.ts";
-import { syncFolder } from "../../cli/commands/sync.ts";
+import { syncFolder } from "../../cli/folder-sync.ts";
 import { RemoteError } from "../../engine/remote/remote.ts";
 import { runCli } from "../helpers/cli.ts";
 import { serverWithFolder } from "../helpers/server-fixture.ts";

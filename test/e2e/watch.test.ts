@@ -2,7 +2,7 @@
 // ends with identical folders; the assertions are on outcomes and counts (syncs, files pushed),
 // never on times.
 import { describe, it, expect, afterEach } from "vitest";
-import { mkdtemp, readdir, readFile, rm, writeFile, unlink, rename } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile, unlink, rename, stat } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -110,9 +110,10 @@ describe("watch", () => {
     const second = await runCli(["watch", a], { PENUMBRA_SYNC_TOKEN: s.token });
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(new RegExp(`another watch \\(pid ${wa.child.pid}\\) is already running`));
-    const oneShot = await runCli(["sync", a], { PENUMBRA_SYNC_TOKEN: s.token });
-    expect(oneShot.code).toBe(1);
-    expect(oneShot.stderr).toMatch(/a watch \(pid \d+\) is keeping/);
+    // A one-shot sync beside it is served by it (the describe below shows what that means).
+    const oneShot = await runCli(["sync", a, "--json"], { PENUMBRA_SYNC_TOKEN: s.token });
+    expect(oneShot.code, oneShot.stderr).toBe(0);
+    expect(JSON.parse(oneShot.stdout)).toMatchObject({ servedBy: "watch", watchPid: wa.child.pid });
 
     expect(await wa.stop("SIGINT")).toBe(0);
     expect(await wb.stop("SIGTERM")).toBe(0);
@@ -224,5 +225,123 @@ describe("watch", () => {
     expect(await wb.stop()).toBe(0);
     // Read once both have exited: every line is in.
     expect([...syncs(wa), ...syncs(wb)].filter((e) => e.conflicts.length === 1).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("a one-shot command beside a watch", () => {
+  const stateOf = (dir: string, name: string) => path.join(dir, ".penumbra-sync", name);
+  const exists = (p: string) => stat(p).then(() => true, () => false);
+
+  /** One watching folder with note n1 pushed; a debounce longer than any test: the watch syncs an edit only when asked. */
+  async function watched(vault: string) {
+    const s = await server();
+    const tmp = await scratch();
+    const a = path.join(tmp, "a");
+    await initFolder(a, s.url, vault, s.token);
+    await note(a, "n1", { title: "one" });
+    const wa = watch(a, s.token, ["--debounce-ms", "3600000"]);
+    await wa.waitFor((e) => e.event === "sync" && e.reasons.includes("start") && e.pushed.added === 1, "the start sync");
+    await wa.waitFor((e) => e.event === "live", "live");
+    return { s, tmp, a, wa };
+  }
+
+  it("is served by the running watch: nothing read or scanned in the one-shot process, the edit made just before in its report; a clean exit removes the socket", async () => {
+    const { s, tmp, a, wa } = await watched("w-ask");
+    const lock = JSON.parse(await readFile(stateOf(a, "watch.lock"), "utf8"));
+    expect(lock).toMatchObject({ pid: wa.child.pid, socket: stateOf(a, "watch.sock") });
+    expect((await stat(lock.socket)).isSocket()).toBe(true);
+
+    await note(a, "n2", { title: "two" });
+    const r = await runCli(["sync", a, "--json"], { PENUMBRA_SYNC_TOKEN: s.token, PENUMBRA_CRASH_AT: "trace" });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ servedBy: "watch", watchPid: wa.child.pid, pushed: { added: 1, modified: 0, deleted: 0 }, hashed: 1 });
+    // Traced, a scan prints checkout-read, scanned, committed...: the one-shot process printed no point at all.
+    expect(r.stderr).not.toMatch(/crash-point/);
+    // The watch's own line for it: asked for, only the changed file looked at, the same snapshot.
+    const served = await wa.waitFor((e) => e.event === "sync" && e.reasons.includes("request"), "the watch's line for the asked sync");
+    expect(served).toMatchObject({ full: false, hashed: 1, snapshot: out.snapshot });
+    // And the server has it: a new device gets both notes.
+    const b = path.join(tmp, "b");
+    await initFolder(b, s.url, "w-ask", s.token);
+    expect((await runCli(["sync", b], { PENUMBRA_SYNC_TOKEN: s.token })).code).toBe(0);
+    expect((await readdir(path.join(b, "notes"))).sort()).toEqual(["n1.json", "n2.json"]);
+
+    // push (and pull) are served too, in the usual human format; the watch syncs both ways.
+    const h = await runCli(["push", a], { PENUMBRA_SYNC_TOKEN: s.token });
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/^sync: snapshot [0-9a-f]{64}\n/);
+    expect(h.stdout).toContain(`served by the running watch (pid ${wa.child.pid}, which syncs both ways: asked for push)`);
+
+    expect(await wa.stop("SIGINT")).toBe(0);
+    expect(await exists(stateOf(a, "watch.sock"))).toBe(false);
+    expect(await exists(stateOf(a, "watch.lock"))).toBe(false);
+    const after = await runCli(["sync", a, "--json"], { PENUMBRA_SYNC_TOKEN: s.token });
+    expect(after.code, after.stderr).toBe(0);
+    expect(JSON.parse(after.stdout).servedBy).toBe("scan");
+    expect(after.stderr).toBe("");
+  });
+
+  it("fails as a sync here would when the watch's sync fails; a watch that does not answer (stopped) is refused, not scanned beside", async () => {
+    const { s, a, wa } = await watched("w-fail");
+    const env = { PENUMBRA_SYNC_TOKEN: s.token, PENUMBRA_CRASH_AT: "trace" };
+    // Stuck: SIGSTOP keeps the socket accepting (the kernel's backlog) but nothing answers.
+    process.kill(wa.child.pid!, "SIGSTOP");
+    let stuck;
+    try {
+      stuck = await runCli(["sync", a], env);
+    } finally {
+      process.kill(wa.child.pid!, "SIGCONT");
+    }
+    expect(stuck.code).toBe(1);
+    expect(stuck.stderr).toContain(`the watch (pid ${wa.child.pid}) that owns ${a} did not answer within 5 s`);
+    expect(stuck.stderr).not.toMatch(/crash-point/);
+
+    // The server gone: the watch's sync fails, and the one-shot says what a scan would have said.
+    await s.stop();
+    await wa.waitFor((e) => e.event === "offline", "offline");
+    await note(a, "n2", { title: "two" });
+    const down = await runCli(["sync", a], env);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^penumbra-sync sync: .*\(is the server running\? start one with: penumbra-sync serve\)\n$/);
+    expect(down.stderr).not.toMatch(/crash-point/);
+    expect(await wa.stop()).toBe(0);
+  });
+
+  it("a watch killed with SIGKILL leaves a stale lock and socket: the one-shot sync scans and succeeds; the next watch takes over", async () => {
+    const { s, a, wa } = await watched("w-stale");
+    const lockText = await readFile(stateOf(a, "watch.lock"), "utf8");
+    expect(await wa.stop("SIGKILL")).toBe(null);
+    expect((await stat(stateOf(a, "watch.sock"))).isSocket()).toBe(true); // left behind
+    const env = { PENUMBRA_SYNC_TOKEN: s.token, PENUMBRA_CRASH_AT: "trace" };
+
+    // Its pid reused by a live process that is no watch (this test runner): nobody listens on the socket.
+    await writeFile(stateOf(a, "watch.lock"), JSON.stringify({ ...JSON.parse(lockText), pid: process.pid }));
+    await note(a, "n2", { title: "two" });
+    const reused = await runCli(["sync", a, "--json"], env);
+    expect(reused.code, reused.stderr).toBe(0);
+    expect(JSON.parse(reused.stdout)).toMatchObject({ servedBy: "scan", pushed: { added: 1, modified: 0, deleted: 0 } });
+    expect(reused.stderr).toContain("note: nobody listens on the watch socket");
+    expect(reused.stderr).toContain("crash-point checkout-read");
+    expect(reused.stderr).toContain("crash-point scanned");
+
+    // Its pid gone, as the kill left it.
+    await writeFile(stateOf(a, "watch.lock"), lockText);
+    await note(a, "n3", { title: "three" });
+    const dead = await runCli(["sync", a, "--json"], env);
+    expect(dead.code, dead.stderr).toBe(0);
+    expect(JSON.parse(dead.stdout)).toMatchObject({ servedBy: "scan", pushed: { added: 1, modified: 0, deleted: 0 } });
+    expect(dead.stderr).toContain("note: the watch recorded in its lock is gone");
+    expect(dead.stderr).toContain("crash-point scanned");
+
+    // A new watch replaces both and serves the next one-shot sync.
+    const w2 = watch(a, s.token, ["--debounce-ms", "3600000"]);
+    await w2.waitFor((e) => e.event === "live", "live");
+    await note(a, "n4", { title: "four" });
+    const served = await runCli(["sync", a, "--json"], env);
+    expect(served.code, served.stderr).toBe(0);
+    expect(JSON.parse(served.stdout)).toMatchObject({ servedBy: "watch", watchPid: w2.child.pid, pushed: { added: 1, modified: 0, deleted: 0 } });
+    expect(served.stderr).not.toMatch(/crash-point/);
+    expect(await w2.stop()).toBe(0);
   });
 });

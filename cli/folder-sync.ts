@@ -1,0 +1,106 @@
+// A vault folder synced by scanning it: scan -> local snapshot -> engine sync -> write what
+// changed back to the folder. The one-shot `sync`, `push` and `pull` (when no watch owns the folder),
+// `watch` (with the paths its watcher saw), `demo` and the benchmarks all go through syncFolder.
+// Kept apart from cli/commands/sync.ts so that a one-shot sync a running watch serves loads none of it.
+import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "./context.ts";
+import { scanFolder, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
+import { sync, push, pull } from "../engine/sync/sync.ts";
+import { EarlyUpload } from "../engine/sync/early-upload.ts";
+import { countChanges, type ChangeCounts, type SyncReport } from "../engine/sync/report.ts";
+import type { Vault } from "../engine/vault/vault.ts";
+import { makeProgress, type Progress } from "./progress.ts";
+import { crashPoint, instrumentRemote } from "./crash-hook.ts";
+
+export type Mode = "sync" | "push" | "pull";
+
+/** Opens the folder, syncs it by a scan (showing `progress`), closes it; errors as a user can act on them (explain). */
+export async function scanAndSync(dir: string, token: string, mode: Mode, progress: Progress) {
+  const ctx = await openFolder(dir, token);
+  try {
+    let result;
+    try {
+      result = await syncFolder(ctx, mode, progress);
+    } finally {
+      progress.stop();
+    }
+    const { report, ignored, skipped, hashed } = result;
+    return { report, ignored, skipped, hashed };
+  } catch (e) {
+    explain(e, ctx);
+  } finally {
+    await closeFolder(ctx);
+  }
+}
+
+/**
+ * Scan -> local snapshot -> engine sync -> write what changed back to the folder. With `paths`
+ * (`<sub>/<name>` of files a watcher saw change) only those files are looked at (watch.ts).
+ */
+export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progress = makeProgress(false), paths?: Iterable<string>) {
+  // A sync of this process that failed after moving the head (a merge whose push failed) left the
+  // folder behind it: catch up first, as opening the folder would (watch keeps it open).
+  await finishCheckout(ctx);
+  let hashedBytes = 0;
+  progress.phase("hashing");
+  instrumentRemote(ctx.remote);
+  // A big scan flushes packs as it goes: send them while it goes on (not for pull: it sends nothing).
+  const early = mode === "pull" ? null : new EarlyUpload(ctx.vault, ctx.remote);
+  const before = { ...ctx.remote.stats };
+  const onFile = (n: number) => {
+    progress.update((hashedBytes += n));
+    early?.poke();
+  };
+  let scan;
+  // Given paths: their rows and working entries are updated in place; a full scan reports changes.
+  if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
+  else scan = await scanIntoVault(ctx, onFile);
+  crashPoint("scanned");
+  const localChanges = await commitCounted(ctx.vault);
+  await early?.settle(); // the commit's own pack (and a last flush's) go with the push
+  const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
+  const from = ctx.vault.headRoot;
+  // The folder now reflects `from`: record it before the head can move (crash safety, context.ts).
+  await saveCheckout(ctx, from);
+  crashPoint("committed");
+  const op = mode === "sync" ? sync : mode === "push" ? push : pull;
+  let phase = "";
+  const report: SyncReport = await op(ctx.vault, ctx.remote, {
+    sentPacks: early?.sent,
+    onProgress: (p) => {
+      const name = p.phase === "upload" ? "uploading" : "downloading";
+      if (name !== phase) progress.phase((phase = name), p.total);
+      progress.update(p.bytes);
+    },
+  });
+  progress.stop();
+  // The folder's changes were committed above, so the engine saw none: report them here.
+  if (mode !== "pull" && localChanges) report.pushed = localChanges;
+  report.uploaded.requests += sentEarly.requests;
+  report.uploaded.bytes += sentEarly.bytes;
+  crashPoint("synced");
+  const to = ctx.vault.headRoot;
+  let skipped: string[] = [];
+  if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, to, ctx.checkout)).skipped;
+  await saveCheckout(ctx, to);
+  crashPoint("done");
+  return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
+}
+
+/**
+ * A full scan, its changes handed to the vault's working state and not kept: the vault holds its
+ * own copy, and an initial push's 100,000 entries need not live twice through the commit and upload.
+ */
+async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void): Promise<Omit<ScanResult, "changes">> {
+  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
+  ctx.vault.updateEntries(changes);
+  return rest;
+}
+
+/**
+ * Commits the folder's changes and counts them at once: an initial push commits 100,000 changes,
+ * which need not live through the upload (null: nothing changed).
+ */
+async function commitCounted(v: Vault): Promise<ChangeCounts | null> {
+  const { changes } = await v.commit();
+  return changes.length ? countChanges(changes) : null;
+}

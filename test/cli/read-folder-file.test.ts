@@ -1,0 +1,66 @@
+// readFolderFile (cli/vault-folder.ts): what the scan makes of one path. A file to read is opened
+// once and its signature comes from that open file; a FIFO or a folder where a note should be is
+// reported as "notfile" at once (opening a FIFO must not wait for a writer); a known file whose
+// signature matches is not read.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { readFolderFile } from "../../cli/vault-folder.ts";
+
+let dir: string;
+const p = (name: string) => path.join(dir, name);
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "penumbra-read-file-"));
+  await writeFile(p("a.json"), '{ "title": "A",\n  "body": "x" }');
+  await writeFile(p("bad.json"), "{ not json");
+  await writeFile(p("e.bin"), new Uint8Array(new Float32Array([1, -2.5, 0.1]).buffer));
+  await writeFile(p("empty.bin"), new Uint8Array(0));
+  await mkdir(p("folder.json"));
+  execFileSync("mkfifo", [p("fifo.json")]);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sigOf = (name: string) => {
+  const s = statSync(p(name));
+  return [s.size, s.mtimeMs, s.ino];
+};
+
+describe("readFolderFile", () => {
+  it("reads a note as canonical JSON, with the signature of the file read", () => {
+    const r = readFolderFile(p("a.json"), "note");
+    expect(r.kind).toBe("read");
+    if (r.kind !== "read") return;
+    expect(new TextDecoder().decode(r.bytes)).toBe('{"body":"x","title":"A"}');
+    expect(r.sig).toEqual(sigOf("a.json"));
+    expect(r.rawLength).toBe(statSync(p("a.json")).size);
+  });
+
+  it("reads embeddings as raw bytes, the empty file too", () => {
+    const r = readFolderFile(p("e.bin"), "embedding");
+    expect(r.kind === "read" && [...new Float32Array(new Uint8Array(r.bytes).buffer)]).toEqual([1, -2.5, Math.fround(0.1)]);
+    const e = readFolderFile(p("empty.bin"), "embedding");
+    expect(e.kind === "read" && e.bytes.length).toBe(0);
+  });
+
+  it("reports bad JSON with its signature, and never reads a known file whose signature matches", () => {
+    const bad = readFolderFile(p("bad.json"), "note");
+    expect(bad.kind).toBe("bad");
+    expect(readFolderFile(p("a.json"), "note", sigOf("a.json") as [number, number, number])).toEqual({ kind: "cached", sig: sigOf("a.json") });
+    const stale = readFolderFile(p("a.json"), "note", [1, 2, 3]);
+    expect(stale.kind).toBe("read");
+  });
+
+  it("answers notfile for a folder or a FIFO (without waiting for a writer), gone for a missing path", () => {
+    expect(readFolderFile(p("folder.json"), "note").kind).toBe("notfile");
+    expect(readFolderFile(p("fifo.json"), "note").kind).toBe("notfile");
+    expect(readFolderFile(p("fifo.json"), "note", [1, 2, 3]).kind).toBe("notfile");
+    expect(readFolderFile(p("missing.json"), "note").kind).toBe("gone");
+  });
+});
