@@ -18,6 +18,7 @@
 import { toHex, fromHex, FormatError } from "../engine/core/bytes.ts";
 import { sha256, type Address } from "../engine/core/hash.ts";
 import type { PartName } from "../engine/core/parts.ts";
+import { CheckoutChanges, type RowChange } from "./checkout-changes.ts";
 
 export const PARTS: readonly PartName[] = ["note", "embedding", "position"];
 const MAGIC = [0x50, 0x4e, 0x43, 0x4b]; // "PNCK"
@@ -41,12 +42,11 @@ export interface CheckoutRow {
 export const UNKNOWN_SIG: FileSig = [-1, 0, 0];
 
 const partIndex = (p: PartName) => PARTS.indexOf(p);
-const keyOf = (part: number, id: string) => `${part}/${id}`;
 const compareRow = (pa: number, ia: string, pb: number, ib: string) => (pa !== pb ? pa - pb : ia < ib ? -1 : ia > ib ? 1 : 0);
 
 export class CheckoutIndex {
   /** Rows written since the file was read (null: removed), applied over it. */
-  private changes = new Map<string, { part: number; id: string; row: CheckoutRow | null }>();
+  private changes = new CheckoutChanges();
   private rootChanged = false;
 
   private constructor(
@@ -183,33 +183,34 @@ export class CheckoutIndex {
   // ---- current rows (changes applied) ----
 
   get(part: PartName, id: string): CheckoutRow | undefined {
-    const c = this.changes.get(keyOf(partIndex(part), id));
-    if (c) return c.row ?? undefined;
+    const c = this.changes.get(partIndex(part), id);
+    if (c !== undefined) return c ?? undefined;
     return this.readRow(partIndex(part), id);
   }
 
   set(part: PartName, id: string, row: CheckoutRow): void {
     if (!/^[\x21-\x7e]{1,128}$/.test(id)) throw new RangeError(`bad id ${id}`);
-    this.changes.set(keyOf(partIndex(part), id), { part: partIndex(part), id, row });
+    this.changes.set(partIndex(part), id, row);
   }
 
   delete(part: PartName, id: string): void {
-    this.changes.set(keyOf(partIndex(part), id), { part: partIndex(part), id, row: null });
+    this.changes.set(partIndex(part), id, null);
   }
 
   /** Every current row, in order. */
   *rows(): Generator<{ part: PartName; id: string; row: CheckoutRow }> {
-    const changed = [...this.changes.values()].sort((a, b) => compareRow(a.part, a.id, b.part, b.id));
-    let c = 0;
+    const changed = this.changes.sorted();
+    let ch = changed.next();
     const n = this.offsets.length;
-    for (let i = 0; i < n || c < changed.length; ) {
+    for (let i = 0; i < n || !ch.done; ) {
       const part = i < n ? this.buf[this.offsets[i]] : 3;
       const id = i < n ? this.idAt(i) : "";
-      const order = c < changed.length ? compareRow(changed[c].part, changed[c].id, part, id) : 1;
+      const order = !ch.done ? compareRow(ch.value.part, ch.value.id, part, id) : 1;
       if (order <= 0) {
-        const ch = changed[c++];
+        const c = ch.value as RowChange;
+        ch = changed.next();
         if (order === 0) i++;
-        if (ch.row) yield { part: PARTS[ch.part], id: ch.id, row: ch.row };
+        if (c.row) yield { part: PARTS[c.part], id: c.id, row: c.row };
       } else {
         yield { part: PARTS[part], id, row: this.rowAt(i++) };
       }
@@ -222,12 +223,11 @@ export class CheckoutIndex {
    * no per-row objects).
    */
   encode(now = Date.now()): Uint8Array {
-    const changed = [...this.changes.values()].sort((a, b) => compareRow(a.part, a.id, b.part, b.id));
     const n = this.offsets.length;
     const rowEnd = (i: number) => (i + 1 < n ? this.offsets[i + 1] : this.buf.length - TRAILER_BYTES);
     // Size: the rows as read, less the replaced or removed ones, plus the changed ones.
     let size = (n ? rowEnd(n - 1) - this.offsets[0] : 0) + HEADER_BYTES + TRAILER_BYTES;
-    for (const c of changed) {
+    for (const c of this.changes.sorted()) {
       const i = this.indexOf(c.part, c.id);
       if (i >= 0) size -= rowEnd(i) - this.offsets[i];
       if (c.row) size += FIXED_ROW_BYTES + c.id.length;
@@ -247,7 +247,7 @@ export class CheckoutIndex {
       count += stop - i;
       i = stop;
     };
-    for (const c of changed) {
+    for (const c of this.changes.sorted()) {
       const pos = this.lowerBound(c.part, c.id);
       copyUntil(pos);
       if (i < n && this.buf[this.offsets[i]] === c.part && this.idAt(i) === c.id) i++; // replaced or removed

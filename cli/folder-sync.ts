@@ -3,10 +3,11 @@
 // `watch` (with the paths its watcher saw), `demo` and the benchmarks all go through syncFolder.
 // Kept apart from cli/commands/sync.ts so that a one-shot sync a running watch serves loads none of it.
 import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "./context.ts";
-import { scanFolder, applyTree, rescanPaths } from "./vault-folder.ts";
+import { scanFolder, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
 import { EarlyUpload } from "../engine/sync/early-upload.ts";
-import { countChanges, type SyncReport } from "../engine/sync/report.ts";
+import { countChanges, type ChangeCounts, type SyncReport } from "../engine/sync/report.ts";
+import type { Vault } from "../engine/vault/vault.ts";
 import { makeProgress, type Progress } from "./progress.ts";
 import { crashPoint, instrumentRemote } from "./crash-hook.ts";
 
@@ -52,12 +53,9 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   let scan;
   // Given paths: their rows and working entries are updated in place; a full scan reports changes.
   if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
-  else {
-    scan = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
-    ctx.vault.updateEntries(scan.changes);
-  }
+  else scan = await scanIntoVault(ctx, onFile);
   crashPoint("scanned");
-  const local = await ctx.vault.commit();
+  const localChanges = await commitCounted(ctx.vault);
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
   const from = ctx.vault.headRoot;
@@ -76,7 +74,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   });
   progress.stop();
   // The folder's changes were committed above, so the engine saw none: report them here.
-  if (mode !== "pull" && local.changes.length) report.pushed = countChanges(local.changes);
+  if (mode !== "pull" && localChanges) report.pushed = localChanges;
   report.uploaded.requests += sentEarly.requests;
   report.uploaded.bytes += sentEarly.bytes;
   crashPoint("synced");
@@ -86,4 +84,23 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   await saveCheckout(ctx, to);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };
+}
+
+/**
+ * A full scan, its changes handed to the vault's working state and not kept: the vault holds its
+ * own copy, and an initial push's 100,000 entries need not live twice through the commit and upload.
+ */
+async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void): Promise<Omit<ScanResult, "changes">> {
+  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
+  ctx.vault.updateEntries(changes);
+  return rest;
+}
+
+/**
+ * Commits the folder's changes and counts them at once: an initial push commits 100,000 changes,
+ * which need not live through the upload (null: nothing changed).
+ */
+async function commitCounted(v: Vault): Promise<ChangeCounts | null> {
+  const { changes } = await v.commit();
+  return changes.length ? countChanges(changes) : null;
 }

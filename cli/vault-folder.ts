@@ -14,7 +14,8 @@ import { dirname, join, resolve, sep } from "node:path";
 import type { Stats } from "node:fs";
 import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
 import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
-import { diffTrees, entriesEqual, type Entry, type TreeChange } from "../engine/core/tree.ts";
+import { entriesEqual, type Entry, type TreeChange } from "../engine/core/tree.ts";
+import { walkTreeDiff } from "../engine/core/tree-walk.ts";
 import type { Address } from "../engine/core/hash.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import { writeFileAtomicSync } from "../engine/node/atomic-file.ts";
@@ -464,16 +465,35 @@ export interface ApplyResult {
   skipped: string[];
 }
 
+/** Changes a checkout writes at a time: the diff is streamed (tree-walk.ts), never held whole. */
+const APPLY_BATCH = 1024;
+
 /**
  * Makes the folder match tree `to`, given that it matched the checkout's tree. Writes are atomic; a
  * file whose stat no longer matches its row was edited meanwhile and is left alone (its row then
  * keeps `to`'s part with an unknown signature, so the next scan reads the file). The checkout then
- * describes `to`.
+ * describes `to`. The changes are walked twice, never listed: once to check every path (one unsafe
+ * id writes nothing at all), then to write them a batch at a time, so a clone of 100,000 notes holds
+ * one batch of changes, not all of them.
  */
 export async function applyTree(dir: string, v: Vault, to: Address, checkout: CheckoutIndex): Promise<ApplyResult> {
   const from = checkout.root;
   if (from === to) return { written: 0, deleted: 0, skipped: [] };
-  const out = await applyChanges(dir, v, (await diffTrees(from, to, v.load)).changes, checkout);
+  for await (const c of walkTreeDiff(from, to, v.load)) for (const part of PARTS) partPath(dir, part, c.id);
+  const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
+  let batch: TreeChange[] = [];
+  const flush = async () => {
+    const r = await applyChanges(dir, v, batch, checkout);
+    out.written += r.written;
+    out.deleted += r.deleted;
+    out.skipped.push(...r.skipped);
+    batch = [];
+  };
+  for await (const c of walkTreeDiff(from, to, v.load)) {
+    batch.push(c);
+    if (batch.length >= APPLY_BATCH) await flush();
+  }
+  await flush();
   checkout.root = to;
   return out;
 }

@@ -12,9 +12,10 @@
 // that is whole (the old one or the new one) and packs it does not list, which the next open indexes.
 import { mkdir, readdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { closeSync, openSync, readSync } from "node:fs";
 import { addressOf, type Address } from "../core/hash.ts";
 import type { StoredObject } from "../core/object.ts";
-import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, type Codec } from "../core/pack.ts";
+import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, Codec } from "../core/pack.ts";
 import type { Compressor } from "../core/compress.ts";
 import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/store.ts";
 import { writeFileAtomic } from "./atomic-file.ts";
@@ -22,12 +23,23 @@ import { nodeCompressor } from "./native.ts";
 import { FormatError } from "../core/bytes.ts";
 import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, type Location } from "./pack-index.ts";
 
-/** Inflated frames kept for reuse (frames are ~256 KiB: a few hundred of them). */
-const FRAME_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * Inflated frames kept for reuse (frames are ~256 KiB raw: 64 of them). Stored frames (tree nodes,
+ * chunk lists) are never cached: their objects are read by range. A checkout reads blobs in the
+ * order packs hold them, so a few frames per part suffice; 64 MiB of cache was a clone's largest
+ * buffer.
+ */
+const FRAME_CACHE_BYTES = 16 * 1024 * 1024;
 const META_KEY_RE = /^[A-Za-z0-9._-]{1,100}$/;
 /** The index file is rewritten once packs it does not list hold this many objects, or are this many packs. */
 const LOOSE_OBJECTS = 4096;
 const LOOSE_PACKS = 16;
+/**
+ * ...and at once, while the run goes on, when the packs it does not list hold this many objects:
+ * the in-memory entries (~200 bytes each) stay bounded whatever a run stores. A clone or initial
+ * push of 100,000 notes (317,000 objects) kept them all until it closed, ~60 MiB.
+ */
+const LOOSE_OBJECTS_MAX = 65_536;
 
 export class FsStore implements LocalStore {
   /** The object index on disk (null: none yet, or it was damaged). */
@@ -35,16 +47,21 @@ export class FsStore implements LocalStore {
   /** Objects of the packs the index file does not list. */
   private index = new Map<Address, Location>();
   private loosePacks = new Set<Address>();
+  /** The index file being rewritten (flushIndex), if it is. */
+  private indexWrite: Promise<void> | null = null;
   private frameCache = new Map<string, Uint8Array>();
   private frameCacheBytes = 0;
   private inflight = new Map<string, Promise<Uint8Array>>();
   private handles = new Map<string, Promise<FileHandle>>();
+  /** Descriptors for synchronous reads of stored objects (readStored), opened and closed synchronously. */
+  private syncFds = new Map<string, number>();
   private check: ObjectCheck = (addr, bytes) => addressOf(bytes) === addr;
 
-  private constructor(readonly root: string, private readonly compressor: Compressor) {}
+  private constructor(readonly root: string, private readonly compressor: Compressor, private readonly looseObjectsMax: number) {}
 
-  static async open(root: string, compressor: Compressor = nodeCompressor): Promise<FsStore> {
-    const s = new FsStore(root, compressor);
+  /** `opts.looseObjectsMax`: objects of packs outside the index file held in memory before it is rewritten (tests make it small). */
+  static async open(root: string, compressor: Compressor = nodeCompressor, opts: { looseObjectsMax?: number } = {}): Promise<FsStore> {
+    const s = new FsStore(root, compressor, opts.looseObjectsMax ?? LOOSE_OBJECTS_MAX);
     await mkdir(join(root, "packs"), { recursive: true });
     await mkdir(join(root, "meta"), { recursive: true });
     const packs = new Set<string>();
@@ -73,16 +90,25 @@ export class FsStore implements LocalStore {
    * with `force`): one streamed merge, written atomically.
    */
   async flushIndex(force = false): Promise<void> {
+    // One rewrite at a time; packs stored meanwhile stay in memory until the next one.
+    while (this.indexWrite) await this.indexWrite;
     if (this.loosePacks.size === 0) return;
     if (!force && this.indexFile && this.index.size < LOOSE_OBJECTS && this.loosePacks.size < LOOSE_PACKS) return;
-    const packs = [...(this.indexFile?.packs ?? []), ...this.loosePacks];
+    this.indexWrite = this.rewriteIndex().finally(() => (this.indexWrite = null));
+    await this.indexWrite;
+  }
+
+  private async rewriteIndex(): Promise<void> {
+    const flushed = new Set(this.loosePacks);
+    const packs = [...(this.indexFile?.packs ?? []), ...flushed];
     const bytes = encodePackIndex(packs, mergeEntries(this.indexFile, this.index), (this.indexFile?.count ?? 0) + this.index.size);
     const path = join(this.root, PACK_INDEX_FILE);
     await writeFileAtomic(path, bytes);
     this.indexFile?.close();
     this.indexFile = PackIndexFile.open(path);
-    this.index.clear();
-    this.loosePacks.clear();
+    // Only what the file now lists leaves memory: a pack indexed during the write stays loose.
+    for (const [addr, loc] of this.index) if (flushed.has(loc.pack)) this.index.delete(addr);
+    for (const id of flushed) this.loosePacks.delete(id);
   }
 
   private packPath(id: string): string {
@@ -130,10 +156,37 @@ export class FsStore implements LocalStore {
   async getObject(addr: Address): Promise<Uint8Array | undefined> {
     const loc = this.locate(addr);
     if (!loc) return undefined;
-    const raw = await this.frame(loc, addr);
-    const bytes = raw.subarray(loc.offset, loc.offset + loc.length);
+    const bytes = loc.codec === Codec.Stored ? this.readStored(loc, addr) : (await this.frame(loc, addr)).subarray(loc.offset, loc.offset + loc.length);
     if (!this.check(addr, bytes)) throw new CorruptObjectError(addr, `pack ${loc.pack}`);
     return bytes;
+  }
+
+  /**
+   * An object of a stored frame: just its bytes, one small pread from the page cache (~1.4 KB a
+   * tree node). Synchronous, on descriptors of their own (syncFds) that are opened and closed only
+   * synchronously too, so none can be closed between finding it and reading: a walk of a tree reads
+   * thousands of nodes one after the other, and a round trip to libuv's pool each cost more than the read.
+   */
+  private readStored(loc: Location, addr: Address): Uint8Array {
+    if (loc.storedLength !== loc.rawLength || loc.offset + loc.length > loc.rawLength) throw new CorruptObjectError(addr, `pack ${loc.pack} (bad stored frame)`);
+    const bytes = new Uint8Array(loc.length);
+    if (readSync(this.syncFd(loc.pack), bytes, 0, loc.length, loc.frameOffset + loc.offset) !== loc.length) throw new CorruptObjectError(addr, `pack ${loc.pack} (truncated)`);
+    return bytes;
+  }
+
+  private syncFd(pack: string): number {
+    let fd = this.syncFds.get(pack);
+    if (fd === undefined) {
+      if (this.syncFds.size >= 64) this.closeSyncFds();
+      fd = openSync(this.packPath(pack), "r");
+      this.syncFds.set(pack, fd);
+    }
+    return fd;
+  }
+
+  private closeSyncFds(): void {
+    for (const fd of this.syncFds.values()) closeSync(fd);
+    this.syncFds.clear();
   }
 
   /**
@@ -196,6 +249,8 @@ export class FsStore implements LocalStore {
     const id = addressOf(bytes);
     await writeFileAtomic(this.packPath(id), bytes);
     await this.indexPack(id);
+    // The pack is on disk before the index names it: a crash here leaves a pack the next open indexes.
+    if (this.index.size >= this.looseObjectsMax) await this.flushIndex(true);
   }
 
   async getPack(id: Address): Promise<Uint8Array | undefined> {
@@ -231,6 +286,7 @@ export class FsStore implements LocalStore {
     this.indexFile?.close();
     this.indexFile = null;
     await this.closeHandles();
+    this.closeSyncFds();
     this.frameCache.clear();
     this.frameCacheBytes = 0;
   }

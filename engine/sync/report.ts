@@ -35,12 +35,21 @@ export interface SyncReport {
 
 export function countChanges(changes: readonly TreeChange[]): ChangeCounts {
   const c: ChangeCounts = { added: 0, modified: 0, deleted: 0 };
-  for (const x of changes) {
-    if (!x.before) c.added++;
-    else if (!x.after) c.deleted++;
-    else c.modified++;
-  }
+  for (const x of changes) countChange(c, x);
   return c;
+}
+
+/** Counts a streamed diff (tree-walk.ts) as it goes: a clone's 100,000 changes are never listed. */
+export async function countChangesOf(changes: AsyncIterable<TreeChange>, keep: (c: TreeChange) => boolean = () => true): Promise<ChangeCounts> {
+  const c: ChangeCounts = { added: 0, modified: 0, deleted: 0 };
+  for await (const x of changes) if (keep(x)) countChange(c, x);
+  return c;
+}
+
+function countChange(c: ChangeCounts, x: TreeChange): void {
+  if (!x.before) c.added++;
+  else if (!x.after) c.deleted++;
+  else c.modified++;
 }
 
 export function emptyReport(): SyncReport {

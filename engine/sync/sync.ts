@@ -5,12 +5,13 @@
 // stores what the remote committed after base, then fetches anything still missing by address.
 import type { Address } from "../core/hash.ts";
 import { decodeChunkList } from "../core/chunklist.ts";
-import { diffTrees, entryRefs } from "../core/tree.ts";
+import { entryRefs } from "../core/tree.ts";
 import { RemoteError, type Remote, type PullResult } from "../remote/remote.ts";
 import type { Vault } from "../vault/vault.ts";
 import { mergeBase, mergeBases } from "./ancestry.ts";
 import { mergeTrees } from "./merge.ts";
-import { countChanges, emptyReport, type SyncReport } from "./report.ts";
+import { countChanges, countChangesOf, emptyReport, type SyncReport } from "./report.ts";
+import { walkTreeDiff } from "../core/tree-walk.ts";
 import { reuploadForCommit } from "./repair.ts";
 
 export interface SyncOptions {
@@ -26,6 +27,8 @@ export interface SyncOptions {
 }
 
 const DEFAULT_REQUEST_TARGET = 16 * 1024 * 1024;
+/** Part addresses checked (and fetched if missing) at a time after a pull. */
+const MISSING_BATCH = 8192;
 /** Above this many unpushed bytes (a one-note edit is ~11 KiB), sync checks the remote head before uploading. */
 const LOOK_BEFORE_PUSH = 64 * 1024;
 
@@ -93,8 +96,9 @@ export async function fetchSnapshot(v: Vault, remote: Remote, snapshot: Address,
 }
 
 /**
- * Fetches every object of `head`'s tree that is not in `knownRoot`'s and not stored here, one request
- * per tree level. `since` should be the newest snapshot the remote knows we have, so that the
+ * Fetches every object of `head`'s tree that is not in `knownRoot`'s and not stored here: a missing
+ * tree node when the walk meets it (rare: a pull sends the new nodes), the parts of every 8,192
+ * addresses in one request. `since` should be the newest snapshot the remote knows we have, so that the
  * requests carry just the wanted objects.
  */
 async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null, head: Address, report: SyncReport, opts: SyncOptions, since: Address | null = head): Promise<void> {
@@ -118,15 +122,25 @@ async function fetchMissing(v: Vault, remote: Remote, knownRoot: Address | null,
     if (!b) throw new SyncError(`object ${a} could not be fetched`, "remote_incomplete");
     return b;
   };
-  const diff = await diffTrees(knownRoot, root, load);
-  const refs: Address[] = [];
-  for (const c of diff.changes) if (c.after) refs.push(...entryRefs(c.after));
-  await want(refs);
-  const chunks: Address[] = [];
-  for (const c of diff.changes) {
-    if (c.after?.chunked && c.after.note) for (const ch of decodeChunkList(await load(c.after.note)).chunks) chunks.push(ch.addr);
+  // The new part of the tree, streamed (tree-walk.ts): the parts of each batch of changes are
+  // fetched together, so a clone never lists the whole tree's entries or addresses.
+  let refs: Address[] = [];
+  let lists: Address[] = [];
+  const flush = async () => {
+    await want(refs);
+    const chunks: Address[] = [];
+    for (const l of lists) for (const ch of decodeChunkList(await load(l)).chunks) chunks.push(ch.addr);
+    await want(chunks);
+    refs = [];
+    lists = [];
+  };
+  for await (const c of walkTreeDiff(knownRoot, root, load)) {
+    if (!c.after) continue;
+    refs.push(...entryRefs(c.after));
+    if (c.after.chunked && c.after.note) lists.push(c.after.note);
+    if (refs.length >= MISSING_BATCH) await flush();
   }
-  await want(chunks);
+  await flush();
 }
 
 /**
@@ -264,9 +278,8 @@ export async function sync(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
   report.snapshot = v.refs.head;
   const after = v.headRoot;
   if (after && after !== before) {
-    const d = await diffTrees(before, after, v.load);
     const pushedIds = new Set(committed.changes.map((c) => c.id));
-    report.changes = countChanges(d.changes.filter((c) => !pushedIds.has(c.id) || report.merged));
+    report.changes = await countChangesOf(walkTreeDiff(before, after, v.load), (c) => !pushedIds.has(c.id) || report.merged);
   }
   return finishReport(report, remote, start);
 }
@@ -310,6 +323,6 @@ export async function pull(v: Vault, remote: Remote, opts: SyncOptions = {}): Pr
     }
   }
   report.snapshot = v.refs.head;
-  if (v.headRoot && v.headRoot !== before) report.changes = countChanges((await diffTrees(before, v.headRoot, v.load)).changes);
+  if (v.headRoot && v.headRoot !== before) report.changes = await countChangesOf(walkTreeDiff(before, v.headRoot, v.load));
   return finishReport(report, remote, start);
 }

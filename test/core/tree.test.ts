@@ -21,6 +21,7 @@ import {
   type TreeKeying,
 } from "../../engine/core/tree.ts";
 import { updateTree } from "../../engine/core/tree-update.ts";
+import { walkTreeDiff } from "../../engine/core/tree-walk.ts";
 import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT, closesAfter, cutRuns, innerWeight, leafWeight, levelHash } from "../../engine/core/tree-boundary.ts";
 import { rng, shuffle } from "./util.ts";
 
@@ -657,5 +658,77 @@ describe("shape (measured; exact for these fixed ids)", () => {
     const t = buildTree(es);
     for (const b of t.nodes.values()) expect(b.length).toBeLessThan(MAX_NODE_WEIGHT + 2 + 128 + 100 + 6);
     expect(Math.max(...shape(t).get(0)!.entries)).toBeLessThanOrEqual(18);
+  });
+});
+
+describe("walkTreeDiff (streamed)", () => {
+  const all = async (it: AsyncIterable<{ id: string; before?: Entry; after?: Entry }>) => {
+    const out = [];
+    for await (const c of it) out.push(c);
+    return out;
+  };
+  const setArb = fc.dictionary(fc.integer({ min: 0, max: 4000 }).map(String), partsArb, { maxKeys: 1500 });
+  const keyed: TreeKeying = { keyOf: (id) => hmacSha256(utf8("walk key"), utf8(id)), plainKeys: false };
+
+  it("yields what diffTrees finds, in key order, for edits and for unrelated trees, plain and keyed (fast-check)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        setArb,
+        fc.array(fc.record({ id: fc.integer({ min: 0, max: 4000 }), del: fc.boolean(), parts: partsArb }), { maxLength: 60 }),
+        fc.boolean(),
+        fc.boolean(),
+        setArb,
+        async (base, edits, independent, withKeys, other) => {
+          const before = Object.entries(base).map(([id, p]) => p(`k${id}`));
+          let after: Entry[];
+          if (independent) after = Object.entries(other).map(([id, p]) => p(`k${id}`));
+          else {
+            const m = new Map(before.map((e) => [e.id, e]));
+            for (const e of edits) (e.del ? m.delete(`k${e.id}`) : m.set(`k${e.id}`, e.parts(`k${e.id}`)));
+            after = [...m.values()];
+          }
+          const keying = withKeys ? keyed : plainKeying;
+          const tb = buildTree(before, keying);
+          const ta = buildTree(after, keying);
+          const load = loaderOf(tb, ta);
+          const walked = await all(walkTreeDiff(tb.root, ta.root, load));
+          const byId = (x: { id: string }, y: { id: string }) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
+          expect([...walked].sort(byId)).toEqual((await diffTrees(tb.root, ta.root, load)).changes);
+          const keys = walked.map((c) => Buffer.from(keying.keyOf(c.id)));
+          for (let i = 1; i < keys.length; i++) expect(Buffer.compare(keys[i - 1], keys[i])).toBe(-1);
+          expect(await all(walkTreeDiff(ta.root, tb.root, load))).toHaveLength(walked.length);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("from nothing and to nothing: every entry, once", async () => {
+    const es = uuids(2000, 11).map((id) => fullEntry(id));
+    const t = buildTree(es);
+    const added = await all(walkTreeDiff(null, t.root, loaderOf(t)));
+    expect(added.map((c) => c.id)).toEqual([...es.map((e) => e.id)].sort());
+    expect(added.every((c) => !c.before && c.after)).toBe(true);
+    const removed = await all(walkTreeDiff(t.root, null, loaderOf(t)));
+    expect(removed.every((c) => c.before && !c.after)).toBe(true);
+    expect(removed).toHaveLength(2000);
+  });
+
+  it("skips equal subtrees unread: one value changed in 10k entries loads 2 x depth nodes; a tree against itself loads none", async () => {
+    const es = uuids(10_000, 12).map((id) => ({ id, note: fakeAddr(id) }));
+    const t = buildTree(es);
+    const after = buildTree(es.map((e, j) => (j === 4321 ? { ...e, note: fakeAddr("edited") } : e)));
+    const loaded: Address[] = [];
+    const both = loaderOf(t, after);
+    const load = async (a: Address) => {
+      loaded.push(a);
+      return both(a);
+    };
+    const changes = await all(walkTreeDiff(t.root, after.root, load));
+    expect(changes).toEqual([{ id: es[4321].id, before: es[4321], after: { ...es[4321], note: fakeAddr("edited") } }]);
+    expect(loaded.length).toBe(2 * levels(t));
+    loaded.length = 0;
+    expect(await all(walkTreeDiff(t.root, t.root, load))).toEqual([]);
+    expect(loaded).toEqual([]);
   });
 });

@@ -177,4 +177,29 @@ describe("FsStore with its index file", () => {
     await store.close();
     expect((await stat(indexPath)).size).toBe(13 + 32 * 20 + 4 * 65536 + 57 * held.size);
   });
+
+  it("rewrites the index file during a run once the packs it does not list hold many objects, also with stores running meanwhile", async () => {
+    const root = await tmp();
+    const store = await FsStore.open(root, undefined, { looseObjectsMax: 500 });
+    const indexPath = path.join(root, PACK_INDEX_FILE);
+    const all: ReturnType<typeof objects> = [];
+    const put = async (tag: string) => {
+      const batch = objects(300, tag);
+      all.push(...batch);
+      await store.putObjects(batch);
+    };
+    await put("a");
+    await expect(stat(indexPath)).rejects.toThrow(); // 300 loose objects: no file yet
+    await put("b"); // 600: the file is written now, not at close
+    expect((await stat(indexPath)).size).toBe(13 + 32 * 2 + 4 * 65536 + 57 * 600);
+    // Two stores at once, one of them starting the rewrite while the other is indexed: nothing is lost.
+    await Promise.all([put("c"), put("d"), put("e")]);
+    for (const o of all) expect(await store.getObject(o.addr)).toEqual(o.bytes);
+    await store.close();
+    const again = await FsStore.open(root);
+    expect(again.objectCount).toBe(all.length);
+    expect((await again.hasObjects(all.map((o) => o.addr))).size).toBe(all.length);
+    await again.close();
+    expect((await stat(indexPath)).size).toBe(13 + 32 * 5 + 4 * 65536 + 57 * all.length);
+  });
 });
