@@ -156,7 +156,7 @@ export function evaluateGoals(r: BenchResult): Goal[] {
   goals.push({
     goal: `client peak RSS${at}`,
     target: "≤ 512 MiB",
-    measured: peakRow ? `${fmtMB(peakRow.peakRssBytes)} (scenario ${peakRow.scenario}; the client process's VmHWM, Node + tsx included)` : "—",
+    measured: peakRow ? `${fmtMB(peakRow.peakRssBytes)} (scenario ${peakRow.scenario}; the client process's VmHWM; the client runs bundled, as the CLI does)` : "—",
     verdict: peakRow ? ((peakRow.peakRssBytes ?? Infinity) <= 512 * MiB ? "met" : "not met") : "n/a",
   });
   const initPeak = init?.serverPeakRssBytes;
