@@ -135,6 +135,14 @@ const GOLDEN_ENTRIES: Entry[] = [
   { id: "echo", position: A("pos:echo") },
 ];
 
+/** `before` with `edits` applied, or, given `other`, the unrelated set `other` instead. */
+function editedSet(before: Entry[], edits: { id: number; del: boolean; parts: (id: string) => Entry }[], other: Record<string, (id: string) => Entry> | null): Entry[] {
+  if (other) return Object.entries(other).map(([id, p]) => p(`k${id}`));
+  const m = new Map(before.map((e) => [e.id, e]));
+  for (const e of edits) (e.del ? m.delete(`k${e.id}`) : m.set(`k${e.id}`, e.parts(`k${e.id}`)));
+  return [...m.values()];
+}
+
 describe("golden vectors (format 2)", () => {
   // The five golden entries weigh 531 bytes (tree-boundary.ts): only "echo" passes MIN_NODE_WEIGHT,
   // and its hash does not close the node, so the tree is one leaf, the last run of its level.
@@ -426,13 +434,7 @@ describe("diffTrees", () => {
         setArb,
         async (base, edits, independent, other) => {
           const before = Object.entries(base).map(([id, p]) => p(`k${id}`));
-          let after: Entry[];
-          if (independent) after = Object.entries(other).map(([id, p]) => p(`k${id}`));
-          else {
-            const m = new Map(before.map((e) => [e.id, e]));
-            for (const e of edits) (e.del ? m.delete(`k${e.id}`) : m.set(`k${e.id}`, e.parts(`k${e.id}`)));
-            after = [...m.values()];
-          }
+          const after = editedSet(before, edits, independent ? other : null);
           const tb = buildTree(before);
           const ta = buildTree(after);
           const d = await diffTrees(tb.root, ta.root, loaderOf(tb, ta));
@@ -680,13 +682,7 @@ describe("walkTreeDiff (streamed)", () => {
         setArb,
         async (base, edits, independent, withKeys, other) => {
           const before = Object.entries(base).map(([id, p]) => p(`k${id}`));
-          let after: Entry[];
-          if (independent) after = Object.entries(other).map(([id, p]) => p(`k${id}`));
-          else {
-            const m = new Map(before.map((e) => [e.id, e]));
-            for (const e of edits) (e.del ? m.delete(`k${e.id}`) : m.set(`k${e.id}`, e.parts(`k${e.id}`)));
-            after = [...m.values()];
-          }
+          const after = editedSet(before, edits, independent ? other : null);
           const keying = withKeys ? keyed : plainKeying;
           const tb = buildTree(before, keying);
           const ta = buildTree(after, keying);
