@@ -153,19 +153,24 @@ export class CheckoutIndex {
     return len - id.length;
   }
 
+  /** Where row i's fixed fields (signature, extra, address) start, after its id. */
+  private sigOffset(i: number): number {
+    return this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+  }
+
   sigAt(i: number): FileSig {
-    const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+    const at = this.sigOffset(i);
     return [this.view.getFloat64(at, true), this.view.getFloat64(at + 8, true), this.view.getFloat64(at + 16, true)];
   }
 
   /** Whether row i's signature is [size, mtimeMs, ino], read in place (a scan asks 300,000 times). */
   sigEquals(i: number, size: number, mtimeMs: number, ino: number): boolean {
-    const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+    const at = this.sigOffset(i);
     return this.view.getFloat64(at, true) === size && this.view.getFloat64(at + 8, true) === mtimeMs && this.view.getFloat64(at + 16, true) === ino;
   }
 
   rowAt(i: number): CheckoutRow {
-    const at = this.offsets[i] + 2 + this.buf[this.offsets[i] + 1];
+    const at = this.sigOffset(i);
     return { sig: this.sigAt(i), extra: this.view.getUint32(at + 24, true), addr: toHex(this.buf.subarray(at + 28, at + 60)) };
   }
 

@@ -483,7 +483,7 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
   let batch: TreeChange[] = [];
   const flush = async () => {
-    const r = await applyChanges(dir, v, batch, checkout);
+    const r = await writeChanges(dir, v, batch, checkout); // paths checked above, for the whole diff
     out.written += r.written;
     out.deleted += r.deleted;
     out.skipped.push(...r.skipped);
@@ -500,9 +500,14 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
 
 /** Writes these entry changes to the folder (same rules as applyTree), row by row. */
 export async function applyChanges(dir: string, v: Vault, changes: readonly TreeChange[], checkout: CheckoutIndex): Promise<ApplyResult> {
-  const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
   // Every path first: a change list with one unsafe id writes nothing at all.
   for (const c of changes) for (const part of PARTS) partPath(dir, part, c.id);
+  return writeChanges(dir, v, changes, checkout);
+}
+
+/** applyChanges once every path of `changes` has been checked. */
+async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[], checkout: CheckoutIndex): Promise<ApplyResult> {
+  const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
   for (const c of changes) {
     for (const part of PARTS) {
       const before = partAddr(c.before, part);
