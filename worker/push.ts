@@ -8,12 +8,14 @@ import { streamCompressor } from "../engine/core/compress.ts";
 import { FormatError, fromUtf8 } from "../engine/core/bytes.ts";
 import { isAddress } from "../engine/core/hash.ts";
 import { ObjectType } from "../engine/core/object.ts";
+import { hasDeltaFrames } from "../engine/core/delta-frame.ts";
 import { decodeFrame, decodePackHeader, MAX_PACK_RAW, packLength, packRawLength, PACK_OBJECT_LIMIT, type PackHeader, type PackObjectInfo } from "../engine/core/pack.ts";
 import { readSections, Section, SectionTooLargeError, type StreamReader, type StreamSection } from "../engine/core/stream.ts";
 import { commitPush, type CommitInput } from "./commit.ts";
 import type { VaultRequest } from "./context.ts";
 import { sha256Hex } from "./crypto.ts";
 import { ApiError, json, limitedReader } from "./http.ts";
+import { DeltaResolver } from "./push-deltas.ts";
 
 /** Largest commit or end section. */
 const JSON_SECTION_MAX = 1024 * 1024;
@@ -42,6 +44,7 @@ export class PushSession {
   private objectCount = 0;
   /** Raw bytes this request's packs declared, against MAX_INFLATE_BYTES. */
   private rawBytes = 0;
+  private readonly deltas: DeltaResolver;
 
   constructor(
     readonly req: VaultRequest,
@@ -49,7 +52,11 @@ export class PushSession {
     readonly plain: boolean,
     /** A route's own check of a pack's header (repair: only committed objects), before anything is hashed or stored. */
     private readonly admit?: (header: PackHeader) => Promise<void>,
-  ) {}
+    /** Delta frames (tree nodes against stored ones) are taken: pushes to plain vaults. */
+    private readonly acceptDeltas = false,
+  ) {
+    this.deltas = new DeltaResolver(req);
+  }
 
   /** Checks and stores one pack; answers its id. */
   async addPack(bytes: Uint8Array): Promise<string> {
@@ -57,7 +64,7 @@ export class PushSession {
     if (bytes.length > limits.maxPackBytes) throw new ApiError(413, "too_large", `a pack of ${bytes.length} bytes exceeds MAX_PACK_BYTES (${limits.maxPackBytes}); split it`);
     let header: PackHeader;
     try {
-      header = decodePackHeader(bytes);
+      header = decodePackHeader(bytes, { deltaFrames: true });
     } catch (e) {
       throw packError(e);
     }
@@ -69,6 +76,11 @@ export class PushSession {
     if (idle >= 0) throw new ApiError(400, "bad_pack", `frame ${idle} of the pack holds no object; every frame must be referenced`);
     const raw = packRawLength(header);
     if (raw > MAX_PACK_RAW) throw new ApiError(400, "bad_pack", `pack inflates to ${raw} bytes; at most ${MAX_PACK_RAW}`);
+    // Resolved into the client's own pack, which then goes through every check here as if sent whole.
+    if (hasDeltaFrames(header)) {
+      if (!this.acceptDeltas) throw new ApiError(400, "bad_delta", this.plain ? "delta frames are taken by pushes only; send the pack whole" : "delta frames need a plain vault (the server cannot open an encrypted vault's nodes); send the pack whole");
+      return this.addPack(await this.deltas.resolve(bytes, header));
+    }
     await this.admit?.(header);
     const id = await sha256Hex(bytes);
     if (this.packs.some((p) => p.id === id)) return id; // sent twice in one request
@@ -189,7 +201,8 @@ export function parseCommit(o: Record<string, unknown>): CommitInput {
 export async function handlePush(req: VaultRequest): Promise<Response> {
   const info = await req.stub.info();
   if (!info) throw new ApiError(404, "unknown_vault", `vault ${req.vault} does not exist; create it with PUT /v1/vaults/${req.vault}`);
-  const session = new PushSession(req, info.config.addressing === "sha256");
+  const plain = info.config.addressing === "sha256";
+  const session = new PushSession(req, plain, undefined, plain);
   try {
     let commit: CommitInput | null = null;
     let ended = false;

@@ -2,7 +2,7 @@
 //
 //   pack   := "PNPK" | version u8 (=1) | headerLength u32le | header | frame data...
 //   header := frameCount varint | frame* | objectCount varint | object*
-//   frame  := codec u8 (0 stored, 1 gzip, 2 shuffle4+gzip) | storedLength varint | rawLength varint
+//   frame  := codec u8 (0 stored, 1 gzip, 2 shuffle4+gzip; 3 delta, push wire only) | storedLength varint | rawLength varint
 //   object := type u8 | address [32] | frame varint | offset varint | length varint
 //
 // Frame data follows the header in order; an object is bytes [offset, offset+length) of its
@@ -22,7 +22,7 @@ export const PACK_PREFIX_BYTES = 9;
  * Shuffle4 groups byte i of every 4-byte word into plane i before gzip: float32 embeddings then
  * compress to ~85% of raw instead of ~93% (docs/design.md). A trailing partial word stays as is.
  */
-export const Codec = { Stored: 0, Gzip: 1, Shuffle4Gzip: 2 } as const;
+export const Codec = { Stored: 0, Gzip: 1, Shuffle4Gzip: 2, Delta: 3 } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
 
 /**
@@ -94,8 +94,19 @@ export function encodePackHeader(frames: readonly Omit<FrameInfo, "offset">[], o
   return out.finish();
 }
 
+export interface DecodeHeaderOptions {
+  /**
+   * Accept delta frames (codec 3): only a pushed pack may hold them, and only the Worker's push
+   * resolves them (delta-frame.ts) before anything reads the pack. Every other reader refuses them.
+   */
+  deltaFrames?: boolean;
+}
+
+/** Delta frames hold ops and inserted bytes: a few bytes of framing over raw at most, never more. */
+const DELTA_SLACK = 1024;
+
 /** Reads the prefix + header. `available` may be a prefix of the pack (streaming readers). */
-export function decodePackHeader(available: Uint8Array): PackHeader {
+export function decodePackHeader(available: Uint8Array, opts: DecodeHeaderOptions = {}): PackHeader {
   const r = new ByteReader(available);
   const magic = r.bytes(4);
   for (let i = 0; i < 4; i++) if (magic[i] !== PACK_MAGIC[i]) throw new FormatError("not a pack (bad magic)");
@@ -109,12 +120,14 @@ export function decodePackHeader(available: Uint8Array): PackHeader {
   let offset = PACK_PREFIX_BYTES + headerLength;
   for (let i = 0; i < frameCount; i++) {
     const codec = h.byte();
-    if (codec !== Codec.Stored && codec !== Codec.Gzip && codec !== Codec.Shuffle4Gzip) throw new FormatError(`unknown frame codec ${codec}`);
+    const delta = codec === Codec.Delta && opts.deltaFrames === true;
+    if (codec !== Codec.Stored && codec !== Codec.Gzip && codec !== Codec.Shuffle4Gzip && !delta) throw new FormatError(`unknown frame codec ${codec}`);
     const storedLength = h.varint();
     const rawLength = h.varint();
     if (rawLength > MAX_FRAME_RAW) throw new FormatError(`frame of ${rawLength} bytes exceeds ${MAX_FRAME_RAW}`);
     if (codec === Codec.Stored && storedLength !== rawLength) throw new FormatError("stored frame with two lengths");
-    const implausible = codec === Codec.Stored ? null : implausibleGzip(storedLength, rawLength);
+    if (delta && storedLength > rawLength + DELTA_SLACK) throw new FormatError(`a delta frame of ${storedLength} bytes for ${rawLength} raw: larger than storing it`);
+    const implausible = codec === Codec.Stored || delta ? null : implausibleGzip(storedLength, rawLength);
     if (implausible) throw new FormatError(implausible);
     frames.push({ codec, storedLength, rawLength, offset });
     offset += storedLength;
@@ -149,6 +162,7 @@ export async function decodeFrame(codec: Codec, stored: Uint8Array, rawLength: n
     if (stored.length !== rawLength) throw new FormatError("stored frame length mismatch");
     return stored;
   }
+  if (codec === Codec.Delta) throw new FormatError("a delta frame is resolved against its bases (delta-frame.ts), not decoded alone");
   let raw: Uint8Array;
   try {
     raw = await c.gunzip(stored, rawLength);

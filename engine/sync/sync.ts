@@ -13,6 +13,7 @@ import { mergeTrees } from "./merge.ts";
 import { countChanges, countChangesOf, emptyReport, type SyncReport } from "./report.ts";
 import { walkTreeDiff } from "../core/tree-walk.ts";
 import { reuploadForCommit } from "./repair.ts";
+import { deltaPusher } from "./delta-push.ts";
 
 export interface SyncOptions {
   /** Verify object addresses on download (plain vaults). Encrypted vaults verify by AEAD instead. */
@@ -24,6 +25,8 @@ export interface SyncOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Unpushed packs the remote already holds (sent early: early-upload.ts): not sent again, still listed in the commit. */
   sentPacks?: ReadonlySet<Address>;
+  /** Send tree nodes as deltas against the server's tree (delta-push.ts; plain vaults). Default true. */
+  deltas?: boolean;
 }
 
 const DEFAULT_REQUEST_TARGET = 16 * 1024 * 1024;
@@ -181,13 +184,14 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
   }
   const last = cur;
   const read = async (ids: Address[]) => Promise.all(ids.map(async (id) => (await v.store.getPack(id)) as Uint8Array));
+  const wire = await deltaPusher(v, remote, opts.deltas !== false);
   // Every batch but the last goes up first (two at a time); the last carries the commit.
   let sent = 0;
   const total = [...sizes.values()].reduce((a, b) => a + b, 0);
   for (let i = 0; i < batches.length; i += 2) {
     await Promise.all(
       batches.slice(i, i + 2).map(async (ids) => {
-        await remote.push(await read(ids));
+        await wire.push(await read(ids));
         report.uploaded.requests++;
         report.uploaded.packs += ids.length;
         sent += ids.reduce((n, id) => n + (sizes.get(id) ?? 0), 0);
@@ -199,7 +203,7 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
   const commit = { snapshot: head, parents: snap.parents, expect: v.refs.base, packs: packIds };
   const lastPacks = await read(last);
   try {
-    await remote.push(lastPacks, commit);
+    await wire.push(lastPacks, commit);
   } catch (e) {
     if (!(e instanceof RemoteError && e.code === "missing_objects")) throw e;
     // The remote lost objects this device believed it had (garbage-collected since): send them

@@ -78,5 +78,22 @@ describe(`budgets on a ${NOTES.toLocaleString("en")}-note vault`, () => {
     expect(other.bytes).toBeLessThanOrEqual(12 * KiB);
     expect(b.v.refs.head).toBe(a.v.refs.head);
     expect(await b.v.getNote(edited.id)).toEqual(edited.note);
+
+    // 1% of the notes, scattered: each edit rewrites its leaf and the nodes above it, which travel
+    // as deltas against the server's tree (delta-frame.ts), so the bytes up follow the changed items.
+    const some = Array.from({ length: NOTES / 100 }, (_, i) => editNote(notes[(i * 97 + 13) % NOTES], rng));
+    const items: Uint8Array[] = [];
+    for (const n of some) {
+      await put(a.v, n);
+      items.push(encodeJsonPart(n.note as never), encodeEmbedding(n.embedding), encodeJsonPart(n.position));
+    }
+    const itemsGzip = gzipSync(Buffer.concat(items)).length;
+    const pct = await measure(a.remote, () => sync(a.v, a.remote));
+    console.log(`1% edited: ${pct.up} bytes up = ${(pct.up / itemsGzip).toFixed(3)} x gzip of the changed items (${itemsGzip}), ${pct.requests} requests`);
+    expect(pct.up).toBeLessThanOrEqual(1.3 * itemsGzip);
+    const pulled = await measure(b.remote, () => sync(b.v, b.remote));
+    expect(b.v.refs.head).toBe(a.v.refs.head);
+    for (const n of some.slice(0, 20)) expect(await b.v.getNote(n.id)).toEqual(n.note);
+    console.log(`1% edited, other device: ${pulled.down} bytes down`);
   }, 180_000);
 });
