@@ -14,13 +14,16 @@ import { ApiError } from "./http.ts";
 import { readObjects } from "./object-reader.ts";
 
 /**
- * Stored frames one push may read for bases: 256 KiB frames of ~180 nodes each, so ~64 MiB of
- * reads; a 100,000-note vault's whole tree is ~60 frames. Past it, send whole nodes.
+ * What one push may read for bases: distinct stored frames (each one ranged read at most; the
+ * platform allows 10,000 subrequests) and their bytes. A 100,000-note vault's whole tree is ~15 MB;
+ * after many small syncs its nodes sit in many small frames. Past either, send whole nodes.
  */
-export const MAX_BASE_FRAMES_PER_REQUEST = 256;
+export const MAX_BASE_FRAMES_PER_REQUEST = 1024;
+export const MAX_BASE_BYTES_PER_REQUEST = 64 * 1024 * 1024;
 
 export class DeltaResolver {
-  private frames = 0;
+  private readonly frames = new Set<string>();
+  private frameBytes = 0;
 
   constructor(private readonly req: VaultRequest) {}
 
@@ -39,9 +42,15 @@ export class DeltaResolver {
     if (absent.length) throw new ApiError(400, "bad_delta", `${absent.length} delta base(s) are not stored in this vault (first ${absent[0]}); send the pack without deltas`, { missing: absent.slice(0, 20) });
     const notTree = bases.find((a) => locations[a].type !== ObjectType.Tree);
     if (notTree) throw new ApiError(400, "bad_delta", `delta base ${notTree} is not a tree node; only tree nodes are bases`);
-    this.frames += new Set(bases.map((a) => `${locations[a].pack}:${locations[a].frame.idx}`)).size;
-    if (this.frames > MAX_BASE_FRAMES_PER_REQUEST)
-      throw new ApiError(400, "bad_delta", `the request's deltas need more than ${MAX_BASE_FRAMES_PER_REQUEST} stored frames read; send the packs without deltas`);
+    for (const a of bases) {
+      const { pack, frame } = locations[a];
+      const key = `${pack}:${frame.idx}`;
+      if (this.frames.has(key)) continue;
+      this.frames.add(key);
+      this.frameBytes += frame.storedLength;
+    }
+    if (this.frames.size > MAX_BASE_FRAMES_PER_REQUEST || this.frameBytes > MAX_BASE_BYTES_PER_REQUEST)
+      throw new ApiError(400, "bad_delta", `the request's deltas need more than ${MAX_BASE_FRAMES_PER_REQUEST} stored frames or ${MAX_BASE_BYTES_PER_REQUEST} bytes read; send the packs without deltas`);
     let bytes: Map<string, Uint8Array>;
     try {
       bytes = await readObjects(this.req.store, locations, true);

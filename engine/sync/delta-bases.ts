@@ -5,37 +5,37 @@
 import { compareBytes } from "../core/bytes.ts";
 import type { BaseFinder, DeltaBase } from "../core/delta-frame.ts";
 import type { Address } from "../core/hash.ts";
-import { decodeNode, type NodeLoader, type TreeNode } from "../core/tree.ts";
+import { decodeNode, nodeHead, type NodeLoader, type TreeNode } from "../core/tree.ts";
 
 export function treeBaseFinder(baseRoot: Address, load: NodeLoader): BaseFinder {
-  // Inner nodes are read by every descent: a few hundred at 100,000 notes, kept decoded.
-  const inner = new Map<Address, { bytes: Uint8Array; node: TreeNode }>();
-  const read = async (addr: Address) => {
-    const hit = inner.get(addr);
-    if (hit) return hit;
-    const bytes = await load(addr);
-    const node = decodeNode(bytes);
-    if (node.level > 0) inner.set(addr, { bytes, node });
-    return { bytes, node };
+  // Inner nodes are read by every descent: a few hundred at 100,000 notes, kept decoded. Leaves
+  // are read once each and only their bytes are needed.
+  const inner = new Map<Address, TreeNode>();
+  const children = async (addr: Address): Promise<TreeNode> => {
+    let node = inner.get(addr);
+    if (!node) inner.set(addr, (node = decodeNode(await load(addr))));
+    return node;
   };
+  let rootLevel: number | null = null;
   return async (_object, bytes): Promise<DeltaBase | null> => {
-    let target: TreeNode;
+    let target: { level: number; firstKey: Uint8Array | null };
     try {
-      target = decodeNode(bytes);
+      target = nodeHead(bytes);
     } catch {
       return null;
     }
-    const key = target.keys[0];
+    const key = target.firstKey;
     if (!key) return null; // the empty tree
+    if (rootLevel === null) rootLevel = nodeHead(await load(baseRoot)).level;
+    if (rootLevel < target.level) return null; // the base tree is lower than this node
     let addr = baseRoot;
-    for (;;) {
-      const { bytes: baseBytes, node } = await read(addr);
-      if (node.level < target.level) return null; // the base tree is lower than this node
-      if (node.level === target.level) return { addr, bytes: baseBytes };
+    for (let level = rootLevel; level > target.level; level--) {
+      const node = await children(addr);
       if (!("children" in node)) return null;
       let i = node.keys.findIndex((k) => compareBytes(k, key) >= 0);
       if (i < 0) i = node.keys.length - 1;
       addr = node.children[i].addr;
     }
+    return { addr, bytes: await load(addr) };
   };
 }

@@ -7,6 +7,7 @@ import {
   MAX_KEY_BYTES,
   buildTree,
   decodeNode,
+  nodeHead,
   diffTrees,
   encodeLeaf,
   entriesEqual,
@@ -213,6 +214,13 @@ describe("golden vectors (format 2)", () => {
     const n = decodeNode(fromHex(LEAF));
     expect(n.level).toBe(0);
     expect((n as { entries: Entry[] }).entries).toEqual(GOLDEN_ENTRIES);
+  });
+
+  it("nodeHead reads a node's level and first key from its first bytes", () => {
+    expect(nodeHead(fromHex(LEAF))).toEqual({ level: 0, firstKey: utf8("alpha") });
+    expect(nodeHead(fromHex(ROOT_40_NODE))).toEqual({ level: 1, firstKey: utf8("note-07") });
+    expect(nodeHead(fromHex("504e54020000"))).toEqual({ level: 0, firstKey: null });
+    expect(() => nodeHead(fromHex("504e54030000"))).toThrow(FormatError);
   });
 
   it("empty tree: one empty leaf", () => {
