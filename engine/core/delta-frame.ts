@@ -51,7 +51,7 @@ export async function encodeWirePack(pack: Uint8Array, baseFor: BaseFinder): Pro
       data.push(delta);
       changed = true;
     } else {
-      frames.push({ codec: f.codec, storedLength: f.storedLength, rawLength: f.rawLength });
+      frames.push(f);
       data.push(stored);
     }
   }
@@ -117,7 +117,7 @@ export function resolveWirePack(pack: Uint8Array, h: PackHeader, bases: Readonly
   for (const f of h.frames) {
     const stored = pack.subarray(f.offset, f.offset + f.storedLength);
     if (f.codec !== Codec.Delta) {
-      frames.push({ codec: f.codec, storedLength: f.storedLength, rawLength: f.rawLength });
+      frames.push(f);
       data.push(stored);
       continue;
     }

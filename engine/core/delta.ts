@@ -32,11 +32,11 @@ export function encodeDelta(base: Uint8Array, target: Uint8Array): Uint8Array {
   return w.finish();
 }
 
-/** Greedy matching of target[from, to) against base[baseFrom, baseTo) by 8-byte grams. */
-function matchMiddle(w: ByteWriter, base: Uint8Array, target: Uint8Array, baseFrom: number, baseTo: number, to: number): void {
-  const from = baseFrom; // the prefix is common: the target's middle starts where the base's does
+/** Greedy matching of target[from, to) against base[from, baseTo) by 8-byte grams. */
+function matchMiddle(w: ByteWriter, base: Uint8Array, target: Uint8Array, from: number, baseTo: number, to: number): void {
+  // The prefix is common: the middles of both start at `from`.
   const grams = new Map<number, number>();
-  for (let i = baseTo - MIN_MATCH; i >= baseFrom; i--) grams.set(gram(base, i), i); // first occurrence wins
+  for (let i = baseTo - MIN_MATCH; i >= from; i--) grams.set(gram(base, i), i); // first occurrence wins
   let pending = from;
   let p = from;
   while (p + MIN_MATCH <= to) {

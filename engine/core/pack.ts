@@ -126,7 +126,7 @@ export function decodePackHeader(available: Uint8Array, opts: DecodeHeaderOption
     const rawLength = h.varint();
     if (rawLength > MAX_FRAME_RAW) throw new FormatError(`frame of ${rawLength} bytes exceeds ${MAX_FRAME_RAW}`);
     if (codec === Codec.Stored && storedLength !== rawLength) throw new FormatError("stored frame with two lengths");
-    if (delta && storedLength > rawLength + DELTA_SLACK) throw new FormatError(`a delta frame of ${storedLength} bytes for ${rawLength} raw: larger than storing it`);
+    if (delta && storedLength > rawLength + DELTA_SLACK) throw new FormatError(`delta frame of ${storedLength} bytes for ${rawLength}`);
     const implausible = codec === Codec.Stored || delta ? null : implausibleGzip(storedLength, rawLength);
     if (implausible) throw new FormatError(implausible);
     frames.push({ codec, storedLength, rawLength, offset });
@@ -162,7 +162,8 @@ export async function decodeFrame(codec: Codec, stored: Uint8Array, rawLength: n
     if (stored.length !== rawLength) throw new FormatError("stored frame length mismatch");
     return stored;
   }
-  if (codec === Codec.Delta) throw new FormatError("a delta frame is resolved against its bases (delta-frame.ts), not decoded alone");
+  // Only the Worker's push resolves delta frames, against their bases (delta-frame.ts).
+  if (codec === Codec.Delta) throw new FormatError("unresolved delta frame");
   let raw: Uint8Array;
   try {
     raw = await c.gunzip(stored, rawLength);

@@ -169,24 +169,26 @@ export function nodeVersion(bytes: Uint8Array): number {
   return bytes[3];
 }
 
-/** A node's level and first key, read from its first bytes only (no entries decoded); null key for the empty tree. */
-export function nodeHead(bytes: Uint8Array): { level: number; firstKey: Uint8Array | null } {
-  const r = new ByteReader(bytes);
+/** Magic, version and level: the start of every node. */
+function readNodeStart(r: ByteReader): number {
   for (const m of MAGIC) if (r.byte() !== m) throw new FormatError("not a tree node");
   const version = r.byte();
   if (version !== TREE_VERSION && version !== 1) throw new FormatError("unsupported tree node version");
   const level = r.byte();
   if (level > MAX_LEVEL) throw new FormatError(`tree level ${level}`);
+  return level;
+}
+
+/** A node's level and first key, read from its first bytes only (no entries decoded); null key for the empty tree. */
+export function nodeHead(bytes: Uint8Array): { level: number; firstKey: Uint8Array | null } {
+  const r = new ByteReader(bytes);
+  const level = readNodeStart(r);
   return { level, firstKey: r.varint() ? r.lenBytes(MAX_KEY_BYTES) : null };
 }
 
 export function decodeNode(bytes: Uint8Array): TreeNode {
   const r = new ByteReader(bytes);
-  for (const m of MAGIC) if (r.byte() !== m) throw new FormatError("not a tree node");
-  const version = r.byte();
-  if (version !== TREE_VERSION && version !== 1) throw new FormatError("unsupported tree node version");
-  const level = r.byte();
-  if (level > MAX_LEVEL) throw new FormatError(`tree level ${level}`);
+  const level = readNodeStart(r);
   const count = r.varint();
   if (count > bytes.length) throw new FormatError("tree node count exceeds its size");
   const keys: Uint8Array[] = [];

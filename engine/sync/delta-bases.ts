@@ -7,6 +7,8 @@ import type { BaseFinder, DeltaBase } from "../core/delta-frame.ts";
 import type { Address } from "../core/hash.ts";
 import { decodeNode, nodeHead, type NodeLoader, type TreeNode } from "../core/tree.ts";
 
+type InnerNode = Extract<TreeNode, { children: unknown }>;
+
 export function treeBaseFinder(baseRoot: Address, load: NodeLoader): BaseFinder {
   // Inner nodes are read by every descent: a few hundred at 100,000 notes, kept decoded. Leaves
   // are read once each and only their bytes are needed.
@@ -18,20 +20,14 @@ export function treeBaseFinder(baseRoot: Address, load: NodeLoader): BaseFinder 
   };
   let rootLevel: number | null = null;
   return async (_object, bytes): Promise<DeltaBase | null> => {
-    let target: { level: number; firstKey: Uint8Array | null };
-    try {
-      target = nodeHead(bytes);
-    } catch {
-      return null;
-    }
+    const target = nodeHead(bytes); // a node of this device's own pack: one that does not decode is damage, not a reason to send it whole
     const key = target.firstKey;
     if (!key) return null; // the empty tree
     if (rootLevel === null) rootLevel = nodeHead(await load(baseRoot)).level;
     if (rootLevel < target.level) return null; // the base tree is lower than this node
     let addr = baseRoot;
     for (let level = rootLevel; level > target.level; level--) {
-      const node = await children(addr);
-      if (!("children" in node)) return null;
+      const node = (await children(addr)) as InnerNode; // level > 0: decodeNode gave it children
       let i = node.keys.findIndex((k) => compareBytes(k, key) >= 0);
       if (i < 0) i = node.keys.length - 1;
       addr = node.children[i].addr;

@@ -24,7 +24,6 @@ export async function deltaPusher(v: Vault, remote: Remote, enabled = true): Pro
       if (!finder) return remote.push(packs, commit);
       const f = finder;
       const wire = await Promise.all(packs.map((p) => encodeWirePack(p, f)));
-      if (wire.every((w, i) => w === packs[i])) return remote.push(packs, commit);
       try {
         return await remote.push(wire, commit);
       } catch (e) {
