@@ -162,8 +162,8 @@ export async function decodeFrame(codec: Codec, stored: Uint8Array, rawLength: n
     if (stored.length !== rawLength) throw new FormatError("stored frame length mismatch");
     return stored;
   }
-  // Only the Worker's push resolves delta frames, against their bases (delta-frame.ts).
-  if (codec === Codec.Delta) throw new FormatError("unresolved delta frame");
+  // A delta frame never gets here: decodePackHeader refuses codec 3 unless asked, and the one
+  // caller that asks (the Worker's push) resolves it into a stored frame first (delta-frame.ts).
   let raw: Uint8Array;
   try {
     raw = await c.gunzip(stored, rawLength);

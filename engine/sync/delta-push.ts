@@ -23,7 +23,8 @@ export async function deltaPusher(v: Vault, remote: Remote, enabled = true): Pro
     async push(packs, commit) {
       if (!finder) return remote.push(packs, commit);
       const f = finder;
-      const wire = await Promise.all(packs.map((p) => encodeWirePack(p, f)));
+      // A base this device cannot read (damaged local state) only costs that node's delta.
+      const wire = await Promise.all(packs.map((p) => encodeWirePack(p, (o, b) => f(o, b).catch(() => null))));
       try {
         return await remote.push(wire, commit);
       } catch (e) {
