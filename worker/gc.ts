@@ -77,14 +77,38 @@ export class NodeReader {
     private readonly verify = true,
   ) {}
 
-  async read(locs: [string, ObjectLocation][]): Promise<{ bytes: Map<string, Uint8Array>; bad: string[] }> {
+  /**
+   * Reads and (plain vaults) re-hashes the objects at `locs`: `bytes` the good ones (unless `keep`
+   * is false: a check needs only the verdict), `bad` those whose frame could not be read or decoded
+   * or whose bytes fail their hash. Each frame's objects are taken the moment it is at hand, so the
+   * frame cache evicting it later in a big batch cannot turn good objects into "bad" ones.
+   */
+  async read(locs: [string, ObjectLocation][], keep = true): Promise<{ bytes: Map<string, Uint8Array>; bad: string[] }> {
     const bytes = new Map<string, Uint8Array>();
-    const bad: string[] = [];
-    const need = new Map<string, Map<number, ObjectLocation["frame"]>>();
-    for (const [, l] of locs) {
-      if (this.frames.has(`${l.pack}:${l.frame.idx}`)) continue;
-      if (!need.has(l.pack)) need.set(l.pack, new Map());
-      need.get(l.pack)!.set(l.frame.idx, l.frame);
+    const good = new Set<string>();
+    const byFrame = new Map<string, { pack: string; frame: ObjectLocation["frame"]; objects: [string, ObjectLocation][]; taken: boolean }>();
+    for (const [addr, l] of locs) {
+      const key = `${l.pack}:${l.frame.idx}`;
+      let g = byFrame.get(key);
+      if (!g) byFrame.set(key, (g = { pack: l.pack, frame: l.frame, objects: [], taken: false }));
+      g.objects.push([addr, l]);
+    }
+    const take = async (key: string, raw: Uint8Array) => {
+      const g = byFrame.get(key);
+      if (!g || g.taken) return;
+      g.taken = true;
+      for (const [addr, l] of g.objects) {
+        const b = l.off + l.len <= raw.length ? raw.slice(l.off, l.off + l.len) : null;
+        if (!b || (this.verify && (await sha256Hex(b)) !== addr)) continue;
+        good.add(addr);
+        if (keep) bytes.set(addr, b);
+      }
+    };
+    const need = new Map<string, ObjectLocation["frame"][]>();
+    for (const [key, g] of byFrame) {
+      const cached = this.frames.get(key);
+      if (cached) await take(key, cached);
+      else need.set(g.pack, [...(need.get(g.pack) ?? []), g.frame]);
     }
     const onFrame = (pack: string) => async (f: ObjectLocation["frame"], stored: Uint8Array) => {
       let raw: Uint8Array;
@@ -94,24 +118,19 @@ export class NodeReader {
         return; // a damaged frame: its objects are reported below
       }
       this.remember(`${pack}:${f.idx}`, raw);
+      await take(`${pack}:${f.idx}`, raw);
     };
     for (const [pack, frames] of need) {
       try {
-        await this.store.readFrames(pack, [...frames.values()], onFrame(pack));
+        await this.store.readFrames(pack, frames, onFrame(pack));
       } catch (e) {
         if (e instanceof ApiError && e.code === "storage_unavailable") throw e;
-        if (frames.size === 1) continue; // missing or truncated pack: its objects are reported below
+        if (frames.length === 1) continue; // missing or truncated pack: its objects are reported below
         // One coalesced read failed (a truncated pack?): frame by frame, to name exactly what is lost.
-        for (const f of frames.values()) await this.store.readFrames(pack, [f], onFrame(pack)).catch(() => {});
+        for (const f of frames) await this.store.readFrames(pack, [f], onFrame(pack)).catch(() => {});
       }
     }
-    for (const [addr, l] of locs) {
-      const raw = this.frames.get(`${l.pack}:${l.frame.idx}`);
-      const b = raw && l.off + l.len <= raw.length ? raw.slice(l.off, l.off + l.len) : null;
-      if (!b || (this.verify && (await sha256Hex(b)) !== addr)) bad.push(addr);
-      else bytes.set(addr, b);
-    }
-    return { bytes, bad };
+    return { bytes, bad: locs.filter(([addr]) => !good.has(addr)).map(([addr]) => addr) };
   }
 
   private remember(key: string, raw: Uint8Array): void {

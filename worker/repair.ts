@@ -23,7 +23,7 @@ export async function handleCheck(req: VaultRequest): Promise<Response> {
   const found = await req.stub.locate(addrs);
   if (!found) throw new ApiError(404, "unknown_vault", `vault ${req.vault} does not exist`);
   const reader = new NodeReader(req.store, found.addressing === "sha256");
-  const { bad } = await reader.read(Object.entries(found.locations));
+  const { bad } = await reader.read(Object.entries(found.locations), false);
   return json({ checked: addrs.length, damaged: bad, missing: addrs.filter((a) => !found.locations[a]) });
 }
 
