@@ -6,7 +6,8 @@
 // ops: noop (sync, nothing changed), edit (--count notes edited the way the app edits them: text,
 // embedding, position; then sync), delete (--count notes' files removed; then sync), pull (sync of
 // --folder, another device: what the edits before it committed), clone (init a fresh --folder,
-// then sync it: the first pull of the whole vault; the folder is removed first).
+// then sync it: the first pull of the whole vault; the folder is removed first), initial (the files
+// of --folder pushed into a new vault: its .penumbra-sync is removed, init names a new vault).
 // MEMOPS_NODE_ARGS (space-separated) are given to the measured node process (V8 flags, say).
 // Each run prints wall, user, sys and VmHWM (GNU time); with --sample the run goes through
 // bench/memsample.mjs and prints its labelled marks and the sample at the peak.
@@ -97,9 +98,14 @@ async function main(): Promise<void> {
       else if (op === "clone") {
         const b = resolve(values.folder!);
         await rm(b, { recursive: true, force: true });
-        const init = await timed(["init", b, "--remote", server.url, "--vault", "bench"], false);
-        void init;
+        await timed(["init", b, "--remote", server.url, "--vault", "bench"], false);
         args = ["sync", b, "--json"];
+      } else if (op === "initial") {
+        // The folder's files pushed into a new vault: its state is removed, init names a new vault.
+        const f = resolve(values.folder!);
+        await rm(join(f, ".penumbra-sync"), { recursive: true, force: true });
+        await timed(["init", f, "--remote", server.url, "--vault", `initial-${Date.now()}`], false);
+        args = ["sync", f, "--json"];
       } else if (op !== "noop") throw new Error(`unknown op ${op}`);
       const { run, marks } = await timed(args, !!values.sample);
       runs.push({ op, ...run });
