@@ -156,6 +156,8 @@ function readAll(fd: number, size: number): Buffer {
 export interface FolderReader {
   /** `expectedReads`: how many files of the whole scan (not just these) have no checkout row. */
   read(files: readonly FolderFile[], expectedReads?: number): AsyncIterable<FileRead>;
+  /** The scan is over: threads may stop until the next big scan starts them again. */
+  release?(): Promise<void>;
 }
 
 export const inlineReader: FolderReader = {
