@@ -9,6 +9,7 @@ import { syncFolder, type Mode } from "../cli/folder-sync.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
 import { GZIP_LEVEL, type Compressor } from "../engine/core/compress.ts";
 import { measureSelf } from "./child.ts";
+import { preferSmallHeap } from "../cli/heap-mode.ts";
 import { countingFetch, type OpsCounter } from "./r2-ops.ts";
 
 export interface EngineClientArgs {
@@ -37,6 +38,7 @@ export interface EnginePhases {
   gzipRawBytes?: number;
 }
 
+preferSmallHeap(); // as the command line does (cli/main.ts)
 const args = JSON.parse(process.argv[2] ?? "{}") as EngineClientArgs;
 
 await measureSelf(async (m) => {

@@ -15,6 +15,7 @@
 // Rows are sorted by (part, id) and unique, the order the scan reads the folder in. A row whose file
 // content is not known (the user edited it while a pull wanted to write it) keeps the tree's address
 // with size -1, a signature no file has: the next scan reads the file.
+import { createHash } from "node:crypto";
 import { toHex, fromHex, FormatError } from "../engine/core/bytes.ts";
 import { sha256, type Address } from "../engine/core/hash.ts";
 import type { PartName } from "../engine/core/parts.ts";
@@ -26,6 +27,8 @@ const VERSION = 1;
 const HEADER_BYTES = 4 + 1 + 1 + 32 + 8 + 4;
 const FIXED_ROW_BYTES = 1 + 1 + 8 + 8 + 8 + 4 + 32;
 const TRAILER_BYTES = 32;
+/** Changed rows are encoded into pieces of this size when the index is written. */
+const PIECE_BYTES = 64 * 1024;
 const MAX_ID_BYTES = 128;
 
 /** [size, mtimeMs, ino]: what tells a file unchanged. */
@@ -48,6 +51,8 @@ export class CheckoutIndex {
   /** Rows written since the file was read (null: removed), applied over it. */
   private changes = new CheckoutChanges();
   private rootChanged = false;
+  /** encodePieces runs (the rows must not change meanwhile). */
+  private encoding = 0;
 
   private constructor(
     private root_: Address | null,
@@ -58,7 +63,7 @@ export class CheckoutIndex {
     /** First row index of each part, and the end: rows of part p are [partStart[p], partStart[p + 1]). */
     private partStart: number[],
     /** When the file was written (ms since the epoch): the rows were known clean then. */
-    readonly writtenAt: number,
+    private writtenAt_: number,
   ) {}
 
   static empty(root: Address | null = null): CheckoutIndex {
@@ -100,6 +105,11 @@ export class CheckoutIndex {
     if (at !== body.length) throw new FormatError("checkout index has trailing bytes");
     for (let p = prevPart + 1; p <= 3; p++) partStart[p] = count;
     return new CheckoutIndex(root, bytes, view, offsets, partStart, writtenAt);
+  }
+
+  /** When the file was written (ms since the epoch): the rows were known clean then. */
+  get writtenAt(): number {
+    return this.writtenAt_;
   }
 
   /** The tree the rows describe. */
@@ -194,12 +204,18 @@ export class CheckoutIndex {
   }
 
   set(part: PartName, id: string, row: CheckoutRow): void {
+    this.assertNotEncoding();
     if (!/^[\x21-\x7e]{1,128}$/.test(id)) throw new RangeError(`bad id ${id}`);
     this.changes.set(partIndex(part), id, row);
   }
 
   delete(part: PartName, id: string): void {
+    this.assertNotEncoding();
     this.changes.set(partIndex(part), id, null);
+  }
+
+  private assertNotEncoding(): void {
+    if (this.encoding) throw new Error("checkout index changed while being written");
   }
 
   /** Every current row, in order. */
@@ -223,48 +239,117 @@ export class CheckoutIndex {
   }
 
   /**
-   * The file's bytes for the current rows (`now`: the writtenAt stamp). Rows as read are copied
-   * byte for byte; only changed rows are encoded (a one-note edit of a 300,000-row index allocates
-   * no per-row objects).
+   * The file's bytes for the current rows (`now`: the writtenAt stamp), in one buffer: what
+   * `encodePieces` yields, joined.
    */
   encode(now = Date.now()): Uint8Array {
+    const pieces = [...this.encodePieces(now)];
+    const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of pieces) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  /**
+   * The file's bytes for the current rows (`now`: the writtenAt stamp), as pieces to be written one
+   * after another, the last the SHA-256 of all before it. Runs of rows as read are views of the
+   * buffer as read, copied byte for byte by the write; only changed rows are encoded, into pieces of
+   * ~64 KiB (a one-note edit of a 300,000-row index allocates no per-row objects). So writing the
+   * file never holds a second copy of the index (29 MB at 100,000 notes). The rows must not change
+   * while the pieces are taken (set and delete throw meanwhile).
+   */
+  *encodePieces(now = Date.now()): Generator<Uint8Array> {
     const n = this.offsets.length;
     const rowEnd = (i: number) => (i + 1 < n ? this.offsets[i + 1] : this.buf.length - TRAILER_BYTES);
-    // Size: the rows as read, less the replaced or removed ones, plus the changed ones.
-    let size = (n ? rowEnd(n - 1) - this.offsets[0] : 0) + HEADER_BYTES + TRAILER_BYTES;
+    let count = n;
     for (const c of this.changes.sorted()) {
-      const i = this.indexOf(c.part, c.id);
-      if (i >= 0) size -= rowEnd(i) - this.offsets[i];
-      if (c.row) size += FIXED_ROW_BYTES + c.id.length;
+      if (this.indexOf(c.part, c.id) >= 0) count--;
+      if (c.row) count++;
     }
-    const out = new Uint8Array(size);
-    const view = new DataView(out.buffer);
-    let at = HEADER_BYTES;
-    let count = 0;
-    let i = 0;
-    const copyUntil = (stop: number) => {
-      // Rows [i, stop) as they are, in one copy.
-      if (stop <= i) return;
-      const start = this.offsets[i];
-      const end = rowEnd(stop - 1);
-      out.set(this.buf.subarray(start, end), at);
-      at += end - start;
-      count += stop - i;
-      i = stop;
-    };
-    for (const c of this.changes.sorted()) {
-      const pos = this.lowerBound(c.part, c.id);
-      copyUntil(pos);
-      if (i < n && this.buf[this.offsets[i]] === c.part && this.idAt(i) === c.id) i++; // replaced or removed
-      if (c.row) {
-        at = writeRow(out, view, at, c.part, c.id, c.row);
-        count++;
+    this.encoding++;
+    try {
+      const hash = createHash("sha256");
+      const header = new Uint8Array(HEADER_BYTES);
+      writeHeader(header, new DataView(header.buffer), this.root_, now, count);
+      hash.update(header);
+      yield header;
+      let piece = new Uint8Array(PIECE_BYTES);
+      let view = new DataView(piece.buffer);
+      let at = 0; // bytes of changed rows in `piece`
+      let i = 0;
+      let written = 0;
+      const rows = this.changes.sorted();
+      for (let ch = rows.next(); ; ch = rows.next()) {
+        // Rows as read up to the change (or to the end), as one view, after the changed rows before them.
+        const stop = ch.done ? n : this.lowerBound(ch.value.part, ch.value.id);
+        if (stop > i || ch.done) {
+          if (at) {
+            const out = piece.subarray(0, at);
+            hash.update(out);
+            yield out;
+            piece = new Uint8Array(PIECE_BYTES);
+            view = new DataView(piece.buffer);
+            at = 0;
+          }
+          if (stop > i) {
+            const out = this.buf.subarray(this.offsets[i], rowEnd(stop - 1));
+            hash.update(out);
+            yield out;
+            written += stop - i;
+            i = stop;
+          }
+        }
+        if (ch.done) break;
+        const c = ch.value;
+        if (i < n && this.buf[this.offsets[i]] === c.part && this.idAt(i) === c.id) i++; // replaced or removed
+        if (c.row) {
+          if (at + FIXED_ROW_BYTES + c.id.length > PIECE_BYTES) {
+            const out = piece.subarray(0, at);
+            hash.update(out);
+            yield out;
+            piece = new Uint8Array(PIECE_BYTES);
+            view = new DataView(piece.buffer);
+            at = 0;
+          }
+          at = writeRow(piece, view, at, c.part, c.id, c.row);
+          written++;
+        }
       }
+      if (written !== count) throw new Error(`checkout index: ${written} rows encoded, ${count} counted`);
+      yield new Uint8Array(hash.digest());
+    } finally {
+      this.encoding--;
     }
-    copyUntil(n);
-    writeHeader(out, view, this.root_, now, count);
-    out.set(sha256(out.subarray(0, at)), at);
-    return out;
+  }
+
+  /**
+   * After the file was written from `encodePieces`: drops the rows (the buffer as read and the
+   * changes) and only then reads the file back with `read` (so the old and the new rows are never
+   * both in memory) and takes its rows. A file that does not decode leaves an empty index, as opening
+   * a damaged file does: the next scan reads every file.
+   */
+  async reload(read: () => Promise<Uint8Array>): Promise<void> {
+    this.changes = new CheckoutChanges();
+    this.take(CheckoutIndex.empty());
+    this.rootChanged = false;
+    const bytes = await read();
+    try {
+      this.take(CheckoutIndex.decode(bytes));
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+    }
+  }
+
+  private take(x: CheckoutIndex): void {
+    this.root_ = x.root_;
+    this.buf = x.buf;
+    this.view = x.view;
+    this.offsets = x.offsets;
+    this.partStart = x.partStart;
+    this.writtenAt_ = x.writtenAt_;
   }
 
   /** The first row index whose (part, id) is >= the given one. */

@@ -54,6 +54,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   // Given paths: their rows and working entries are updated in place; a full scan reports changes.
   if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
   else scan = await scanIntoVault(ctx, onFile);
+  await ctx.reader.release?.();
   crashPoint("scanned");
   const localChanges = await commitCounted(ctx.vault);
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push

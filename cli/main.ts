@@ -1,5 +1,6 @@
 // Dispatches `penumbra-sync <command> ...` to one file per command under cli/commands/.
 import { CliError, UsageError } from "./errors.ts";
+import { preferSmallHeap } from "./heap-mode.ts";
 
 export interface CommandModule {
   summary: string;
@@ -30,6 +31,7 @@ async function help(): Promise<string> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  preferSmallHeap();
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(await help());

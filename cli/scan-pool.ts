@@ -4,6 +4,7 @@
 // cache) stays on the main thread. Used only for big scans: a thread takes ~0.4 s to start.
 import { WorkerPool, defaultPoolSize } from "../engine/node/worker-pool.ts";
 import { inlineReader, type FileRead, type FolderFile, type FolderReader } from "./vault-folder.ts";
+import { preferSpeed } from "./heap-mode.ts";
 import { handle, unpackScanAnswer, type ScanAnswer, type ScanRequest } from "./scan-worker.ts";
 
 export interface ScanPoolOptions {
@@ -46,6 +47,7 @@ export class ScanPool implements FolderReader {
   async *read(files: readonly FolderFile[], expectedReads?: number): AsyncIterable<FileRead> {
     const uncached = expectedReads ?? files.reduce((n, f) => (f.cached ? n : n + 1), 0);
     if (uncached < this.minReads) return yield* inlineReader.read(files);
+    preferSpeed();
     const requests: ScanRequest["files"][] = [];
     for (let i = 0; i < files.length; i += this.batch)
       requests.push(
@@ -68,6 +70,14 @@ export class ScanPool implements FolderReader {
   }
 
   close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  /**
+   * Stops the threads after a scan (the next big scan starts them again, ~20 ms bundled): each is
+   * a V8 isolate of ~40 MiB, which an initial push would otherwise keep through its commit and upload.
+   */
+  release(): Promise<void> {
     return this.pool.close();
   }
 }

@@ -5,14 +5,18 @@ import { openSync, closeSync, fstatSync, writeFileSync, renameSync, unlinkSync, 
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
-export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: { mode?: number; fsync?: boolean } = {}): Promise<void> {
+/** `data` may come in pieces (an iterable of buffers, written one after another). */
+export async function writeFileAtomic(path: string, data: Uint8Array | string | Iterable<Uint8Array>, opts: { mode?: number; fsync?: boolean } = {}): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fsync = opts.fsync ?? true;
   const fh = await open(tmp, "w", opts.mode ?? 0o644);
   try {
-    await fh.writeFile(data);
+    if (typeof data === "string" || data instanceof Uint8Array) await fh.writeFile(data);
+    else
+      for (const piece of data)
+        for (let at = 0; at < piece.length; ) at += (await fh.write(piece, at, piece.length - at)).bytesWritten;
     if (fsync) await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});

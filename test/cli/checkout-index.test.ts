@@ -1,10 +1,14 @@
 // The checkout index file (cli/checkout-index.ts, docs/design.md "Local state"): golden bytes, a
 // round-trip property against a model of its rows, and refusal of torn or damaged files.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { FormatError, toHex } from "../../engine/core/bytes.ts";
 import { CheckoutIndex, PARTS, UNKNOWN_SIG, encodeRows, type CheckoutRow } from "../../cli/checkout-index.ts";
 import type { PartName } from "../../engine/core/parts.ts";
+import { CHECKOUT_FILE, writeCheckout } from "../../cli/checkout-file.ts";
 
 const A = "11".repeat(32);
 const B = "ab".repeat(32);
@@ -107,5 +111,45 @@ describe("checkout index: properties", () => {
         expect(() => CheckoutIndex.decode(good.subarray(0, at))).toThrow(FormatError);
       }),
     );
+  });
+});
+
+describe("checkout index: written in pieces", () => {
+  const row = (i: number): CheckoutRow => ({ sig: [i, i + 0.5, i * 3], addr: toHex(new Uint8Array(32).fill(i & 255)), extra: i & 1 });
+  const id = (i: number) => `note-${String(i).padStart(6, "0")}`;
+
+  it("writeCheckout writes what encode gives, across pieces, and the index reads it back as the same rows", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pnck-"));
+    try {
+      // 3,000 rows as read, then changes spread over them (more than one 64 KiB piece of changed rows).
+      const base = CheckoutIndex.empty(ROOT);
+      for (let i = 0; i < 3000; i++) base.set("note", id(2 * i), row(i));
+      const x = CheckoutIndex.decode(base.encode(7));
+      for (let i = 0; i < 3000; i += 3) x.set("note", id(2 * i), row(i + 1)); // replaced
+      for (let i = 0; i < 3000; i += 2) x.set("note", id(2 * i + 1), row(i)); // added between
+      for (let i = 1; i < 3000; i += 7) x.delete("note", id(2 * i)); // removed
+      x.set("position", "p", row(9));
+      const expected = [...x.rows()];
+      const bytes = x.encode(8);
+      const written = await writeCheckout(dir, x);
+      expect(written).toBe(x);
+      expect(new Uint8Array(await readFile(join(dir, CHECKOUT_FILE)))).toHaveLength(bytes.length);
+      expect([...written.rows()]).toEqual(expected);
+      expect(written.dirty).toBe(false);
+      expect(written.root).toBe(ROOT);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the rows may not change while its pieces are taken", () => {
+    const x = CheckoutIndex.empty();
+    x.set("note", "a", row(1));
+    const pieces = x.encodePieces(1);
+    pieces.next();
+    expect(() => x.set("note", "b", row(2))).toThrow(/while being written/);
+    expect(() => x.delete("note", "a")).toThrow(/while being written/);
+    [...pieces];
+    x.set("note", "b", row(2));
   });
 });

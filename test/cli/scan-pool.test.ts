@@ -117,3 +117,20 @@ it("a thread that dies mid-scan has its files read on the main thread: same resu
   await new Promise((res) => setTimeout(res, 50));
   expect(pool.failure?.message).toMatch(/penumbra-scan thread exited/);
 });
+
+it("released after a scan, the threads stop; the next scan starts them again and reads the same", async () => {
+  const pool = newPool();
+  const a = await scan(await device(undefined));
+  const d = await device(undefined);
+  const first = await scan(d, pool);
+  expect(pool.started).toBe(true);
+  await pool.release();
+  expect(pool.started).toBe(false);
+  const fresh = await device(undefined);
+  const second = await scan(fresh, pool);
+  expect(pool.started).toBe(true);
+  expect(pool.failure).toBe(null);
+  expect(second.root).toBe(a.root);
+  expect(first.root).toBe(a.root);
+  expect(rowsOf(fresh.checkout)).toEqual(rowsOf(d.checkout));
+});
