@@ -10,7 +10,7 @@
 // indexed in memory from their headers, and the file is rewritten with them, atomically, once they
 // are many (flushIndex): so a sync costs O(change), and a crash at any point leaves an index file
 // that is whole (the old one or the new one) and packs it does not list, which the next open indexes.
-import { mkdir, readdir, open, readFile, type FileHandle } from "node:fs/promises";
+import { mkdir, readdir, open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { closeSync, openSync, readSync } from "node:fs";
 import { addressOf, type Address } from "../core/hash.ts";
@@ -256,6 +256,15 @@ export class FsStore implements LocalStore {
   async getPack(id: Address): Promise<Uint8Array | undefined> {
     try {
       return new Uint8Array(await readFile(this.packPath(id)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async packSize(id: Address): Promise<number | undefined> {
+    try {
+      return (await stat(this.packPath(id))).size;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;

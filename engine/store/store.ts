@@ -15,6 +15,8 @@ export interface LocalStore {
   putObjects(objects: readonly StoredObject[], pack?: Uint8Array): Promise<void>;
   /** A pack given to putObjects, byte for byte (the sync engine uploads local packs as they are). */
   getPack(id: Address): Promise<Uint8Array | undefined>;
+  /** A pack's length without reading it (stores where reading costs: files); else getPack's length. */
+  packSize?(id: Address): Promise<number | undefined>;
   /** The engine no longer needs the pack's bytes as such (its objects stay readable). */
   releasePack(id: Address): Promise<void>;
   /** Small JSON values (refs, config, caches), each written atomically. */

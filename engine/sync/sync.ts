@@ -171,16 +171,17 @@ async function pushHead(v: Vault, remote: Remote, report: SyncReport, opts: Sync
   const sizes = new Map<Address, number>();
   for (const id of packIds) {
     if (opts.sentPacks?.has(id)) continue;
-    const p = await v.store.getPack(id);
-    if (!p) throw new SyncError(`local pack ${id} is missing; the local state is damaged (run verify)`, "local_corrupt");
-    sizes.set(id, p.length);
-    if (cur.length && curBytes + p.length > target) {
+    // Sized without reading it where the store can (files): every pack is read once, when sent.
+    const size = v.store.packSize ? await v.store.packSize(id) : (await v.store.getPack(id))?.length;
+    if (size === undefined) throw new SyncError(`local pack ${id} is missing; the local state is damaged (run verify)`, "local_corrupt");
+    sizes.set(id, size);
+    if (cur.length && curBytes + size > target) {
       batches.push(cur);
       cur = [];
       curBytes = 0;
     }
     cur.push(id);
-    curBytes += p.length;
+    curBytes += size;
   }
   const last = cur;
   const read = async (ids: Address[]) => Promise.all(ids.map(async (id) => (await v.store.getPack(id)) as Uint8Array));

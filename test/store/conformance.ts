@@ -133,6 +133,7 @@ export function storeConformance(h: StoreHarness): ConformanceCase[] {
         eq((await s.hasObjects([a])).size, 0, "hasObjects");
         eq((await s.hasObjects([])).size, 0, "hasObjects of none");
         eq(await s.getPack(a), undefined, "getPack of an unknown id");
+        if (s.packSize) eq(await s.packSize(a), undefined, "packSize of an unknown id");
         eq(await s.getMeta("refs"), undefined, "getMeta of an unknown key");
       },
     ],
@@ -154,6 +155,7 @@ export function storeConformance(h: StoreHarness): ConformanceCase[] {
         for (const o of objs) bytesEq(await s.getObject(o.addr), o.bytes, `object ${o.addr.slice(0, 8)}`);
         bytesEq(await s.getPack(pack.id), pack.bytes, "getPack");
         eq(addressOf((await s.getPack(pack.id)) as Uint8Array), pack.id, "the pack hashes to its id");
+        if (s.packSize) eq(await s.packSize(pack.id), pack.bytes.length, "packSize");
       },
     ],
     [
