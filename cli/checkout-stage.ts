@@ -42,7 +42,15 @@ export class CheckoutStage {
     private readonly root: string,
     /** Per part: the staging folder's path with a trailing separator, or null (the part is written in place). */
     private readonly prefixes: (string | null)[],
+    /** Per part: the permission bits of the empty folder the staged one replaces (-1: none). */
+    private readonly modes: number[],
   ) {}
+
+  /**
+   * Per part: whether its staging folder was made. Only on its first file: a pull that adds no file
+   * to an empty part folder (a vault without positions) leaves that folder, and a watch on it, alone.
+   */
+  private readonly made = [false, false, false];
 
   /**
    * Decides per part whether the checkout stages it: the checkout has no row of that part and its
@@ -63,12 +71,9 @@ export class CheckoutStage {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") return null;
       }
-      const stage = join(root, SUBS[part]);
-      mkdirSync(stage, { recursive: true });
-      if (mode >= 0) chmodSync(stage, mode); // the folder that replaces it keeps its permissions
-      return stage + sep;
+      return { prefix: join(root, SUBS[part]) + sep, mode };
     });
-    return new CheckoutStage(dir, root, prefixes);
+    return new CheckoutStage(dir, root, prefixes.map((x) => x?.prefix ?? null), prefixes.map((x) => x?.mode ?? -1));
   }
 
   /** Whether new files of this part go to the staging folder. */
@@ -81,7 +86,14 @@ export class CheckoutStage {
    * signature. O_EXCL: the staging folder was made empty by this run, so a name met twice is a bug.
    */
   write(part: PartName, name: string, bytes: Uint8Array): FileSig {
-    const fd = openSync(this.prefixes[PARTS.indexOf(part)]! + name, CREATE_NEW, 0o666);
+    const p = PARTS.indexOf(part);
+    if (!this.made[p]) {
+      const stage = this.prefixes[p]!.slice(0, -1);
+      mkdirSync(stage, { recursive: true });
+      if (this.modes[p] >= 0) chmodSync(stage, this.modes[p]); // the folder that replaces it keeps its permissions
+      this.made[p] = true;
+    }
+    const fd = openSync(this.prefixes[p]! + name, CREATE_NEW, 0o666);
     try {
       for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
       return fstatSig(fd);
@@ -100,7 +112,7 @@ export class CheckoutStage {
     const out: StageOutcome = { skipped: [] };
     PARTS.forEach((part, p) => {
       const prefix = this.prefixes[p];
-      if (prefix === null) return;
+      if (prefix === null || !this.made[p]) return;
       const stage = prefix.slice(0, -1);
       const target = join(this.dir, SUBS[part]);
       try {

@@ -97,6 +97,23 @@ describe("a clone's first checkout through a staging folder", () => {
     }
   });
 
+  it("an empty part folder that gets no file is left as it is (same inode: a watch on it stays valid)", async () => {
+    const v = await Vault.open({ store: new MemoryStore(), device: "s", lazyWorking: true });
+    v.putEntry({ id: "only-note", note: v.stageNoteBytes(canonicalBytes({ title: "t" })).note });
+    await v.commit();
+    const dir = await tempFolder();
+    try {
+      const before = await Promise.all(["notes", "embeddings", "positions"].map(async (sub) => (await stat(path.join(dir, sub))).ino));
+      const r = await applyTree(dir, v, v.headRoot!, CheckoutIndex.empty());
+      expect(r.written).toBe(1);
+      const after = await Promise.all(["notes", "embeddings", "positions"].map(async (sub) => (await stat(path.join(dir, sub))).ino));
+      expect(after[0]).not.toBe(before[0]); // staged and moved in
+      expect(after.slice(1)).toEqual(before.slice(1));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a file the user makes in a part folder while it runs is never overwritten: the other files are moved in one by one", async () => {
     const v = await source();
     const dir = await tempFolder();
