@@ -15,7 +15,7 @@
 //     scan read it), then unlinked from the staging folder;
 //   - the rows' signatures stay valid: rename(2) of the folder and link(2) keep each file's inode,
 //     size and mtime (only the ctime moves, which no signature holds).
-import { closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync, opendirSync, readdirSync, renameSync, rmdirSync, rmSync, chmodSync, unlinkSync, writeSync } from "node:fs";
+import { statSync, closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync, opendirSync, readdirSync, renameSync, rmdirSync, rmSync, chmodSync, unlinkSync, writeSync } from "node:fs";
 import { join, sep } from "node:path";
 import { openSync } from "node:fs";
 import type { PartName } from "../engine/core/parts.ts";
@@ -60,8 +60,10 @@ export class CheckoutStage {
   static open(dir: string, checkout: CheckoutIndex): CheckoutStage {
     const root = join(dir, STATE_DIR, STAGE_DIR);
     rmSync(root, { recursive: true, force: true });
+    // The staging folder must be on the folder's file system (a state folder symlinked elsewhere is not: no rename across).
+    const sameDevice = statSync(join(dir, STATE_DIR), { throwIfNoEntry: false })?.dev === statSync(dir).dev;
     const prefixes = PARTS.map((part) => {
-      if (checkout.hasRows(part)) return null;
+      if (!sameDevice || checkout.hasRows(part)) return null;
       const target = join(dir, SUBS[part]);
       let mode = -1;
       try {
