@@ -33,6 +33,11 @@ export class CheckoutChanges {
     return this.used;
   }
 
+  /** Rows of part `part` changed (set or removed). */
+  countOf(part: number): number {
+    return this.slots[part].size;
+  }
+
   clear(): void {
     for (const m of this.slots) m.clear();
     this.used = 0;

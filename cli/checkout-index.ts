@@ -197,6 +197,12 @@ export class CheckoutIndex {
 
   // ---- current rows (changes applied) ----
 
+  /** Whether the part has a row, as read or changed since (a removed row counts: it had one). */
+  hasRows(part: PartName): boolean {
+    const [start, end] = this.range(part);
+    return end > start || this.changes.countOf(partIndex(part)) > 0;
+  }
+
   get(part: PartName, id: string): CheckoutRow | undefined {
     const c = this.changes.get(partIndex(part), id);
     if (c !== undefined) return c ?? undefined;

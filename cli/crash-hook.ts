@@ -6,7 +6,9 @@
 //
 // Points: scanned (folder read), committed (local snapshot written, checkout recorded), pushed (the
 // server answered an upload; refs not yet moved), pack-stored (a pulled pack is in the local
-// store), synced (the engine is done; the folder is not yet written), done (folder written), and the
+// store), synced (the engine is done; the folder is not yet written), staged (a first checkout wrote
+// its files into the staging folder and is about to move them in: checkout-stage.ts), done (folder
+// written), and the
 // local state files: checkout-read (the checkout index was read: with trace, a test sees that a
 // command read the folder's state at all), checkout-write (the checkout index is about to be
 // replaced) and index-write (the store closes, rewriting its object index file when new packs are many).

@@ -8,7 +8,7 @@
 // deletes at all. So: the folders are watched one by one, a burst past FULL_RESCAN_ABOVE paths
 // is handled by a full rescan (the checkout index makes it cheap), and watch rescans everything at
 // start, after a reconnect and periodically, as a safety net for an event lost anyway.
-import { watch, type FSWatcher } from "node:fs";
+import { statSync, watch, type FSWatcher } from "node:fs";
 import { writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { PART_DIRS } from "./vault-folder.ts";
@@ -28,6 +28,8 @@ const BARRIER = /^\.penumbra-sync-barrier-\d+-\d+\.tmp$/;
 
 export class FolderWatcher {
   private readonly watchers = new Map<string, FSWatcher>();
+  /** The inode of each watched folder when its watch began. */
+  private readonly inodes = new Map<string, number>();
   private readonly barriers = new Map<string, () => void>();
   private barrierCount = 0;
   private readonly drop = process.env[DROP_ENV] ? new RegExp(process.env[DROP_ENV]!) : null;
@@ -38,16 +40,33 @@ export class FolderWatcher {
     private readonly onChange: (rel: string | null) => void,
   ) {}
 
-  /** Watches every part folder not watched yet (a folder deleted and made again is watched anew). */
-  start(): void {
+  /**
+   * Watches every part folder not watched yet (a folder deleted and made again is watched anew), and
+   * watches anew a folder that was replaced under its watch (another inode at its path: a clone's
+   * first checkout renames a staged folder over an empty one, checkout-stage.ts), whose old watch
+   * would report nothing more. Returns whether it did so: events in the replaced folder may have been
+   * missed, so the caller rescans everything.
+   */
+  start(): boolean {
+    let replaced = false;
     for (const { dir: sub } of Object.values(PART_DIRS)) {
-      if (this.watchers.has(sub)) continue;
+      const path = join(this.dir, sub);
+      const ino = statSync(path, { throwIfNoEntry: false })?.ino;
+      const old = this.watchers.get(sub);
+      if (old) {
+        if (ino === this.inodes.get(sub)) continue;
+        old.close();
+        this.watchers.delete(sub);
+        replaced = true;
+      }
+      if (ino === undefined) continue; // missing: the next full rescan (which calls start again) sees its files
       let w: FSWatcher;
       try {
-        w = watch(join(this.dir, sub), { persistent: true });
+        w = watch(path, { persistent: true });
       } catch {
-        continue; // missing: the next full rescan (which calls start again) sees its files
+        continue;
       }
+      this.inodes.set(sub, ino); // taken before the watch: a replacement in between is seen next time
       w.on("change", (_event, name) => {
         if (name === null || name === undefined) return this.onChange(null);
         if (BARRIER.test(String(name))) return this.barriers.get(String(name))?.();
@@ -63,6 +82,7 @@ export class FolderWatcher {
       });
       this.watchers.set(sub, w);
     }
+    return replaced;
   }
 
   /**

@@ -2,6 +2,7 @@
 export declare const STAT_MISSING: 0;
 export declare const STAT_FILE: 1;
 export declare const STAT_OTHER: 2;
+export declare const fstatSig: (fd: number) => [number, number, number];
 export declare const statInto: (path: string, sigs: Float64Array, at: number) => void;
 export interface StatGroup {
   prefix: string;

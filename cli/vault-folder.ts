@@ -20,6 +20,8 @@ import type { Address } from "../engine/core/hash.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import { writeFileAtomicSync } from "../engine/node/atomic-file.ts";
 import { statFiles, STAT_FILE, STAT_MISSING } from "./stat-files.ts";
+import { CheckoutStage } from "./checkout-stage.ts";
+import { crashPoint } from "./crash-hook.ts";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type CheckoutRow, type FileSig } from "./checkout-index.ts";
 
 export type { FileSig } from "./checkout-index.ts";
@@ -481,9 +483,11 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
   if (from === to) return { written: 0, deleted: 0, skipped: [] };
   for await (const c of walkTreeDiff(from, to, v.load)) for (const part of PARTS) partPath(dir, part, c.id);
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
+  // A part folder with no row and no file (a clone) is written through a staging folder: checkout-stage.ts.
+  const stage = CheckoutStage.open(dir, checkout);
   let batch: TreeChange[] = [];
   const flush = async () => {
-    const r = await writeChanges(dir, v, batch, checkout); // paths checked above, for the whole diff
+    const r = await writeChanges(dir, v, batch, checkout, stage); // paths checked above, for the whole diff
     out.written += r.written;
     out.deleted += r.deleted;
     out.skipped.push(...r.skipped);
@@ -494,6 +498,10 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
     if (batch.length >= APPLY_BATCH) await flush();
   }
   await flush();
+  crashPoint("staged");
+  const moved = stage.finish(checkout);
+  out.written -= moved.skipped.length;
+  out.skipped.push(...moved.skipped);
   checkout.root = to;
   return out;
 }
@@ -506,17 +514,24 @@ export async function applyChanges(dir: string, v: Vault, changes: readonly Tree
 }
 
 /** applyChanges once every path of `changes` has been checked. */
-async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[], checkout: CheckoutIndex): Promise<ApplyResult> {
+async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[], checkout: CheckoutIndex, stage?: CheckoutStage): Promise<ApplyResult> {
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
   for (const c of changes) {
     for (const part of PARTS) {
       const before = partAddr(c.before, part);
       const after = partAddr(c.after, part);
       if (before === after) continue;
-      const path = partPath(dir, part, c.id);
-      const rel = `${PART_DIRS[part].dir}/${c.id}${PART_DIRS[part].ext}`;
       const e = c.after as Entry;
       const extra = after ? partOf(e, part)!.extra : 0;
+      // A new file of a part being staged: no stat (its folder was empty and nothing of it had a row).
+      if (after && !before && stage?.stages(part) && !checkout.get(part, c.id)) {
+        const sig = stage.write(part, c.id + PART_DIRS[part].ext, await partBytes(v, part, after, e));
+        checkout.set(part, c.id, { sig, addr: after, extra });
+        out.written++;
+        continue;
+      }
+      const path = partPath(dir, part, c.id);
+      const rel = `${PART_DIRS[part].dir}/${c.id}${PART_DIRS[part].ext}`;
       /** The file is not what we know: leave it, and keep the row to `after` with a signature that makes the next scan read it. */
       const leave = () => {
         out.skipped.push(rel);
@@ -549,16 +564,19 @@ async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[
         out.deleted++;
         continue;
       }
-      let bytes: Uint8Array;
-      if (part === "embedding") bytes = await v.load(after);
-      else {
-        const raw = part === "note" ? await v.readPart(after, e.chunked) : await v.load(after);
-        bytes = new TextEncoder().encode(JSON.stringify(decodeJsonPart(raw, part), null, 2) + "\n");
-      }
-      const st = writeFileAtomicSync(path, bytes);
+      const st = writeFileAtomicSync(path, await partBytes(v, part, after, e));
       checkout.set(part, c.id, { sig: sig(st), addr: after, extra });
       out.written++;
     }
   }
   return out;
+}
+
+const utf8 = new TextEncoder();
+
+/** A part's file bytes: an embedding's raw bytes; a note or position as 2-space indented JSON and a newline. */
+async function partBytes(v: Vault, part: PartName, addr: Address, e: Entry): Promise<Uint8Array> {
+  if (part === "embedding") return v.load(addr);
+  const raw = part === "note" ? await v.readPart(addr, e.chunked) : await v.load(addr);
+  return utf8.encode(JSON.stringify(decodeJsonPart(raw, part), null, 2) + "\n");
 }

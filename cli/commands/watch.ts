@@ -190,7 +190,10 @@ class WatchLoop {
     const r = await syncFolder(ctx, "sync", undefined, full ? undefined : []);
     // Edited while this sync wrote the folder: left alone, sent by the next sync.
     for (const s of r.skipped) this.pending.add(s);
-    if (r.skipped.length) this.session?.changed();
+    // A part folder this sync's checkout replaced (a clone's staged folder, checkout-stage.ts) is
+    // watched anew; an edit made in it before that is found by a full rescan, asked for now.
+    if (this.watcher.start()) this.rescanAll = true;
+    if (r.skipped.length || this.rescanAll) this.session?.changed();
     const result = { report: r.report, skipped: r.skipped, hashed: r.hashed + pre.hashed, ignored: [...pre.ignored, ...r.ignored] };
     this.folderResults.set(r.report, result);
     this.print(reasons, full, r.report, result);

@@ -24,6 +24,7 @@ import { rng } from "../core/util.ts";
 installNodeFastPaths();
 const LONG = process.env.PENUMBRA_LONG === "1";
 const KILLS = LONG ? 80 : 15;
+const CLONE_KILLS = LONG ? 20 : 6;
 // Weighted towards the points inside the network steps and right before the folder is written.
 // checkout-write and index-write come right before the local state files are replaced (the
 // checkout index, the store's object index), so a kill a few ms after them lands in those writes.
@@ -207,4 +208,46 @@ describe("crash safety of the CLI", () => {
     }
     console.log(`crash test: seed ${seed}, ${kills} kills (${JSON.stringify(killedAt)}), ${temps} leftover temp file(s) seen`);
   }, LONG ? 1_800_000 : 600_000);
+
+  // A clone writes its files through a staging folder (cli/checkout-stage.ts) and moves each part
+  // folder in with one rename: a kill while it writes or between the renames must leave only whole
+  // files in the part folders, and the next sync must finish the checkout without taking any file
+  // for a user's edit (it pushes nothing).
+  it(`kill -9 during a clone's checkout, ${CLONE_KILLS} times: only whole files in the folder, the next sync finishes it and pushes nothing`, async () => {
+    const seed = Number(process.env.PENUMBRA_CRASH_SEED ?? Date.now() % 100_000);
+    const rnd = rng(seed);
+    const src = path.join(fixture.tmp, "clone-src");
+    expect((await cli(["init", src, "--remote", fixture.server.url, "--vault", "crash-clone"])).code).toBe(0);
+    const model: Files = new Map();
+    const files = new Map<string, Buffer | null>();
+    for (let i = 0; i < 600; i++) {
+      const id = `c${String(i).padStart(3, "0")}`;
+      files.set(`notes/${id}.json`, noteBytes(`Note ${id}`, `clone me ${i}\n${"words ".repeat(i % 40)}`));
+      if (i % 2 === 0) files.set(`positions/${id}.json`, positionBytes(i, i));
+      if (i % 3 === 0) files.set(`embeddings/${id}.bin`, embeddingBytes(i));
+    }
+    await writeFiles(src, files);
+    apply(model, files);
+    expect((await cli(["sync", src])).code).toBe(0);
+    const runClone = async (dir: string, point: string, exact: boolean, delayMs: number) => {
+      expect((await cli(["init", dir, "--remote", fixture.server.url, "--vault", "crash-clone"])).code).toBe(0);
+      return runAndKill("sync", dir, point, exact, delayMs);
+    };
+    let kills = 0;
+    for (let k = 0; kills < CLONE_KILLS && k < CLONE_KILLS * 3; k++) {
+      const dir = path.join(fixture.tmp, `clone-${k}`);
+      const exact = k % 2 === 0;
+      const run = await runClone(dir, exact ? "staged" : "synced", exact, Math.floor(rnd() * 40));
+      const ctx = `seed ${seed}, clone ${k}, ${exact ? "at staged" : "after synced"}`;
+      if (run.killedAt) kills++;
+      const after = await readFolder(dir);
+      expect(after.temps, ctx).toBe(0);
+      for (const [rel, bytes] of after.files) expect(model.get(rel)?.equals(bytes), `${ctx}: ${rel} is not whole`).toBe(true);
+      const next = await runCli(["sync", dir, "--json"], { PENUMBRA_SYNC_TOKEN: fixture.server.token });
+      expect(next.code, `${ctx}: ${next.stderr}`).toBe(0);
+      expect(JSON.parse(next.stdout).pushed, ctx).toMatchObject({ added: 0, modified: 0, deleted: 0 });
+      expectSameFiles((await readFolder(dir)).files, model, `${ctx}: after the next sync`);
+    }
+    expect(kills).toBe(CLONE_KILLS);
+  }, 600_000);
 });

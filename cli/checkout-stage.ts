@@ -1,0 +1,155 @@
+// The first checkout of a part folder (a clone: `notes/`, `embeddings/` or `positions/` empty and
+// without a single checkout row) writes its files into a staging folder inside the state folder and
+// then renames that folder over the empty part folder, once, instead of giving each file a temp
+// file and a rename of its own (docs/design.md, "Checkout index", "A clone's first checkout").
+//
+// Per file that is open(O_CREAT | O_EXCL), write, fstat, close: four calls instead of six (stat,
+// open, write, fstat, close, rename), and one directory entry made instead of two made and one
+// removed. What stays true:
+//   - no torn file is ever seen in a part folder: files are written in the staging folder, which no
+//     scan reads, and reach the part folder all at once, complete, by one rename(2) of the folder;
+//     a kill leaves the staging folder behind, which the next checkout removes and writes again;
+//   - no file the user made is overwritten: rename(2) replaces an empty directory only; if anything
+//     appeared in the part folder meanwhile (ENOTEMPTY/EEXIST) each staged file is moved by link(2),
+//     which fails on an existing name (EEXIST: the user's file stays, and its row makes the next
+//     scan read it), then unlinked from the staging folder;
+//   - the rows' signatures stay valid: rename(2) of the folder and link(2) keep each file's inode,
+//     size and mtime (only the ctime moves, which no signature holds).
+import { statSync, closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync, opendirSync, readdirSync, renameSync, rmdirSync, rmSync, chmodSync, unlinkSync, writeSync } from "node:fs";
+import { join, sep } from "node:path";
+import { openSync } from "node:fs";
+import type { PartName } from "../engine/core/parts.ts";
+import { STATE_DIR } from "./state-dir.ts";
+import { fstatSig } from "./stat-chunks.mjs";
+import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type FileSig } from "./checkout-index.ts";
+
+/** `<dir>/.penumbra-sync/checkout-new/<part folder>/`: files of a first checkout before they are moved in. */
+export const STAGE_DIR = "checkout-new";
+
+const CREATE_NEW = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL;
+
+/** Part folder names, as in vault-folder.ts (kept here so this module needs nothing from it). */
+const SUBS: Record<PartName, string> = { note: "notes", embedding: "embeddings", position: "positions" };
+
+export interface StageOutcome {
+  /** Staged files that could not be moved in because a file of that name appeared: `<sub>/<name>`. */
+  skipped: string[];
+}
+
+export class CheckoutStage {
+  private constructor(
+    private readonly dir: string,
+    private readonly root: string,
+    /** Per part: the staging folder's path with a trailing separator, or null (the part is written in place). */
+    private readonly prefixes: (string | null)[],
+    /** Per part: the permission bits of the empty folder the staged one replaces (-1: none). */
+    private readonly modes: number[],
+  ) {}
+
+  /**
+   * Per part: whether its staging folder was made. Only on its first file: a pull that adds no file
+   * to an empty part folder (a vault without positions) leaves that folder, and a watch on it, alone.
+   */
+  private readonly made = [false, false, false];
+
+  /**
+   * Decides per part whether the checkout stages it: the checkout has no row of that part and its
+   * folder is missing or empty (a real folder, not a symlink). Removes a staging folder a killed
+   * run left, whatever is decided.
+   */
+  static open(dir: string, checkout: CheckoutIndex): CheckoutStage {
+    const root = join(dir, STATE_DIR, STAGE_DIR);
+    rmSync(root, { recursive: true, force: true });
+    // The staging folder must be on the folder's file system (a state folder symlinked elsewhere is not: no rename across).
+    const sameDevice = statSync(join(dir, STATE_DIR), { throwIfNoEntry: false })?.dev === statSync(dir).dev;
+    const prefixes = PARTS.map((part) => {
+      if (!sameDevice || checkout.hasRows(part)) return null;
+      const target = join(dir, SUBS[part]);
+      let mode = -1;
+      try {
+        const st = lstatSync(target);
+        if (!st.isDirectory() || !isEmptyDir(target)) return null;
+        mode = st.mode & 0o7777;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") return null;
+      }
+      return { prefix: join(root, SUBS[part]) + sep, mode };
+    });
+    return new CheckoutStage(dir, root, prefixes.map((x) => x?.prefix ?? null), prefixes.map((x) => x?.mode ?? -1));
+  }
+
+  /** Whether new files of this part go to the staging folder. */
+  stages(part: PartName): boolean {
+    return this.prefixes[PARTS.indexOf(part)] !== null;
+  }
+
+  /**
+   * Writes a new file of a staged part (`name` is `<id><ext>`, checked by the caller) and returns its
+   * signature. O_EXCL: the staging folder was made empty by this run, so a name met twice is a bug.
+   */
+  write(part: PartName, name: string, bytes: Uint8Array): FileSig {
+    const p = PARTS.indexOf(part);
+    if (!this.made[p]) {
+      const stage = this.prefixes[p]!.slice(0, -1);
+      mkdirSync(stage, { recursive: true });
+      if (this.modes[p] >= 0) chmodSync(stage, this.modes[p]); // the folder that replaces it keeps its permissions
+      this.made[p] = true;
+    }
+    const fd = openSync(this.prefixes[p]! + name, CREATE_NEW, 0o666);
+    try {
+      for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
+      return fstatSig(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Moves every staged part folder in, then removes the staging folder. A part folder that is no
+   * longer empty gets the staged files one by one (link, never over an existing name); a name taken
+   * meanwhile keeps the user's file, and its row keeps the tree's part with an unknown signature so
+   * the next scan reads that file (as a checkout does for a file edited while it ran).
+   */
+  finish(checkout: CheckoutIndex): StageOutcome {
+    const out: StageOutcome = { skipped: [] };
+    PARTS.forEach((part, p) => {
+      const prefix = this.prefixes[p];
+      if (prefix === null || !this.made[p]) return;
+      const stage = prefix.slice(0, -1);
+      const target = join(this.dir, SUBS[part]);
+      try {
+        renameSync(stage, target);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      }
+      const ext = part === "embedding" ? ".bin" : ".json";
+      for (const name of readdirSync(stage)) {
+        const from = prefix + name;
+        try {
+          linkSync(from, join(target, name));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+          const id = name.slice(0, -ext.length);
+          const row = checkout.get(part, id);
+          if (row) checkout.set(part, id, { ...row, sig: UNKNOWN_SIG });
+          out.skipped.push(`${SUBS[part]}/${name}`);
+        }
+        unlinkSync(from);
+      }
+      rmdirSync(stage);
+    });
+    rmSync(this.root, { recursive: true, force: true });
+    return out;
+  }
+}
+
+function isEmptyDir(path: string): boolean {
+  const d = opendirSync(path);
+  try {
+    return d.readSync() === null;
+  } finally {
+    d.closeSync();
+  }
+}

@@ -1,0 +1,186 @@
+// A clone's first checkout (cli/checkout-stage.ts): part folders with no row that are empty are
+// written through a staging folder and moved in by one rename. The files and rows equal the per-file
+// path's (a scan right after reads nothing); a name the user takes meanwhile keeps the user's file;
+// a killed run's staging folder (torn files in it) is removed and never reaches a part folder; a part
+// folder that has rows, holds a file or is a symlink is written file by file as before.
+import { describe, it, expect } from "vitest";
+import { mkdtemp, rm, writeFile, readFile, readdir, mkdir, symlink, stat, chmod } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Vault } from "../../engine/vault/vault.ts";
+import { MemoryStore } from "../../engine/store/memory-store.ts";
+import { canonicalBytes } from "../../engine/core/canonical.ts";
+import { scanFolder, applyTree } from "../../cli/vault-folder.ts";
+import { CheckoutIndex, UNKNOWN_SIG } from "../../cli/checkout-index.ts";
+import { CheckoutStage, STAGE_DIR } from "../../cli/checkout-stage.ts";
+import { STATE_DIR } from "../../cli/state-dir.ts";
+
+const N = 40;
+
+/** A vault whose head holds N notes (every other with an embedding, every third with a position). */
+async function source(): Promise<Vault> {
+  const v = await Vault.open({ store: new MemoryStore(), device: "s", lazyWorking: true });
+  for (let i = 0; i < N; i++) {
+    const id = `n${String(i).padStart(3, "0")}`;
+    v.putEntry({
+      id,
+      note: v.stageNoteBytes(canonicalBytes({ title: `note ${i}`, body: "x".repeat(i) })).note,
+      ...(i % 2 === 0 ? { embedding: v.stageEmbeddingBytes(new Uint8Array(new Float32Array([i, 1, 2]).buffer)), dims: 3 } : {}),
+      ...(i % 3 === 0 ? { position: v.stageJsonBlob(canonicalBytes({ x: i, y: -i, z: 0 })) } : {}),
+    });
+  }
+  await v.commit();
+  return v;
+}
+
+async function tempFolder(parts = true): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), "penumbra-stage-"));
+  await mkdir(path.join(dir, STATE_DIR));
+  if (parts) for (const sub of ["notes", "embeddings", "positions"]) await mkdir(path.join(dir, sub));
+  return dir;
+}
+
+async function listing(dir: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const sub of ["notes", "embeddings", "positions"]) out[sub] = (await readdir(path.join(dir, sub)).catch(() => [])).sort();
+  return out;
+}
+
+/** The folder as the per-file path writes it: every part folder holds a file, so none is staged. */
+async function perFile(v: Vault): Promise<{ dir: string; checkout: CheckoutIndex }> {
+  const dir = await tempFolder();
+  for (const sub of ["notes", "embeddings", "positions"]) await writeFile(path.join(dir, sub, "zz-user.txt"), "mine");
+  const checkout = CheckoutIndex.empty();
+  const r = await applyTree(dir, v, v.headRoot!, checkout);
+  expect(r.skipped).toEqual([]);
+  return { dir, checkout };
+}
+
+describe("a clone's first checkout through a staging folder", () => {
+  it("writes what the per-file path writes, leaves no staging folder, and its rows match the files (a scan reads nothing)", async () => {
+    const v = await source();
+    const dir = await tempFolder();
+    const ref = await perFile(v);
+    try {
+      const checkout = CheckoutIndex.empty();
+      const r = await applyTree(dir, v, v.headRoot!, checkout);
+      expect(r).toMatchObject({ written: N + N / 2 + Math.ceil(N / 3), deleted: 0, skipped: [] });
+      expect(existsSync(path.join(dir, STATE_DIR, STAGE_DIR))).toBe(false);
+      const mine = await listing(dir);
+      const theirs = await listing(ref.dir);
+      for (const sub of Object.keys(theirs)) expect(mine[sub]).toEqual(theirs[sub].filter((n) => n !== "zz-user.txt"));
+      for (const [sub, names] of Object.entries(mine)) for (const n of names) expect(await readFile(path.join(dir, sub, n))).toEqual(await readFile(path.join(ref.dir, sub, n)));
+      // The rows' signatures are the files' own: after saving, a scan stats and reads nothing.
+      const saved = CheckoutIndex.decode(checkout.encode());
+      const scan = await scanFolder(dir, v, saved);
+      expect([scan.hashed, scan.changes.size, scan.cacheChanged]).toEqual([0, 0, false]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(ref.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("part folders that are missing are made; a part folder's permissions are kept", async () => {
+    const v = await source();
+    const dir = await tempFolder(false);
+    try {
+      await mkdir(path.join(dir, "notes"));
+      await chmod(path.join(dir, "notes"), 0o750);
+      const r = await applyTree(dir, v, v.headRoot!, CheckoutIndex.empty());
+      expect(r.skipped).toEqual([]);
+      const l = await listing(dir);
+      expect([l.notes.length, l.embeddings.length, l.positions.length]).toEqual([N, N / 2, Math.ceil(N / 3)]);
+      expect((await stat(path.join(dir, "notes"))).mode & 0o777).toBe(0o750);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an empty part folder that gets no file is left as it is (same inode: a watch on it stays valid)", async () => {
+    const v = await Vault.open({ store: new MemoryStore(), device: "s", lazyWorking: true });
+    v.putEntry({ id: "only-note", note: v.stageNoteBytes(canonicalBytes({ title: "t" })).note });
+    await v.commit();
+    const dir = await tempFolder();
+    try {
+      const before = await Promise.all(["notes", "embeddings", "positions"].map(async (sub) => (await stat(path.join(dir, sub))).ino));
+      const r = await applyTree(dir, v, v.headRoot!, CheckoutIndex.empty());
+      expect(r.written).toBe(1);
+      const after = await Promise.all(["notes", "embeddings", "positions"].map(async (sub) => (await stat(path.join(dir, sub))).ino));
+      expect(after[0]).not.toBe(before[0]); // staged and moved in
+      expect(after.slice(1)).toEqual(before.slice(1));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a file the user makes in a part folder while it runs is never overwritten: the other files are moved in one by one", async () => {
+    const v = await source();
+    const dir = await tempFolder();
+    try {
+      const checkout = CheckoutIndex.empty();
+      const stage = CheckoutStage.open(dir, checkout);
+      expect(["note", "embedding", "position"].map((p) => stage.stages(p as "note"))).toEqual([true, true, true]);
+      const bytes = new TextEncoder().encode('{\n  "title": "ours"\n}\n');
+      for (const id of ["a", "b", "c"]) checkout.set("note", id, { sig: stage.write("note", `${id}.json`, bytes), addr: "ab".repeat(32), extra: 0 });
+      // Meanwhile the user makes b.json and an unrelated file.
+      await writeFile(path.join(dir, "notes", "b.json"), "the user's own b");
+      await writeFile(path.join(dir, "notes", "other.txt"), "x");
+      const out = stage.finish(checkout);
+      expect(out.skipped).toEqual(["notes/b.json"]);
+      expect(await readFile(path.join(dir, "notes", "b.json"), "utf8")).toBe("the user's own b");
+      expect((await listing(dir)).notes).toEqual(["a.json", "b.json", "c.json", "other.txt"]);
+      // b's row keeps the tree's part with an unknown signature (the next scan reads the user's file);
+      // a's and c's signatures are their files' (link kept inode, size and mtime).
+      expect(checkout.get("note", "b")!.sig).toEqual(UNKNOWN_SIG);
+      for (const id of ["a", "c"]) {
+        const st = await stat(path.join(dir, "notes", `${id}.json`));
+        expect(checkout.get("note", id)!.sig).toEqual([st.size, st.mtimeMs, st.ino]);
+      }
+      expect(existsSync(path.join(dir, STATE_DIR, STAGE_DIR))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a killed run's staging folder (a torn file in it) is removed by the next checkout and never reaches a part folder", async () => {
+    const v = await source();
+    const dir = await tempFolder();
+    try {
+      const left = path.join(dir, STATE_DIR, STAGE_DIR, "notes");
+      await mkdir(left, { recursive: true });
+      await writeFile(path.join(left, "n000.json"), '{\n  "bo'); // torn
+      await writeFile(path.join(left, "stale.json"), "{}");
+      const r = await applyTree(dir, v, v.headRoot!, CheckoutIndex.empty());
+      expect(r.skipped).toEqual([]);
+      expect((await listing(dir)).notes).not.toContain("stale.json");
+      expect(JSON.parse(await readFile(path.join(dir, "notes", "n000.json"), "utf8"))).toEqual({ title: "note 0", body: "" });
+      expect(existsSync(path.join(dir, STATE_DIR, STAGE_DIR))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("is not used for a part that has rows, a part folder that holds a file, or a part folder that is a symlink", async () => {
+    const dir = await tempFolder();
+    const elsewhere = await mkdtemp(path.join(tmpdir(), "penumbra-stage-link-"));
+    try {
+      await writeFile(path.join(dir, "embeddings", "x.txt"), "x");
+      await rm(path.join(dir, "positions"), { recursive: true });
+      await symlink(elsewhere, path.join(dir, "positions"));
+      const checkout = CheckoutIndex.empty();
+      checkout.set("note", "a", { sig: [1, 2, 3], addr: "ab".repeat(32), extra: 0 });
+      const stage = CheckoutStage.open(dir, checkout);
+      expect([stage.stages("note"), stage.stages("embedding"), stage.stages("position")]).toEqual([false, false, false]);
+      // The whole checkout through a symlinked part folder writes where it points.
+      const v = await source();
+      const r = await applyTree(dir, v, v.headRoot!, CheckoutIndex.empty());
+      expect(r.skipped).toEqual([]);
+      expect((await readdir(elsewhere)).length).toBe(Math.ceil(N / 3));
+      expect((await readdir(path.join(dir, "embeddings"))).length).toBe(N / 2 + 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
