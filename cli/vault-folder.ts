@@ -156,11 +156,7 @@ function readAll(fd: number, size: number): Buffer {
 
 /** Reads files for a scan, in order; `readFolderFile` one by one unless a pool does it on threads. */
 export interface FolderReader {
-  /**
-   * `expectedReads`: how many files of the whole scan (not just these) have no checkout row, as far
-   * as the scan knows: it lists one part folder at a time and counts each part still to come as
-   * holding as many new files as the one it is in.
-   */
+  /** `expectedReads`: how many files of the whole scan (not just these) have no checkout row. */
   read(files: readonly FolderFile[], expectedReads?: number): AsyncIterable<FileRead>;
   /** The scan is over: threads may stop until the next big scan starts them again. */
   release?(): Promise<void>;
