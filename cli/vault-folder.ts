@@ -19,7 +19,7 @@ import { walkTreeDiff } from "../engine/core/tree-walk.ts";
 import type { Address } from "../engine/core/hash.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import { writeFileAtomicSync } from "../engine/node/atomic-file.ts";
-import { statFiles, STAT_FILE, STAT_MISSING } from "./stat-files.ts";
+import { statFiles, STAT_FILE, STAT_MISSING, type PathGroup } from "./stat-files.ts";
 import { CheckoutStage } from "./checkout-stage.ts";
 import { crashPoint } from "./crash-hook.ts";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type CheckoutRow, type FileSig } from "./checkout-index.ts";
@@ -216,7 +216,7 @@ type PartEdits = Partial<Record<PartName, { addr: Address; extra: number } | nul
  * rest are read and staged in the vault, and their rows updated. Returns the entries that differ
  * from the checkout's tree (which must be the vault's head tree). Bad files are reported, never
  * uploaded (their part is left out). `reader` may read on other threads (scan-pool.ts); the result
- * is the same. Memory: the checkout index, one part folder's names and 32 bytes of stat per file at a time, plus the changes.
+ * is the same. Memory: the checkout index, the three part folders' names and 32 bytes of stat per file, plus the changes.
  */
 export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader): Promise<ScanResult> {
   assertAtHead(checkout, v);
@@ -237,18 +237,18 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     edit(id, part, null);
     cacheChanged = true;
   };
-  // One part folder at a time: its listing, then every file of it that has a row stat'ed in one
-  // batch spread over the cores (stat-files.ts): a no-op ends there, having allocated nothing per
-  // file. Files without a row, or whose stat differs, go to the reader. A part at a time keeps a
-  // third of the names (100,000 strings at 100,000 notes) alive at once, not all 300,000.
-  let readsBefore = 0; // files without a row in the parts scanned so far
-  for (let p = 0; p < PARTS.length; p++) {
-    const part = PARTS[p];
-    const ids = await listPart(dir, part, ignored);
+  // The three listings at once (readdir runs on libuv's threads), then every file that has a row
+  // is stat'ed in one batch spread over the cores (stat-files.ts): a no-op ends there, having
+  // allocated nothing per file. Files without a row, or whose stat differs, go to the reader.
+  const listed = await Promise.all(PARTS.map((part) => listPart(dir, part, ignored)));
+  const rowOf: Int32Array[] = [];
+  const groups: PathGroup[] = [];
+  let reads = 0;
+  PARTS.forEach((part, p) => {
+    const ids = listed[p];
     const [start, end] = checkout.range(part);
     const rows = new Int32Array(ids.length);
     const withRow: string[] = [];
-    let reads = 0;
     for (let k = 0, r = start; k < ids.length; k++) {
       while (r < end && checkout.compareId(r, ids[k]) < 0) r++;
       if (r < end && checkout.compareId(r, ids[k]) === 0) {
@@ -259,20 +259,26 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
         reads++;
       }
     }
-    // What the reader is told to expect (it starts threads only for a big scan): this part's reads
-    // for each part still to come, as a note's parts usually come together.
-    const expectedReads = readsBefore + reads * (PARTS.length - p);
-    readsBefore += reads;
+    rowOf.push(rows);
     const { dir: sub, ext } = PART_DIRS[part];
-    const base = join(dir, sub) + sep; // concatenated below: path.join per file costs ~0.5 us x 300,000
-    const stats = await statFiles([{ prefix: base, names: withRow, suffix: ext }]);
-    let statAt = 0; // 4 x the index of the next answer in `stats`
+    groups.push({ prefix: join(dir, sub) + sep, names: withRow, suffix: ext });
+  });
+  const stats = await statFiles(groups);
+  let statAt = 0; // 4 x the index of the next answer in `stats`
+  for (let p = 0; p < PARTS.length; p++) {
+    const part = PARTS[p];
+    const ids = listed[p];
+    const rows = rowOf[p];
+    listed[p] = [];
+    const { dir: sub, ext } = PART_DIRS[part];
+    const base = groups[p].prefix; // concatenated below: path.join per file costs ~0.5 us x 300,000
+    const [start, end] = checkout.range(part);
     // Walk the files and this part's rows together (both sorted by id): a row without a file is a deleted part.
     let row = start;
     let files: FolderFile[] = [];
     const readFiles = async () => {
       let i = 0;
-      for await (const r of reader.read(files, expectedReads)) {
+      for await (const r of reader.read(files, reads)) {
         const { id, rel } = files[i++];
         if (r.kind === "cached") continue;
         if (r.kind === "gone") {
