@@ -38,7 +38,7 @@ export interface EnginePhases {
   gzipRawBytes?: number;
 }
 
-preferSmallHeap(); // as the command line does (cli/main.ts)
+preferSmallHeap(); // as the command line does (cli/main.ts): PENUMBRA_SYNC_V8_FLAGS, if set
 const args = JSON.parse(process.argv[2] ?? "{}") as EngineClientArgs;
 
 await measureSelf(async (m) => {

@@ -1,22 +1,25 @@
-// Memory before speed for the command line's processes (issue 14). V8's --optimize-for-size keeps the
-// heap closer to what is live: it grows the heap by smaller steps and collects sooner. At 100,000
-// notes a one-shot sync of 1,000 edited notes peaked at 205-215 MiB with it instead of 249-267 MiB
-// (~15% more CPU), a no-op at 188-189 instead of 212-220, a clone at 205 instead of 321 (user CPU
-// 54 vs 46 s) (bench/results/memory2-100000-notes.md). Not for a scan big enough for threads (an
-// initial push): its live heap is large, and the flag collected it over and over: 609 MiB but 77 s
-// of CPU and twice the wall time, against 830 MiB and 44 s with V8's defaults, which preferSpeed
-// restores for the rest of the process. Set before a command runs, while the heap is small; worker
-// threads share the process's flags. PENUMBRA_SYNC_V8_FLAGS replaces the flags ("" for none).
+// V8's heap mode for the command line's processes (issue 14), opt-in: PENUMBRA_SYNC_V8_FLAGS
+// (space-separated V8 flags; "--optimize-for-size" trades CPU for memory). V8's --optimize-for-size
+// keeps the heap closer to what is live: it grows the heap by smaller steps and collects sooner. At
+// 100,000 notes a one-shot sync of 1,000 edited notes peaked at 216-217 MiB with it and 273-278 MiB
+// without, but took 8.6-8.7 CPU-s instead of 7.1-7.2 and 8.0-9.4 s instead of 6.9 (back to back,
+// quiet host); across the benchmark's operations it cost 20-60% more CPU (a no-op, edits, a clone:
+// bench/results/wire-deltas/). That is tuning around the local state's size, not shrinking it, and
+// every sync pays it, so it is not the default. With it set, a scan big enough to read on threads
+// (an initial push) turns it off for the rest of the process (preferSpeed): its heap is mostly live
+// and the flag collected it over and over (609 MiB but 77 s of CPU, against 830 MiB and 44 s).
+// Flags are set before a command runs, while the heap is small; worker threads share them.
 import { setFlagsFromString } from "node:v8";
 
-export const DEFAULT_V8_FLAGS = "--optimize-for-size";
+/** The flag that trades CPU for a smaller heap (opt-in through PENUMBRA_SYNC_V8_FLAGS). */
+export const SMALL_HEAP_FLAG = "--optimize-for-size";
 
 let small = false;
 
 export function preferSmallHeap(env: NodeJS.ProcessEnv = process.env): void {
-  const flags = env.PENUMBRA_SYNC_V8_FLAGS ?? DEFAULT_V8_FLAGS;
+  const flags = env.PENUMBRA_SYNC_V8_FLAGS ?? "";
   if (flags) setFlagsFromString(flags);
-  small = flags === DEFAULT_V8_FLAGS;
+  small = flags.split(/\s+/).includes(SMALL_HEAP_FLAG);
 }
 
 /**
