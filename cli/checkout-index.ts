@@ -288,18 +288,20 @@ export class CheckoutIndex {
       let i = 0;
       let written = 0;
       const rows = this.changes.sorted();
+      // The changed rows gathered so far, hashed, and a fresh piece for the next ones.
+      const takePiece = (): Uint8Array => {
+        const out = piece.subarray(0, at);
+        hash.update(out);
+        piece = new Uint8Array(PIECE_BYTES);
+        view = new DataView(piece.buffer);
+        at = 0;
+        return out;
+      };
       for (let ch = rows.next(); ; ch = rows.next()) {
         // Rows as read up to the change (or to the end), as one view, after the changed rows before them.
         const stop = ch.done ? n : this.lowerBound(ch.value.part, ch.value.id);
         if (stop > i || ch.done) {
-          if (at) {
-            const out = piece.subarray(0, at);
-            hash.update(out);
-            yield out;
-            piece = new Uint8Array(PIECE_BYTES);
-            view = new DataView(piece.buffer);
-            at = 0;
-          }
+          if (at) yield takePiece();
           if (stop > i) {
             const out = this.buf.subarray(this.offsets[i], rowEnd(stop - 1));
             hash.update(out);
@@ -312,14 +314,7 @@ export class CheckoutIndex {
         const c = ch.value;
         if (i < n && this.buf[this.offsets[i]] === c.part && this.idAt(i) === c.id) i++; // replaced or removed
         if (c.row) {
-          if (at + FIXED_ROW_BYTES + c.id.length > PIECE_BYTES) {
-            const out = piece.subarray(0, at);
-            hash.update(out);
-            yield out;
-            piece = new Uint8Array(PIECE_BYTES);
-            view = new DataView(piece.buffer);
-            at = 0;
-          }
+          if (at + FIXED_ROW_BYTES + c.id.length > PIECE_BYTES) yield takePiece();
           at = writeRow(piece, view, at, c.part, c.id, c.row);
           written++;
         }
