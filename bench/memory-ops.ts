@@ -14,7 +14,7 @@
 // The server (the Worker in workerd, state <work>/server) is started here on --port; the folders'
 // config must name that port.
 import { spawn } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalServer } from "../cli/local-server.ts";
@@ -53,6 +53,8 @@ function timed(args: string[], sample: boolean): Promise<{ run: Omit<Run, "op">;
       if (sample) {
         const d = JSON.parse(await readFile(out, "utf8")) as { peak: object; marks: object[] };
         marks = [...d.marks.map((m) => `  ${JSON.stringify(m)}`), `  peak sample ${JSON.stringify(d.peak)}`].join("\n");
+        // MEMOPS_KEEP_SAMPLES=<file>: the whole timeline kept there (the last run's).
+        if (process.env.MEMOPS_KEEP_SAMPLES) await writeFile(process.env.MEMOPS_KEEP_SAMPLES, JSON.stringify(d));
         await rm(out, { force: true });
       }
       done({

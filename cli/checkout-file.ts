@@ -51,14 +51,16 @@ export async function openCheckout(stateDir: string, vault: Vault): Promise<Chec
 }
 
 /**
- * Writes the index atomically and returns it as written (its changes folded in): the same object,
- * its rows read back from the file once the old ones are dropped, so that an edit of a 300,000-row
- * index never holds two copies of it (29 MB each at 100,000 notes).
+ * Writes the index atomically and returns it, clean: the same object. After many changes (a clone)
+ * its rows are read back from the file once the old ones are dropped; after a few (an edit) it
+ * keeps what it has (CheckoutIndex.written). Either way a 300,000-row index is never held twice
+ * (29 MB each at 100,000 notes).
  */
 export async function writeCheckout(stateDir: string, index: CheckoutIndex): Promise<CheckoutIndex> {
   const path = join(stateDir, CHECKOUT_FILE);
-  await writeFileAtomic(path, index.encodePieces());
-  await index.reload(() => readFile(path));
+  const now = Date.now();
+  await writeFileAtomic(path, index.encodePieces(now));
+  await index.written(now, () => readFile(path));
   return index;
 }
 

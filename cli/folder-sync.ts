@@ -2,6 +2,7 @@
 // changed back to the folder. The one-shot `sync`, `push` and `pull` (when no watch owns the folder),
 // `watch` (with the paths its watcher saw), `demo` and the benchmarks all go through syncFolder.
 // Kept apart from cli/commands/sync.ts so that a one-shot sync a running watch serves loads none of it.
+import { phaseEnded } from "./heap-mode.ts";
 import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "./context.ts";
 import { scanFolder, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
@@ -55,8 +56,12 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
   else scan = await scanIntoVault(ctx, onFile);
   await ctx.reader.release?.();
+  // A full scan's per-file records and the commit's decoded nodes are dead once each is done
+  // (heap-mode.ts); a watcher's few paths leave little behind.
+  if (!paths) phaseEnded();
   crashPoint("scanned");
   const localChanges = await commitCounted(ctx.vault);
+  if (!paths) phaseEnded();
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
   const from = ctx.vault.headRoot;
@@ -74,6 +79,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
     },
   });
   progress.stop();
+  if (!paths) phaseEnded();
   // The folder's changes were committed above, so the engine saw none: report them here.
   if (mode !== "pull" && localChanges) report.pushed = localChanges;
   report.uploaded.requests += sentEarly.requests;

@@ -40,6 +40,7 @@ import {
   type Entry,
   type KeyHashCache,
   type NodeLoader,
+  type TreeChange,
   type TreeKeying,
 } from "./tree.ts";
 
@@ -51,6 +52,11 @@ export interface UpdatedTree extends BuiltTree {
   nodes: Map<Address, Uint8Array>;
   /** Nodes of the old tree this update loaded (the cost; O(changes x depth)). */
   loaded: number;
+  /**
+   * The changes that changed something, each with the entry it replaced (in key order): what
+   * walkTreeDiff of the old and new roots would find, known here without decoding any leaf again.
+   */
+  changes: TreeChange[];
 }
 
 /** A node of the old tree, as loaded: where it sits (parent, index, path) and what it holds. */
@@ -143,7 +149,7 @@ export async function updateTree(
       keying,
       hashes,
     );
-    return { ...t, loaded: 0 };
+    return { ...t, loaded: 0, changes: list.flatMap((c) => (c.entry ? [{ id: c.id, after: c.entry }] : [])) };
   }
 
   let loaded = 0;
@@ -211,17 +217,25 @@ export async function updateTree(
     frontier = next;
   }
 
-  // Leaves with a change that changes something.
+  // Leaves with a change that changes something; the entries they replace are at hand here.
   const leafChanges = new Map<Loaded, Change[]>();
+  const keyed: { key: Uint8Array; change: TreeChange }[] = [];
   for (const { node, changes: cs } of frontier) {
     const effective = cs.filter((c) => {
       const i = findKey(node.keys, c.key);
-      if (i < 0) return c.entry !== null;
-      return !(c.entry && entriesEqual(node.entries[i], c.entry));
+      if (i < 0) {
+        if (c.entry) keyed.push({ key: c.key, change: { id: c.id, after: c.entry } });
+        return c.entry !== null;
+      }
+      const before = node.entries[i];
+      if (c.entry && entriesEqual(before, c.entry)) return false;
+      keyed.push({ key: c.key, change: c.entry ? { id: c.id, before, after: c.entry } : { id: c.id, before } });
+      return true;
     });
     if (effective.length) leafChanges.set(node, effective);
   }
-  if (!leafChanges.size) return { root, count: countOf(rootNode), nodes: new Map(), loaded };
+  const applied = keyed.sort((a, b) => compareBytes(a.key, b.key)).map((k) => k.change);
+  if (!leafChanges.size) return { root, count: countOf(rootNode), nodes: new Map(), loaded, changes: [] };
 
   const built = new Map<Address, { bytes: Uint8Array; children: Address[] }>();
   const entryItem = (key: Uint8Array, entry: Entry): Item => ({ ...leafItem(entry, key, keying, hashes), count: 1 });
@@ -304,7 +318,7 @@ export async function updateTree(
   let rootItem: Item;
   if (!top.length) {
     const empty = buildTree([], keying);
-    return { root: empty.root, count: 0, nodes: oldAddrs.has(empty.root) ? new Map() : empty.nodes, loaded };
+    return { root: empty.root, count: 0, nodes: oldAddrs.has(empty.root) ? new Map() : empty.nodes, loaded, changes: applied };
   }
   if (top.length > 1) {
     let h = level + 1;
@@ -342,7 +356,7 @@ export async function updateTree(
     nodes.set(a, b.bytes);
     stack.push(...b.children);
   }
-  return { root: rootItem.addr as Address, count: rootItem.count, nodes, loaded };
+  return { root: rootItem.addr as Address, count: rootItem.count, nodes, loaded, changes: applied };
 }
 
 /** A version-1 tree with changes applied, rebuilt whole in the current format (loads every node). */
@@ -354,11 +368,15 @@ async function rebuild(root: Address, changes: Change[], load: NodeLoader, keyin
     return load(addr);
   };
   for await (const e of iterateTree(root, counting)) entries.set(e.id, e);
+  const applied: TreeChange[] = [];
   for (const c of changes) {
+    const before = entries.get(c.id);
+    if (c.entry && before && entriesEqual(before, c.entry)) continue;
     if (c.entry) entries.set(c.id, c.entry);
     else entries.delete(c.id);
+    if (before || c.entry) applied.push({ id: c.id, ...(before ? { before } : {}), ...(c.entry ? { after: c.entry } : {}) });
   }
-  return { ...buildTree(entries.values(), keying, hashes), loaded };
+  return { ...buildTree(entries.values(), keying, hashes), loaded, changes: applied };
 }
 
 /**

@@ -142,6 +142,45 @@ describe("checkout index: written in pieces", () => {
     }
   });
 
+  it("after writing a few changes it keeps the rows it has (no read-back), clean, and writes them right again", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pnck-"));
+    try {
+      const base = CheckoutIndex.empty(ROOT);
+      for (let i = 0; i < 400; i++) base.set("note", id(2 * i), row(i));
+      await writeCheckout(dir, base);
+      const x = CheckoutIndex.decode(new Uint8Array(await readFile(join(dir, CHECKOUT_FILE))));
+      for (let i = 0; i < 40; i++) x.set("note", id(2 * i + 1), row(i)); // 40 of 400: kept
+      x.delete("note", id(0));
+      x.root = A;
+      const expected = [...x.rows()];
+      let readBack = 0;
+      await x.written(5, async () => {
+        readBack++;
+        return new Uint8Array(0);
+      });
+      expect(readBack).toBe(0);
+      expect(x.dirty).toBe(false);
+      expect(x.writtenAt).toBe(5);
+      expect([...x.rows()]).toEqual(expected);
+      // Changed again after the write: dirty, and the file written then holds every change so far.
+      x.set("embedding", id(3), row(7));
+      expect(x.dirty).toBe(true);
+      const want = [...x.rows()];
+      await writeCheckout(dir, x);
+      expect(x.dirty).toBe(false);
+      const y = CheckoutIndex.decode(new Uint8Array(await readFile(join(dir, CHECKOUT_FILE))));
+      expect([...y.rows()]).toEqual(want);
+      expect(y.root).toBe(A);
+      // The next scan's fold puts the changes into the rows as read, and that is not a change.
+      x.fold();
+      expect(x.dirty).toBe(false);
+      expect(x.range("note")).toEqual([0, 439]);
+      expect([...x.rows()]).toEqual(want);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("the rows may not change while its pieces are taken", () => {
     const x = CheckoutIndex.empty();
     x.set("note", "a", row(1));

@@ -7,6 +7,7 @@ import { addressOf, hmacSha256, portableSha256, useNativeSha256, type Address } 
 import { nodeSha256 } from "../../engine/node/native.ts";
 import { buildTree, decodeNode, iterateTree, plainKeying, type BuiltTree, type Entry, type TreeKeying } from "../../engine/core/tree.ts";
 import { lookupEntries, updateTree } from "../../engine/core/tree-update.ts";
+import { walkTreeDiff } from "../../engine/core/tree-walk.ts";
 import { rng, shuffle } from "./util.ts";
 
 beforeAll(() => useNativeSha256(nodeSha256));
@@ -108,6 +109,10 @@ async function check(c: Case, keying: TreeKeying = plainKeying) {
   // O(changes x depth) loads.
   const depth = levels(old);
   expect(loader.loads).toBeLessThanOrEqual(2 * (changes.size + 1) * (depth + 1));
+  // The changes it reports are the walk of both trees, entry for entry and in the same (key) order.
+  const walked = [];
+  for await (const ch of walkTreeDiff(old.root, got.root, counting(old.nodes, got.nodes, want.nodes).load)) walked.push(ch);
+  expect(got.changes).toEqual(walked);
   return { loads: loader.loads, changes: changes.size, depth, oldNodes: old.nodes.size };
 }
 

@@ -1,0 +1,36 @@
+// cli/heap-mode.ts: the collection a sync asks for where a phase's working memory has died (the
+// scan's per-file records, the commit's decoded nodes), and the switch that turns it off.
+import { describe, expect, it } from "vitest";
+import { phaseEnded, preferSmallHeap } from "../../cli/heap-mode.ts";
+
+const MiB = 1024 * 1024;
+
+/** ~40 MiB of small objects on the heap, returned so the caller decides when they die. */
+function garbage(): object[] {
+  const out: object[] = [];
+  for (let i = 0; i < 400_000; i++) out.push({ id: `note-${i}`, sig: [i, i + 0.5, i * 3] });
+  return out;
+}
+
+describe("heap mode", () => {
+  it("phaseEnded collects what died in the phase (the default)", () => {
+    preferSmallHeap({});
+    let held: object[] | null = garbage();
+    const withIt = process.memoryUsage().heapUsed;
+    expect(held.length).toBe(400_000);
+    held = null;
+    phaseEnded();
+    expect(withIt - process.memoryUsage().heapUsed).toBeGreaterThan(20 * MiB);
+  });
+
+  it("PENUMBRA_SYNC_PHASE_GC=0 leaves collection to V8", () => {
+    preferSmallHeap({ PENUMBRA_SYNC_PHASE_GC: "0" });
+    let held: object[] | null = garbage();
+    const withIt = process.memoryUsage().heapUsed;
+    expect(held.length).toBe(400_000);
+    held = null;
+    phaseEnded(); // no collection: the objects stay on the heap until V8's own next major GC
+    expect(withIt - process.memoryUsage().heapUsed).toBeLessThan(10 * MiB);
+    preferSmallHeap({});
+  });
+});
