@@ -10,6 +10,7 @@ import { writeFileAtomic } from "../engine/node/atomic-file.ts";
 import { CheckoutIndex, PARTS, UNKNOWN_SIG, encodeRows, type CheckoutRow } from "./checkout-index.ts";
 import { PART_DIRS } from "./vault-folder.ts";
 import { crashPoint } from "./crash-hook.ts";
+import { phaseEnded } from "./heap-mode.ts";
 
 export const CHECKOUT_FILE = "checkout.pnck";
 /** The older layout: JSON metas of the store (`<state>/store/meta/<key>.json`). */
@@ -60,7 +61,11 @@ export async function writeCheckout(stateDir: string, index: CheckoutIndex): Pro
   const path = join(stateDir, CHECKOUT_FILE);
   const now = Date.now();
   await writeFileAtomic(path, index.encodePieces(now));
-  await index.written(now, () => readFile(path));
+  // A reload reads the file back once the old rows are dropped: they are collected first.
+  await index.written(now, () => {
+    phaseEnded();
+    return readFile(path);
+  });
   return index;
 }
 

@@ -2,7 +2,7 @@
 // changed back to the folder. The one-shot `sync`, `push` and `pull` (when no watch owns the folder),
 // `watch` (with the paths its watcher saw), `demo` and the benchmarks all go through syncFolder.
 // Kept apart from cli/commands/sync.ts so that a one-shot sync a running watch serves loads none of it.
-import { phaseEnded } from "./heap-mode.ts";
+import { phaseEnded, progressDone } from "./heap-mode.ts";
 import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "./context.ts";
 import { scanFolder, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
@@ -76,6 +76,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
       const name = p.phase === "upload" ? "uploading" : "downloading";
       if (name !== phase) progress.phase((phase = name), p.total);
       progress.update(p.bytes);
+      if (!paths) progressDone();
     },
   });
   progress.stop();

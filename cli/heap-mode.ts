@@ -57,5 +57,23 @@ const PHASE_GC_MAX_HEAP = 192 * 1024 * 1024;
  * much and free little, so V8 decides.
  */
 export function phaseEnded(): void {
-  if (collector && getHeapStatistics().used_heap_size < PHASE_GC_MAX_HEAP) collector();
+  if (!collector || getHeapStatistics().used_heap_size >= PHASE_GC_MAX_HEAP) return;
+  collector();
+  liveAfter = getHeapStatistics().used_heap_size;
+}
+
+/** Heap in use after the last collection asked for here. */
+let liveAfter = 0;
+/** How much the heap in use may grow within a phase before progressDone collects. */
+const PHASE_GROWTH = 48 * 1024 * 1024;
+
+/**
+ * A step of a long phase is done (a pack downloaded or uploaded): collect if the heap in use grew
+ * by PHASE_GROWTH since the last collection asked for here. A clone verifies ~3,000 objects per
+ * pack and keeps none of them: at 100,000 notes V8 let its heap grow to 115 MiB in use, ~20 live.
+ */
+export function progressDone(): void {
+  if (!collector) return;
+  const used = getHeapStatistics().used_heap_size;
+  if (used > liveAfter + PHASE_GROWTH) phaseEnded();
 }

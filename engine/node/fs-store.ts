@@ -21,7 +21,7 @@ import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/
 import { writeFileAtomic } from "./atomic-file.ts";
 import { nodeCompressor } from "./native.ts";
 import { FormatError } from "../core/bytes.ts";
-import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, type Location } from "./pack-index.ts";
+import { PACK_INDEX_FILE, PackIndexFile, mergeIndexFile, type Location } from "./pack-index.ts";
 
 /**
  * Inflated frames kept for reuse (frames are ~256 KiB raw: 64 of them). Stored frames (tree nodes,
@@ -101,7 +101,7 @@ export class FsStore implements LocalStore {
   private async rewriteIndex(): Promise<void> {
     const flushed = new Set(this.loosePacks);
     const packs = [...(this.indexFile?.packs ?? []), ...flushed];
-    const bytes = encodePackIndex(packs, mergeEntries(this.indexFile, this.index), (this.indexFile?.count ?? 0) + this.index.size);
+    const bytes = mergeIndexFile(this.indexFile, packs, this.index);
     const path = join(this.root, PACK_INDEX_FILE);
     await writeFileAtomic(path, bytes);
     this.indexFile?.close();
@@ -289,15 +289,20 @@ export class FsStore implements LocalStore {
     await writeFileAtomic(join(this.root, "meta", `${key}.json`), JSON.stringify(value));
   }
 
+  /** Drops the frames kept for reads to come (up to 32 MiB); reads still work, from disk. */
+  dropCaches(): void {
+    this.frameCache.clear();
+    this.frameCacheBytes = 0;
+  }
+
   async close(): Promise<void> {
+    this.dropCaches();
     // The index file only saves the next open some reading: failing to write it (a full disk) loses nothing.
     await this.flushIndex().catch(() => {});
     this.indexFile?.close();
     this.indexFile = null;
     await this.closeHandles();
     this.closeSyncFds();
-    this.frameCache.clear();
-    this.frameCacheBytes = 0;
   }
 }
 

@@ -150,6 +150,12 @@ export class PackIndexFile {
     return undefined;
   }
 
+  /** Entries [first, first + n) as they are on disk (n x ENTRY_BYTES), read into `into`. */
+  readEntries(first: number, n: number, into: Uint8Array): void {
+    const want = n * ENTRY_BYTES;
+    if (readSync(this.fd, into, 0, want, this.entriesAt + first * ENTRY_BYTES) !== want) throw new FormatError("pack index ends early (torn or damaged)");
+  }
+
   /** Every entry in address order, read in chunks of about 1 MiB. */
   *entries(): Generator<{ addr: Uint8Array; loc: Location }> {
     const per = Math.floor((1 << 20) / ENTRY_BYTES);
@@ -176,4 +182,83 @@ export function* mergeEntries(file: PackIndexFile | null, extra: ReadonlyMap<Add
     yield e;
   }
   for (; k < more.length; k++) yield more[k];
+}
+
+/** Entries copied from the old file per read (about 1 MiB). */
+const MERGE_CHUNK = Math.floor((1 << 20) / ENTRY_BYTES);
+
+/**
+ * The bytes of a new index file: `file`'s entries (if any) and `extra`'s merged in address order (an
+ * address in both keeps the file's), for `packs`, which must start with the file's packs in its
+ * order (so its entries keep their pack numbers). What encodePackIndex(packs, mergeEntries(file,
+ * extra)) gives, without an object per entry: the file's entries are copied in runs, 1 MiB read at a
+ * time, into the one output buffer. At 360,000 objects the per-entry objects of that were ~90 MB of
+ * garbage per rewrite, and a clone or an initial push rewrites the file about six times.
+ */
+export function mergeIndexFile(file: PackIndexFile | null, packs: readonly Address[], extra: ReadonlyMap<Address, Location>): Uint8Array {
+  const old = file?.packs ?? [];
+  if (old.some((p, i) => packs[i] !== p)) throw new RangeError("the new pack list must start with the index file's packs");
+  const more = [...extra].map(([a, loc]) => ({ addr: fromHex(a), loc })).sort((x, y) => compareBytes(x.addr, y.addr));
+  const fileCount = file?.count ?? 0;
+  const packNo = new Map(packs.map((p, i) => [p, i]));
+  const entriesAt = HEADER_BYTES + 32 * packs.length + 4 * FANOUT;
+  const out = new Uint8Array(entriesAt + ENTRY_BYTES * (fileCount + more.length));
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  view.setUint32(5, packs.length, true);
+  packs.forEach((p, i) => out.set(fromHex(p), HEADER_BYTES + 32 * i));
+  const counts = new Uint32Array(FANOUT);
+  let at = entriesAt;
+  const putNew = (e: { addr: Uint8Array; loc: Location }) => {
+    const p = packNo.get(e.loc.pack);
+    if (p === undefined) throw new RangeError(`pack ${e.loc.pack} is not in the pack list`);
+    out.set(e.addr, at);
+    view.setUint32(at + 32, p, true);
+    view.setUint32(at + 36, e.loc.frameOffset, true);
+    view.setUint32(at + 40, e.loc.storedLength, true);
+    view.setUint32(at + 44, e.loc.rawLength, true);
+    view.setUint32(at + 48, e.loc.offset, true);
+    view.setUint32(at + 52, e.loc.length, true);
+    out[at + 56] = e.loc.codec;
+    counts[prefixOf(e.addr)]++;
+    at += ENTRY_BYTES;
+  };
+  let k = 0;
+  const chunk = new Uint8Array(Math.min(MERGE_CHUNK, Math.max(fileCount, 1)) * ENTRY_BYTES);
+  for (let first = 0; first < fileCount; first += MERGE_CHUNK) {
+    const n = Math.min(MERGE_CHUNK, fileCount - first);
+    (file as PackIndexFile).readEntries(first, n, chunk);
+    let run = 0; // the chunk's entries [run, i) are still to be copied
+    for (let i = 0; i < n; i++) {
+      const e = i * ENTRY_BYTES;
+      counts[(chunk[e] << 8) | chunk[e + 1]]++;
+      if (k === more.length) continue;
+      let c = compareAt(more[k].addr, chunk, e);
+      if (c > 0) continue;
+      out.set(chunk.subarray(run * ENTRY_BYTES, e), at);
+      at += e - run * ENTRY_BYTES;
+      run = i;
+      for (; c < 0; c = k < more.length ? compareAt(more[k].addr, chunk, e) : 1) putNew(more[k++]);
+      if (c === 0) k++; // in the file already: the file's location stays
+    }
+    out.set(chunk.subarray(run * ENTRY_BYTES, n * ENTRY_BYTES), at);
+    at += (n - run) * ENTRY_BYTES;
+  }
+  for (; k < more.length; k++) putNew(more[k]);
+  const count = (at - entriesAt) / ENTRY_BYTES;
+  view.setUint32(9, count, true);
+  let sum = 0;
+  const fanoutAt = HEADER_BYTES + 32 * packs.length;
+  for (let i = 0; i < FANOUT; i++) view.setUint32(fanoutAt + 4 * i, (sum += counts[i]), true);
+  return out.subarray(0, at);
+}
+
+/** Address `a` compared with the 32 bytes of `b` at `at` (<0, 0, >0). */
+function compareAt(a: Uint8Array, b: Uint8Array, at: number): number {
+  for (let i = 0; i < 32; i++) {
+    const d = a[i] - b[at + i];
+    if (d !== 0) return d;
+  }
+  return 0;
 }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { FormatError, compareBytes, fromHex, toHex } from "../../engine/core/bytes.ts";
 import { sha256, addressOf } from "../../engine/core/hash.ts";
 import { ObjectType } from "../../engine/core/object.ts";
-import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, type Location } from "../../engine/node/pack-index.ts";
+import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, mergeIndexFile, type Location } from "../../engine/node/pack-index.ts";
 import { FsStore } from "../../engine/node/fs-store.ts";
 import { Codec } from "../../engine/core/pack.ts";
 
@@ -92,11 +92,40 @@ describe("pack index: properties", () => {
           const union = new Map([...extra, ...model]);
           expect(merged.map((m) => m[0])).toEqual([...union.keys()].sort());
           for (const [a, loc] of merged) expect(loc).toEqual(union.get(a));
+          // The file store's merge (runs copied, no object per entry) gives those bytes exactly.
+          const packs = [P1, P2, "c3".repeat(32)];
+          expect(toHex(mergeIndexFile(f, packs, extra))).toBe(toHex(encodePackIndex(packs, mergeEntries(f, extra), union.size)));
+          expect(toHex(mergeIndexFile(null, packs, extra))).toBe(toHex(encodePackIndex(packs, mergeEntries(null, extra), extra.size)));
           f.close();
         },
       ),
       { numRuns: 60 },
     );
+  });
+
+  it("the store's merge crosses its 1 MiB read chunks: 45,000 entries in the file, 7,000 new, some already there", async () => {
+    const dir = await tmp();
+    let x = 12345;
+    const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+    const addr = () => {
+      const a = new Uint8Array(32);
+      for (let i = 0; i < 32; i += 4) new DataView(a.buffer).setUint32(i, next());
+      return toHex(a);
+    };
+    const loc = (pack: string, i: number): Location => ({ pack, frameOffset: i, storedLength: i + 1, rawLength: i + 2, codec: Codec.Gzip, offset: i + 3, length: i + 4 });
+    const inFile = Array.from({ length: 45_000 }, (_, i) => [addr(), loc(P1, i)] as const);
+    const sorted = inFile.map(([a, l]) => ({ addr: fromHex(a), loc: l })).sort((p, q) => compareBytes(p.addr, q.addr));
+    const file = path.join(dir, PACK_INDEX_FILE);
+    await writeFile(file, encodePackIndex([P1], sorted, sorted.length));
+    const f = PackIndexFile.open(file);
+    const extra = new Map<string, Location>();
+    for (let i = 0; i < 7_000; i++) extra.set(i % 10 === 0 ? inFile[i * 5][0] : addr(), loc(P2, i));
+    const packs = [P1, P2];
+    const merged = mergeIndexFile(f, packs, extra);
+    expect(toHex(merged)).toBe(toHex(encodePackIndex(packs, mergeEntries(f, extra), 52_000)));
+    expect(new DataView(merged.buffer, merged.byteOffset).getUint32(9, true)).toBe(45_000 + 6_300);
+    expect(() => mergeIndexFile(f, [P2, P1], extra)).toThrow(/start with the index file's packs/);
+    f.close();
   });
 
   it("a torn or foreign file is refused at open", async () => {
