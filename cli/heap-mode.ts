@@ -74,6 +74,11 @@ const PHASE_GROWTH = 48 * 1024 * 1024;
  */
 export function progressDone(): void {
   if (!collector) return;
-  const used = getHeapStatistics().used_heap_size;
-  if (used > liveAfter + PHASE_GROWTH) phaseEnded();
+  const grown = getHeapStatistics().used_heap_size - liveAfter;
+  // Near the process's memory target less growth is worth a collection: packs in flight and their
+  // decoded frames (outside the heap) come and go in tens of MiB, and a peak is where both meet.
+  if (grown > PHASE_GROWTH || (grown > PHASE_GROWTH / 3 && process.memoryUsage.rss() > SOFT_RSS_TARGET)) phaseEnded();
 }
+
+/** The resident size above which progressDone collects sooner (issue 14: <= 256 MiB a sync). */
+const SOFT_RSS_TARGET = 224 * 1024 * 1024;
