@@ -21,7 +21,7 @@ import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/
 import { writeFileAtomic } from "./atomic-file.ts";
 import { nodeCompressor } from "./native.ts";
 import { FormatError } from "../core/bytes.ts";
-import { PACK_INDEX_FILE, PackIndexFile, encodePackIndex, mergeEntries, type Location } from "./pack-index.ts";
+import { PACK_INDEX_FILE, PackIndexFile, mergePackIndex, type Location } from "./pack-index.ts";
 
 /**
  * Inflated frames kept for reuse (frames are ~256 KiB raw: 64 of them). Stored frames (tree nodes,
@@ -100,12 +100,11 @@ export class FsStore implements LocalStore {
 
   private async rewriteIndex(): Promise<void> {
     const flushed = new Set(this.loosePacks);
-    const packs = [...(this.indexFile?.packs ?? []), ...flushed];
-    const bytes = encodePackIndex(packs, mergeEntries(this.indexFile, this.index), (this.indexFile?.count ?? 0) + this.index.size);
+    const bytes = mergePackIndex(this.indexFile, [...flushed], this.index);
     const path = join(this.root, PACK_INDEX_FILE);
     await writeFileAtomic(path, bytes);
     this.indexFile?.close();
-    this.indexFile = PackIndexFile.open(path);
+    this.indexFile = PackIndexFile.open(path, bytes);
     // Only what the file now lists leaves memory: a pack indexed during the write stays loose.
     for (const [addr, loc] of this.index) if (flushed.has(loc.pack)) this.index.delete(addr);
     for (const id of flushed) this.loosePacks.delete(id);
