@@ -254,7 +254,9 @@ export class FsStore implements LocalStore {
 
   async getPack(id: Address): Promise<Uint8Array | undefined> {
     try {
-      return new Uint8Array(await readFile(this.packPath(id)));
+      const b = await readFile(this.packPath(id));
+      // The file's own buffer when it is one (it is: readFile allocates it), not a copy: packs are megabytes.
+      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer) : new Uint8Array(b);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
