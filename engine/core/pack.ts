@@ -297,15 +297,13 @@ export class PackBuilder {
   }
 
   async finish(c: Compressor): Promise<BuiltPack> {
-    // A stored frame keeps its objects as parts, joined once into the pack below (an encrypted
-    // vault's frames are all stored: joining each frame first copied every byte twice).
     const stored = await Promise.all(
-      this.frames.map(async (f): Promise<{ codec: Codec; parts: Uint8Array[]; length: number; rawLength: number }> => {
-        if (f.codec === Codec.Stored) return { codec: f.codec, parts: f.parts, length: f.size, rawLength: f.size };
+      this.frames.map(async (f) => {
         const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
+        if (f.codec === Codec.Stored) return { codec: f.codec, data: raw, rawLength: f.size };
         const gz = f.codec === Codec.Shuffle4Gzip ? await c.gzip(shuffle4(raw), { entropyOnly: true }) : await c.gzip(raw);
         // A frame that gzip cannot shrink is kept as it is.
-        return gz.length < raw.length ? { codec: f.codec, parts: [gz], length: gz.length, rawLength: f.size } : { codec: Codec.Stored, parts: [raw], length: raw.length, rawLength: f.size };
+        return gz.length < raw.length ? { codec: f.codec, data: gz, rawLength: f.size } : { codec: Codec.Stored as Codec, data: raw, rawLength: f.size };
       }),
     );
     const objects: PackObjectInfo[] = [];
@@ -313,10 +311,10 @@ export class PackBuilder {
       for (const o of f.objects) objects.push({ ...o, frame: i });
     });
     const header = encodePackHeader(
-      stored.map((s) => ({ codec: s.codec, storedLength: s.length, rawLength: s.rawLength })),
+      stored.map((s) => ({ codec: s.codec, storedLength: s.data.length, rawLength: s.rawLength })),
       objects,
     );
-    const bytes = concatBytes([header, ...stored.flatMap((s) => s.parts)]);
+    const bytes = concatBytes([header, ...stored.map((s) => s.data)]);
     return { id: addressOf(bytes), bytes, objects, rawBytes: this.rawBytes };
   }
 }

@@ -5,7 +5,7 @@
 // all transferable, never one message per object.
 import type { Address } from "../core/hash.ts";
 import type { ObjectType } from "../core/object.ts";
-import { sealObject, sealObjectInto, sealedBound, type SealKeys } from "./seal.ts";
+import { sealObject, type SealKeys } from "./seal.ts";
 
 export interface SealJob {
   type: ObjectType;
@@ -53,24 +53,28 @@ export function encodeSealBatch(jobs: readonly SealJob[]): SealBatchWire {
 
 /** Seals every object of a wire batch here (what a worker runs). */
 export function sealWireBatch(keys: SealKeys, wire: SealBatchWire): SealedBatchWire {
-  // One buffer of the most the batch can take (padding adds at most ~3%), sealed into in place.
-  let bound = 0;
+  const out: Uint8Array[] = [];
   let start = 0;
-  for (const end of wire.ends) {
-    bound += sealedBound(end - start);
-    start = end;
-  }
-  const data = new Uint8Array(bound);
-  const ends = new Uint32Array(wire.addrs.length);
-  let at = 0;
-  start = 0;
   for (let i = 0; i < wire.addrs.length; i++) {
     const end = wire.ends[i];
-    at = sealObjectInto(keys, wire.types[i] as ObjectType, wire.addrs[i], wire.data.subarray(start, end), wire.compress[i] === 1, data, at);
-    ends[i] = at;
+    out.push(sealObject(keys, wire.types[i] as ObjectType, wire.addrs[i], wire.data.subarray(start, end), wire.compress[i] === 1));
     start = end;
   }
-  return { ends, data: data.subarray(0, at) };
+  return joinBatch(out);
+}
+
+function joinBatch(parts: Uint8Array[]): SealedBatchWire {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const data = new Uint8Array(total);
+  const ends = new Uint32Array(parts.length);
+  let at = 0;
+  parts.forEach((p, i) => {
+    data.set(p, at);
+    at += p.length;
+    ends[i] = at;
+  });
+  return { ends, data };
 }
 
 /** The sealed objects of a wire answer, as views into its buffer (no copies). */

@@ -104,32 +104,6 @@ export interface SealKeys {
 
 /** Seals `plaintext` (whose address is `addr`); `compress` tries DEFLATE and keeps it when smaller. */
 export function sealObject(k: SealKeys, type: ObjectType, addr: Address, plaintext: Uint8Array, compress: boolean): Uint8Array {
-  const payload = preparePayload(type, addr, plaintext, compress);
-  const out = new Uint8Array(SEAL_OVERHEAD + payload.length);
-  sealPayload(k, type, payload, out);
-  return out;
-}
-
-/** The most bytes sealing `n` bytes of plaintext can give (DEFLATE is kept only when it shrinks the data). */
-export function sealedBound(n: number): number {
-  return SEAL_OVERHEAD + paddedLength(n + 2);
-}
-
-/**
- * sealObject, written into `out` at `at` (which must have sealedBound(plaintext.length) bytes
- * there); returns where it ends. Same bytes: a batch seals into one buffer, without an allocation
- * and a copy per object.
- */
-export function sealObjectInto(k: SealKeys, type: ObjectType, addr: Address, plaintext: Uint8Array, compress: boolean, out: Uint8Array, at: number): number {
-  const payload = preparePayload(type, addr, plaintext, compress);
-  const end = at + SEAL_OVERHEAD + payload.length;
-  if (end > out.length) throw new RangeError(`no room to seal ${plaintext.length} bytes at ${at} of ${out.length}`);
-  sealPayload(k, type, payload, out.subarray(at, end));
-  return end;
-}
-
-/** The padded payload (in scratch space) of an object, with AD filled in for it. */
-function preparePayload(type: ObjectType, addr: Address, plaintext: Uint8Array, compress: boolean): Uint8Array {
   if (plaintext.length > MAX_PLAINTEXT) throw new RangeError(`object of ${plaintext.length} bytes exceeds ${MAX_PLAINTEXT}`);
   const c = cryptoImpl();
   let z: Uint8Array | null = null;
@@ -154,17 +128,13 @@ function preparePayload(type: ObjectType, addr: Address, plaintext: Uint8Array, 
   payload[at++] = 0x80;
   payload.fill(0, at);
   fillAd(AD, type, addr);
-  return payload;
-}
-
-/** version | type | nonce | ciphertext | tag of a prepared payload into `out` (exactly SEAL_OVERHEAD + payload.length bytes). */
-function sealPayload(k: SealKeys, type: ObjectType, payload: Uint8Array, out: Uint8Array): void {
-  const c = cryptoImpl();
+  const out = new Uint8Array(2 + NONCE_BYTES + padded + TAG_BYTES);
   out[0] = SEAL_VERSION;
   out[1] = type;
   const nonce = out.subarray(2, 2 + NONCE_BYTES);
   nonce.set(c.hmacSha256(k.nonceKey, AD, payload).subarray(0, NONCE_BYTES));
   c.xchachaSeal(k.sealKey, nonce, AD, payload, out.subarray(2 + NONCE_BYTES));
+  return out;
 }
 
 /** Cheap shape check for stores (version byte, minimum length); the real check is openObject. */

@@ -1,12 +1,24 @@
-// HttpRemote's sendParts for Node (engine/remote/http-remote.ts): a request body given in parts is
-// written to the socket part by part with node:http(s), never joined. Node's fetch (undici) copied
+// A fetch for HttpRemote in Node (the CLI passes it as its `fetch`): big POST bodies (pushes) are
+// written to the socket with node:http(s) instead of going through Node's fetch (undici), which copied
 // a push body about three times on its way out (its body extraction, the tee of a request clone,
 // the stream's chunks): 400 MiB of pushes cost 2.7-3.0 CPU-s through fetch and 0.15 s this way
 // (loopback, measured). Only request bodies go this way; responses (small JSON for pushes) are
 // read whole into a standard Response, so callers see what fetch would give them.
 import http from "node:http";
 import https from "node:https";
-import type { SendParts } from "../remote/http-remote.ts";
+/** A request with a body in parts; fails like fetch (a TypeError whose `cause` is the socket's error). */
+export type SendParts = (url: string, init: { method: string; headers: Headers; body: readonly Uint8Array[] }) => Promise<Response>;
+
+/** POST bodies from this size on go through sendParts; everything else (pulls' streamed answers included) through `base`. */
+const DIRECT_BYTES = 64 * 1024;
+
+/** `fetch` with big POST bodies sent by sendParts (same request bytes, a standard Response). */
+export function nodeFetch(base: typeof fetch = fetch.bind(globalThis)): typeof fetch {
+  return (input, init) =>
+    init?.method === "POST" && init.body instanceof Uint8Array && init.body.length >= DIRECT_BYTES
+      ? sendParts(String(input), { method: "POST", headers: new Headers(init.headers), body: [init.body] })
+      : base(input, init);
+}
 
 /** Kept-alive connections, as fetch keeps them (idle sockets do not hold the process open). */
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };

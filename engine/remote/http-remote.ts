@@ -9,19 +9,9 @@ export interface HttpRemoteOptions {
   vault: string;
   token: string;
   fetch?: typeof fetch;
-  /**
-   * Sends a request whose body is given in parts, without joining them (pushes: megabytes of
-   * packs). Default: the parts joined into one buffer and sent with `fetch`. The Node adapter
-   * (engine/node/send-parts.ts) writes them to the socket as they are: Node's fetch copied a push
-   * body about three times (~2.5 CPU-s of a 380 MB initial push).
-   */
-  sendParts?: SendParts;
   /** Largest pack a pull response may carry (bounded memory on this side). */
   maxPackBytes?: number;
 }
-
-/** A request with a body in parts; fails like fetch (a TypeError whose `cause` is the socket's error). */
-export type SendParts = (url: string, init: { method: string; headers: Headers; body: readonly Uint8Array[] }) => Promise<Response>;
 
 /** Bytes of an HTTP/1.1 header block we send or get, for the report (the wire adds a few more). */
 function headerBytes(h: Headers, firstLine: string): number {
@@ -44,26 +34,12 @@ export class HttpRemote implements Remote {
     this.doFetch = opts.fetch ?? fetch.bind(globalThis);
   }
 
-  private async request(method: string, path: string, body?: Uint8Array | readonly Uint8Array[], contentType = "application/json"): Promise<Response> {
+  private async request(method: string, path: string, body?: Uint8Array, contentType = "application/json"): Promise<Response> {
     const headers = new Headers({ authorization: `Bearer ${this.opts.token}` });
     if (body) headers.set("content-type", contentType);
     const url = this.base + path;
-    let send: () => Promise<Response>;
-    let length = 0;
-    if (body instanceof Uint8Array || body === undefined) {
-      length = body?.length ?? 0;
-      send = () => this.doFetch(url, { method, headers, body: body as BodyInit | undefined });
-    } else {
-      for (const p of body) length += p.length;
-      const sendParts = this.opts.sendParts;
-      if (sendParts) send = () => sendParts(url, { method, headers, body });
-      else {
-        const joined = concatBytes(body as Uint8Array[]);
-        send = () => this.doFetch(url, { method, headers, body: joined as BodyInit });
-      }
-    }
     this.stats.requests++;
-    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + length;
+    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + (body?.length ?? 0);
     let res: Response | undefined;
     // A connection can die under a request: most often a kept-alive socket the server closed while
     // idle (the local server does after 5 s; a client whose timers run late reuses it). Such a dead
@@ -74,7 +50,7 @@ export class HttpRemote implements Remote {
     let stale = 0;
     while (!res) {
       try {
-        res = await send();
+        res = await this.doFetch(url, { method, headers, body: body as BodyInit | undefined });
       } catch (e) {
         if (isDeadConnection(e) && stale < STALE_RETRIES) {
           stale++;
@@ -129,12 +105,12 @@ export class HttpRemote implements Remote {
 
   /** POSTs a stream of packs (and a commit) to `path`; the answer is JSON. */
   private async postPacks<T>(path: string, packs: readonly Uint8Array[], commit?: CommitRequest): Promise<T> {
-    // Headers beside the packs: the packs (megabytes) are not copied here.
+    // Headers beside the packs, copied once into the body (packs are megabytes).
     const parts: Uint8Array[] = [STREAM_MAGIC];
     for (const p of packs) parts.push(sectionHeader(Section.Pack, p.length), p);
     if (commit) parts.push(jsonSection(Section.Json, commit));
     parts.push(jsonSection(Section.End, {}));
-    const res = await this.request("POST", path, parts, "application/vnd.penumbra.stream");
+    const res = await this.request("POST", path, concatBytes(parts), "application/vnd.penumbra.stream");
     const text = await res.text();
     this.stats.bytesDown += utf8(text).length;
     return JSON.parse(text) as T;

@@ -8,7 +8,7 @@ import { ObjectType } from "../../engine/core/object.ts";
 import { portableCrypto, useCryptoImpl } from "../../engine/crypto/primitives.ts";
 import { nodeCrypto } from "../../engine/crypto/node.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
-import { paddedLength, TamperedObjectError, SEAL_OVERHEAD, MIN_SEALED, sealObject, sealObjectInto, sealedBound, type SealKeys } from "../../engine/crypto/seal.ts";
+import { paddedLength, TamperedObjectError, SEAL_OVERHEAD, MIN_SEALED } from "../../engine/crypto/seal.ts";
 import { createEncryption, unlockEncryption, rewrapEncryption, parseEncryption, WrongPassphraseError, EncryptionConfigError, type EncryptionConfig } from "../../engine/crypto/envelope.ts";
 
 const FAST = { kdf: { name: "scrypt" as const, N: 1024, r: 8, p: 1 }, allowWeakKdf: true };
@@ -17,34 +17,6 @@ afterEach(() => useCryptoImpl(portableCrypto));
 function keysOf(seed: number): VaultKeys {
   return VaultKeys.fromVaultKey(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i * 7) & 255));
 }
-
-describe("sealing into a buffer", () => {
-  it("sealObjectInto writes sealObject's bytes, within sealedBound, compressible or not (both implementations)", () => {
-    const sk = (keysOf(3) as unknown as { seal: SealKeys }).seal;
-    for (const impl of [portableCrypto, nodeCrypto]) {
-      useCryptoImpl(impl);
-      fc.assert(
-        fc.property(fc.oneof(fc.uint8Array({ maxLength: 5000 }), fc.string({ maxLength: 1500 }).map((t) => utf8(t.repeat(4)))), fc.boolean(), fc.nat({ max: 50 }), (bytes, compress, at) => {
-          const addr = keysOf(3).addressOf(bytes);
-          const want = sealObject(sk, ObjectType.Blob, addr, bytes, compress);
-          expect(want.length).toBeLessThanOrEqual(sealedBound(bytes.length));
-          const out = new Uint8Array(at + sealedBound(bytes.length)).fill(0xee);
-          const end = sealObjectInto(sk, ObjectType.Blob, addr, bytes, compress, out, at);
-          expect(end).toBe(at + want.length);
-          expect(toHex(out.subarray(at, end))).toBe(toHex(want));
-          expect(out.subarray(0, at).every((b) => b === 0xee)).toBe(true);
-        }),
-        { numRuns: 100 },
-      );
-    }
-  });
-
-  it("refuses to write past the buffer", () => {
-    const sk = (keysOf(3) as unknown as { seal: SealKeys }).seal;
-    const bytes = new Uint8Array(100);
-    expect(() => sealObjectInto(sk, ObjectType.Blob, keysOf(3).addressOf(bytes), bytes, false, new Uint8Array(sealedBound(100) - 1), 0)).toThrow(RangeError);
-  });
-});
 
 describe("Node fast paths = portable bytes", () => {
   it("HMAC, XChaCha20-Poly1305 and DEFLATE round trips agree on random inputs (both directions)", () => {
