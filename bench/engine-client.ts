@@ -7,6 +7,7 @@ import { gzipSync, constants } from "node:zlib";
 import { openFolder } from "../cli/context.ts";
 import { syncFolder, type Mode } from "../cli/folder-sync.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
+import { nodeFetch } from "../engine/node/send-parts.ts"; // as the CLI sends (cli/context.ts)
 import { GZIP_LEVEL, type Compressor } from "../engine/core/compress.ts";
 import { measureSelf } from "./child.ts";
 import { preferSmallHeap } from "../cli/heap-mode.ts";
@@ -46,7 +47,7 @@ await measureSelf(async (m) => {
   const ctx = await openFolder(args.dir, args.token);
   const tOpen = performance.now();
   const counter: OpsCounter = { requests: 0, a: 0, b: 0 };
-  ctx.remote = new HttpRemote({ url: ctx.config.remote, vault: ctx.config.vault, token: args.token, fetch: countingFetch(counter, fetch, args.closeConnections) });
+  ctx.remote = new HttpRemote({ url: ctx.config.remote, vault: ctx.config.vault, token: args.token, fetch: countingFetch(counter, nodeFetch(), args.closeConnections) });
 
   const phases: EnginePhases = { openMs: tOpen - t0, scanMs: 0, commitMs: 0, remoteMs: 0, otherMs: 0 };
   let scanEnd = 0;

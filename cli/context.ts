@@ -13,6 +13,7 @@ import { EncryptionConfigError, WrongPassphraseError } from "../engine/crypto/en
 import { TamperedObjectError } from "../engine/crypto/seal.ts";
 import { installNodeCrypto } from "../engine/crypto/node.ts";
 import { installSealPool } from "../engine/node/seal-pool.ts";
+import { nodeFetch } from "../engine/node/send-parts.ts";
 import { ScanPool } from "./scan-pool.ts";
 import { fromHex, toHex } from "../engine/core/bytes.ts";
 import { HttpRemote } from "../engine/remote/http-remote.ts";
@@ -103,7 +104,7 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
     if (e instanceof VaultKeyError) throw new CliError(`${join(dir, STATE_DIR)}: ${e.message}`, "move the folder's .penumbra-sync away and init again to re-clone", "vault_key");
     throw new CliError(`the local state in ${join(dir, STATE_DIR)} is corrupt: ${(e as Error).message}`, "run verify, or move the folder's .penumbra-sync away and init again to re-clone");
   }
-  const remote = new HttpRemote({ url: config.remote, vault: config.vault, token });
+  const remote = new HttpRemote({ url: config.remote, vault: config.vault, token, fetch: nodeFetch() });
   const checkout = await openCheckout(join(dir, STATE_DIR), vault);
   const ctx = { dir, config, store, vault, remote, checkout, reader: scanPool() };
   await finishCheckout(ctx);

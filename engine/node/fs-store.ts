@@ -15,13 +15,13 @@ import { join } from "node:path";
 import { closeSync, openSync, readSync } from "node:fs";
 import { addressOf, type Address } from "../core/hash.ts";
 import type { StoredObject } from "../core/object.ts";
-import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, Codec } from "../core/pack.ts";
+import { PackBuilder, decodeFrame, decodePackHeader, packLength, PACK_PREFIX_BYTES, Codec, type PackHeader } from "../core/pack.ts";
 import type { Compressor } from "../core/compress.ts";
 import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/store.ts";
 import { writeFileAtomic } from "./atomic-file.ts";
 import { nodeCompressor } from "./native.ts";
 import { FormatError } from "../core/bytes.ts";
-import { PACK_INDEX_FILE, PackIndexFile, mergeIndexFile, type Location } from "./pack-index.ts";
+import { PACK_INDEX_FILE, PackIndexFile, mergePackIndex, type Location } from "./pack-index.ts";
 
 /**
  * Inflated frames kept for reuse (frames are ~256 KiB raw: 64 of them). Stored frames (tree nodes,
@@ -100,12 +100,11 @@ export class FsStore implements LocalStore {
 
   private async rewriteIndex(): Promise<void> {
     const flushed = new Set(this.loosePacks);
-    const packs = [...(this.indexFile?.packs ?? []), ...flushed];
-    const bytes = mergeIndexFile(this.indexFile, packs, this.index);
+    const bytes = mergePackIndex(this.indexFile, [...flushed], this.index);
     const path = join(this.root, PACK_INDEX_FILE);
     await writeFileAtomic(path, bytes);
     this.indexFile?.close();
-    this.indexFile = PackIndexFile.open(path);
+    this.indexFile = PackIndexFile.open(path, bytes);
     // Only what the file now lists leaves memory: a pack indexed during the write stays loose.
     for (const [addr, loc] of this.index) if (flushed.has(loc.pack)) this.index.delete(addr);
     for (const id of flushed) this.loosePacks.delete(id);
@@ -115,7 +114,18 @@ export class FsStore implements LocalStore {
     return join(this.root, "packs", `${id}.pack`);
   }
 
-  private async indexPack(id: string): Promise<void> {
+  /** Indexes a pack in memory from its header: read from its file, or `known` (the header of the bytes just written). */
+  private async indexPack(id: string, known?: PackHeader): Promise<void> {
+    const h = known ?? (await this.readPackHeader(id));
+    this.loosePacks.add(id);
+    for (const o of h.objects) {
+      if (this.index.has(o.addr) || this.indexFile?.find(o.addr)) continue;
+      const f = h.frames[o.frame];
+      this.index.set(o.addr, { pack: id, frameOffset: f.offset, storedLength: f.storedLength, rawLength: f.rawLength, codec: f.codec, offset: o.offset, length: o.length });
+    }
+  }
+
+  private async readPackHeader(id: string): Promise<PackHeader> {
     const fh = await open(this.packPath(id), "r");
     try {
       const prefix = new Uint8Array(PACK_PREFIX_BYTES);
@@ -123,13 +133,7 @@ export class FsStore implements LocalStore {
       const headerLength = new DataView(prefix.buffer).getUint32(5, true);
       const head = new Uint8Array(PACK_PREFIX_BYTES + headerLength);
       await fh.read(head, 0, head.length, 0);
-      const h = decodePackHeader(head);
-      this.loosePacks.add(id);
-      for (const o of h.objects) {
-        if (this.index.has(o.addr) || this.indexFile?.find(o.addr)) continue;
-        const f = h.frames[o.frame];
-        this.index.set(o.addr, { pack: id, frameOffset: f.offset, storedLength: f.storedLength, rawLength: f.rawLength, codec: f.codec, offset: o.offset, length: o.length });
-      }
+      return decodePackHeader(head);
     } finally {
       await fh.close();
     }
@@ -248,14 +252,16 @@ export class FsStore implements LocalStore {
     if (packLength(h) !== bytes.length) throw new Error("refusing to store a truncated pack");
     const id = addressOf(bytes);
     await writeFileAtomic(this.packPath(id), bytes);
-    await this.indexPack(id);
+    await this.indexPack(id, h); // the header just decoded from these bytes: not read back from the file
     // The pack is on disk before the index names it: a crash here leaves a pack the next open indexes.
     if (this.index.size >= this.looseObjectsMax) await this.flushIndex(true);
   }
 
   async getPack(id: Address): Promise<Uint8Array | undefined> {
     try {
-      return new Uint8Array(await readFile(this.packPath(id)));
+      const b = await readFile(this.packPath(id));
+      // The file's own buffer when it is one (it is: readFile allocates it), not a copy: packs are megabytes.
+      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer) : new Uint8Array(b);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
