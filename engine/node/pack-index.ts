@@ -43,12 +43,8 @@ export interface Location {
 
 const prefixOf = (a: Uint8Array) => (a[0] << 8) | a[1];
 
-/**
- * Encodes sorted, unique entries (addresses as 32 bytes) for these packs, streamed: at most
- * `maxCount` of them (the buffer's size; the file is cut to the entries given).
- */
-export function encodePackIndex(packs: readonly Address[], entries: Iterable<{ addr: Uint8Array; loc: Location }>, maxCount: number): Uint8Array {
-  const packNo = new Map(packs.map((p, i) => [p, i]));
+/** A buffer for an index of these packs and up to `maxCount` entries, its header and pack list written. */
+function startIndex(packs: readonly Address[], maxCount: number): { out: Uint8Array; view: DataView; entriesAt: number } {
   const entriesAt = HEADER_BYTES + 32 * packs.length + 4 * FANOUT;
   const out = new Uint8Array(entriesAt + ENTRY_BYTES * maxCount);
   const view = new DataView(out.buffer);
@@ -56,6 +52,28 @@ export function encodePackIndex(packs: readonly Address[], entries: Iterable<{ a
   out[4] = VERSION;
   view.setUint32(5, packs.length, true);
   packs.forEach((p, i) => out.set(fromHex(p), HEADER_BYTES + 32 * i));
+  return { out, view, entriesAt };
+}
+
+/** One entry at `at`: the address, the pack's number, the location. */
+function writeEntry(out: Uint8Array, view: DataView, at: number, addr: Uint8Array, pack: number, loc: Location): void {
+  out.set(addr, at);
+  view.setUint32(at + 32, pack, true);
+  view.setUint32(at + 36, loc.frameOffset, true);
+  view.setUint32(at + 40, loc.storedLength, true);
+  view.setUint32(at + 44, loc.rawLength, true);
+  view.setUint32(at + 48, loc.offset, true);
+  view.setUint32(at + 52, loc.length, true);
+  out[at + 56] = loc.codec;
+}
+
+/**
+ * Encodes sorted, unique entries (addresses as 32 bytes) for these packs, streamed: at most
+ * `maxCount` of them (the buffer's size; the file is cut to the entries given).
+ */
+export function encodePackIndex(packs: readonly Address[], entries: Iterable<{ addr: Uint8Array; loc: Location }>, maxCount: number): Uint8Array {
+  const packNo = new Map(packs.map((p, i) => [p, i]));
+  const { out, view, entriesAt } = startIndex(packs, maxCount);
   const counts = new Uint32Array(FANOUT);
   let at = entriesAt;
   let n = 0;
@@ -66,14 +84,7 @@ export function encodePackIndex(packs: readonly Address[], entries: Iterable<{ a
     const p = packNo.get(loc.pack);
     if (p === undefined) throw new RangeError(`pack ${loc.pack} is not in the pack list`);
     counts[prefixOf(addr)]++;
-    out.set(addr, at);
-    view.setUint32(at + 32, p, true);
-    view.setUint32(at + 36, loc.frameOffset, true);
-    view.setUint32(at + 40, loc.storedLength, true);
-    view.setUint32(at + 44, loc.rawLength, true);
-    view.setUint32(at + 48, loc.offset, true);
-    view.setUint32(at + 52, loc.length, true);
-    out[at + 56] = loc.codec;
+    writeEntry(out, view, at, addr, p, loc);
     at += ENTRY_BYTES;
   }
   view.setUint32(9, n, true);
@@ -243,13 +254,7 @@ export function mergePackIndex(file: PackIndexFile | null, newPacks: readonly Ad
   const packs = [...(file?.packs ?? []), ...newPacks];
   const packNo = new Map(packs.map((p, i) => [p, i]));
   const more = [...extra].map(([a, loc]) => ({ addr: fromHex(a), loc })).sort((x, y) => compareBytes(x.addr, y.addr));
-  const entriesAt = HEADER_BYTES + 32 * packs.length + 4 * FANOUT;
-  const out = new Uint8Array(entriesAt + ENTRY_BYTES * ((file?.count ?? 0) + more.length));
-  const view = new DataView(out.buffer);
-  out.set(MAGIC, 0);
-  out[4] = VERSION;
-  view.setUint32(5, packs.length, true);
-  packs.forEach((p, i) => out.set(fromHex(p), HEADER_BYTES + 32 * i));
+  const { out, view, entriesAt } = startIndex(packs, (file?.count ?? 0) + more.length);
   const counts = new Uint32Array(FANOUT);
   let at = entriesAt;
   const sorted = (b: Uint8Array, bi: number) => {
@@ -260,14 +265,7 @@ export function mergePackIndex(file: PackIndexFile | null, newPacks: readonly Ad
     const p = packNo.get(loc.pack);
     if (p === undefined) throw new RangeError(`pack ${loc.pack} is not in the pack list`);
     counts[prefixOf(addr)]++;
-    out.set(addr, at);
-    view.setUint32(at + 32, p, true);
-    view.setUint32(at + 36, loc.frameOffset, true);
-    view.setUint32(at + 40, loc.storedLength, true);
-    view.setUint32(at + 44, loc.rawLength, true);
-    view.setUint32(at + 48, loc.offset, true);
-    view.setUint32(at + 52, loc.length, true);
-    out[at + 56] = loc.codec;
+    writeEntry(out, view, at, addr, p, loc);
     at += ENTRY_BYTES;
   };
   let k = 0;
