@@ -53,10 +53,12 @@ export interface UpdatedTree extends BuiltTree {
   /** Nodes of the old tree this update loaded (the cost; O(changes x depth)). */
   loaded: number;
   /**
-   * The changes that changed something, each with the entry it replaced (in key order): what
+   * The changes that changed something, each with the entry it replaced (in no set order): what
    * walkTreeDiff of the old and new roots would find, known here without decoding any leaf again.
+   * Absent when nothing changed, the tree is empty, built from nothing or rebuilt from format 1
+   * (callers walk the diff).
    */
-  changes: TreeChange[];
+  changes?: TreeChange[];
 }
 
 /** A node of the old tree, as loaded: where it sits (parent, index, path) and what it holds. */
@@ -149,7 +151,7 @@ export async function updateTree(
       keying,
       hashes,
     );
-    return { ...t, loaded: 0, changes: list.flatMap((c) => (c.entry ? [{ id: c.id, after: c.entry }] : [])) };
+    return { ...t, loaded: 0 };
   }
 
   let loaded = 0;
@@ -219,23 +221,17 @@ export async function updateTree(
 
   // Leaves with a change that changes something; the entries they replace are at hand here.
   const leafChanges = new Map<Loaded, Change[]>();
-  const keyed: { key: Uint8Array; change: TreeChange }[] = [];
+  const applied: TreeChange[] = [];
   for (const { node, changes: cs } of frontier) {
     const effective = cs.filter((c) => {
-      const i = findKey(node.keys, c.key);
-      if (i < 0) {
-        if (c.entry) keyed.push({ key: c.key, change: { id: c.id, after: c.entry } });
-        return c.entry !== null;
-      }
-      const before = node.entries[i];
-      if (c.entry && entriesEqual(before, c.entry)) return false;
-      keyed.push({ key: c.key, change: c.entry ? { id: c.id, before, after: c.entry } : { id: c.id, before } });
+      const before: Entry | undefined = node.entries[findKey(node.keys, c.key)]; // [-1]: absent
+      if (c.entry ? before && entriesEqual(before, c.entry) : !before) return false;
+      applied.push({ id: c.id, before, after: c.entry ?? undefined });
       return true;
     });
     if (effective.length) leafChanges.set(node, effective);
   }
-  const applied = keyed.sort((a, b) => compareBytes(a.key, b.key)).map((k) => k.change);
-  if (!leafChanges.size) return { root, count: countOf(rootNode), nodes: new Map(), loaded, changes: [] };
+  if (!leafChanges.size) return { root, count: countOf(rootNode), nodes: new Map(), loaded };
 
   const built = new Map<Address, { bytes: Uint8Array; children: Address[] }>();
   const entryItem = (key: Uint8Array, entry: Entry): Item => ({ ...leafItem(entry, key, keying, hashes), count: 1 });
@@ -318,7 +314,7 @@ export async function updateTree(
   let rootItem: Item;
   if (!top.length) {
     const empty = buildTree([], keying);
-    return { root: empty.root, count: 0, nodes: oldAddrs.has(empty.root) ? new Map() : empty.nodes, loaded, changes: applied };
+    return { root: empty.root, count: 0, nodes: oldAddrs.has(empty.root) ? new Map() : empty.nodes, loaded };
   }
   if (top.length > 1) {
     let h = level + 1;
@@ -368,15 +364,11 @@ async function rebuild(root: Address, changes: Change[], load: NodeLoader, keyin
     return load(addr);
   };
   for await (const e of iterateTree(root, counting)) entries.set(e.id, e);
-  const applied: TreeChange[] = [];
   for (const c of changes) {
-    const before = entries.get(c.id);
-    if (c.entry && before && entriesEqual(before, c.entry)) continue;
     if (c.entry) entries.set(c.id, c.entry);
     else entries.delete(c.id);
-    if (before || c.entry) applied.push({ id: c.id, ...(before ? { before } : {}), ...(c.entry ? { after: c.entry } : {}) });
   }
-  return { ...buildTree(entries.values(), keying, hashes), loaded, changes: applied };
+  return { ...buildTree(entries.values(), keying, hashes), loaded };
 }
 
 /**

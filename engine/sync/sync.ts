@@ -156,7 +156,7 @@ async function checkDescends(v: Vault, base: Address | null, head: Address): Pro
   if (!v.encrypted || !base || base === head) return;
   const lcas = await mergeBases(v, base, head);
   if (lcas.length !== 1 || lcas[0] !== base)
-    throw new SyncError(`the remote head ${head} does not descend from this device's last synced snapshot ${base}: the server rolled the vault back, forked its history or withheld part of it; nothing was applied`, "rollback");
+    throw new SyncError(`the remote head ${head} does not descend from this device's last synced ${base} (the server rolled back, forked or withheld history); nothing was applied`, "rollback");
 }
 
 /** Uploads the unpushed local packs and commits the head. Throws RemoteError head_moved on a lost CAS. */

@@ -206,7 +206,7 @@ export class Vault {
   }
 
   private all(): Map<string, Entry> {
-    if (!this.entries) throw new Error("the vault's working state is not loaded (opened with lazyWorking): await loadEntries() first");
+    if (!this.entries) throw new Error("working state not loaded (lazyWorking): await loadEntries() first");
     return this.entries;
   }
 
@@ -463,7 +463,7 @@ export class Vault {
     // the head (tree-walk.ts) rather than diffTrees, which decoded and kept every new leaf twice
     // (~60 MiB for an initial push of 100,000 notes). The walk re-decodes every rewritten leaf of
     // both trees: ~20 MiB of garbage for 1,000 scattered edits at 100,000 notes.
-    const diff = { changes: tree.changes ? [...tree.changes] : ([] as TreeChange[]), newNodes: newNodesOf(tree) };
+    const diff = { changes: tree.changes ?? [], newNodes: newNodesOf(tree) };
     if (!tree.changes) for await (const c of walkTreeDiff(this.headRoot, tree.root, nodeLoad)) diff.changes.push(c);
     diff.changes.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     let stats = { notes: 0, embeddings: 0, positions: 0 };
@@ -628,7 +628,7 @@ async function checkStoreKeys(store: LocalStore, keys: VaultKeys | undefined): P
     if (recorded) throw new VaultKeyError("this local store holds an encrypted vault: open it with the vault's keys");
     return;
   }
-  if (!store.setObjectCheck) throw new VaultKeyError("this local store cannot hold an encrypted vault (it has no setObjectCheck)");
+  if (!store.setObjectCheck) throw new VaultKeyError("this local store cannot hold an encrypted vault (no setObjectCheck)");
   if (recorded) {
     if (recorded.keyId !== keys.keyId) throw new VaultKeyError(`this local store holds the encrypted vault with key ${recorded.keyId}, not ${keys.keyId}`);
   } else {

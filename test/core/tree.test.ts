@@ -260,7 +260,7 @@ describe("format 1 trees (key-hash-only boundaries) are still read", () => {
     expect(got.root).toBe(want.root);
     expect(got.loaded).toBe(4);
     expect([...got.nodes.keys()].sort()).toEqual([...want.nodes.keys()].sort());
-    expect(got.changes).toEqual([{ id: "echo", before: GOLDEN_ENTRIES[4], after: changed }]);
+    expect(got.changes).toBeUndefined(); // a rebuild: the caller walks the diff
   });
 });
 
