@@ -450,8 +450,6 @@ export class Vault {
   /**
    * Writes a snapshot of `tree` with these parents: new objects in packs, then refs (head last).
    * `tree.changes`, if given, are its changes against the working head's tree (headRoot).
-   */
-  /**
    * `alsoRefs` are written in the same atomic refs write as the new head: a merge moves `base` to the
    * remote head it merged only together with the head that has it as a parent (a crash between the
    * two writes would leave a head whose push the server refuses forever).
