@@ -6,6 +6,7 @@
 // and the timeline (every sample). Samples wait for the main thread: a long synchronous stretch shows
 // as a gap, and the process's peak may fall between two samples (VmHWM is exact).
 import { readFileSync, writeFileSync } from "node:fs";
+import { writeHeapSnapshot } from "node:v8";
 
 const t0 = performance.now();
 const every = Number(process.env.MEMSAMPLE_MS ?? 20);
@@ -34,6 +35,9 @@ globalThis.__memMark = (label) => {
   sample();
   marks.push({ label, ...samples[samples.length - 1] });
   if (process.env.MEMSAMPLE_MARKS) process.stderr.write(`mark ${JSON.stringify(marks[marks.length - 1])}\n`);
+  // MEMSAMPLE_HEAPSNAP=<label>:<file>: a heap snapshot written at that mark (what the heap holds there).
+  const [snapLabel, snapFile] = (process.env.MEMSAMPLE_HEAPSNAP ?? "").split(/:(.*)/s);
+  if (snapFile && label === snapLabel) writeHeapSnapshot(snapFile);
 };
 process.on("exit", () => {
   sample();

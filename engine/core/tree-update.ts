@@ -55,8 +55,8 @@ export interface UpdatedTree extends BuiltTree {
   /**
    * The changes that changed something, each with the entry it replaced (in no set order): what
    * walkTreeDiff of the old and new roots would find, known here without decoding any leaf again.
-   * Absent when nothing changed, the tree is empty, built from nothing or rebuilt from format 1
-   * (callers walk the diff).
+   * Absent when nothing changed, every entry was deleted or a format 1 tree was rebuilt (callers
+   * walk the diff).
    */
   changes?: TreeChange[];
 }
@@ -137,22 +137,21 @@ export async function updateTree(
   const childItem = (key: Uint8Array, addr: Address, count: number, level: number): Item => ({ key, hash: levelHash(key, level), weight: innerWeight(key), addr, count });
 
   const list: Change[] = [];
+  const added: TreeChange[] = [];
   for (const [id, entry] of changes) {
     if (entry && entry.id !== id) throw new RangeError(`change for ${id} holds the entry of ${entry.id}`);
+    // No tree yet: buildTree keys, sorts and checks the entries; every one is a change, as it is
+    // (an initial push's 100,000 entries neither keyed twice nor decoded again by a walk).
+    if (root === null) {
+      if (entry) added.push({ id, after: entry });
+      continue;
+    }
     if (entry) validateEntry(entry);
     list.push({ id, key: keying.keyOf(id), entry });
   }
+  if (root === null) return { ...buildTree(added.map((c) => c.after!), keying, hashes), loaded: 0, changes: added };
   list.sort((a, b) => compareBytes(a.key, b.key));
   for (let i = 1; i < list.length; i++) if (compareBytes(list[i - 1].key, list[i].key) === 0) throw new RangeError(`two changes for one key (${list[i].id})`);
-
-  if (root === null) {
-    const t = buildTree(
-      list.flatMap((c) => (c.entry ? [c.entry] : [])),
-      keying,
-      hashes,
-    );
-    return { ...t, loaded: 0 };
-  }
 
   let loaded = 0;
   const oldAddrs = new Set<Address>();

@@ -465,33 +465,23 @@ export class Vault {
     if (!tree.changes) for await (const c of walkTreeDiff(this.headRoot, tree.root, nodeLoad)) diff.changes.push(c);
     diff.changes.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     let stats = { notes: 0, embeddings: 0, positions: 0 };
+    const count = (e: Entry | undefined, by = 1) => {
+      if (e?.note) stats.notes += by;
+      if (e?.embedding) stats.embeddings += by;
+      if (e?.position) stats.positions += by;
+    };
     const entries = setWorking ? null : this.entries;
     const head = this.refs.head ? await this.snapshot(this.refs.head) : null;
-    if (!entries && head?.root === this.headRoot && head.stats) {
-      // The head's counts plus the diff's: no walk of the whole tree.
-      stats = { ...head.stats };
-      const count = (e: Entry | undefined, by: number) => {
-        if (e?.note) stats.notes += by;
-        if (e?.embedding) stats.embeddings += by;
-        if (e?.position) stats.positions += by;
-      };
+    // The head's counts (none before a first snapshot) plus the diff's: no walk of the whole tree.
+    const base = head ? head.root === this.headRoot && head.stats : !this.headRoot && stats;
+    if (!entries && base) {
+      stats = { ...base };
       for (const c of diff.changes) {
         count(c.before, -1);
-        count(c.after, 1);
+        count(c.after);
       }
-    } else if (entries) {
-      for (const e of entries.values()) {
-        if (e.note) stats.notes++;
-        if (e.embedding) stats.embeddings++;
-        if (e.position) stats.positions++;
-      }
-    } else {
-      for await (const e of iterateTree(tree.root, nodeLoad)) {
-        if (e.note) stats.notes++;
-        if (e.embedding) stats.embeddings++;
-        if (e.position) stats.positions++;
-      }
-    }
+    } else if (entries) for (const e of entries.values()) count(e);
+    else for await (const e of iterateTree(tree.root, nodeLoad)) count(e);
     const encoded = encodeSnapshot({ parents, root: tree.root, device: this.device, time: this.clock().toISOString(), stats, message });
     const snap = { addr: this.addressOf(encoded.bytes), bytes: encoded.bytes };
     const objects: Staged[] = [];

@@ -116,6 +116,14 @@ async function check(c: Case, keying: TreeKeying = plainKeying) {
   // Reported wherever the commit needs them (an old tree that changed and is not emptied); else absent.
   if (base.length && final.length && got.root !== old.root) expect(got.changes).toBeDefined();
   if (got.changes) expect([...got.changes].sort(byId)).toEqual(walked.sort(byId));
+  if (!base.length) {
+    // No tree at all (null, a first commit): the same tree, and every entry reported as added.
+    const fromNull = await updateTree(null, changes, counting().load, keying);
+    expect(fromNull.root).toBe(want.root);
+    const added = [];
+    for await (const ch of walkTreeDiff(null, want.root, counting(want.nodes).load)) added.push(ch);
+    expect([...(fromNull.changes ?? [])].sort(byId)).toEqual(added.sort(byId));
+  }
   return { loads: loader.loads, changes: changes.size, depth, oldNodes: old.nodes.size };
 }
 
@@ -143,6 +151,7 @@ describe("updateTree", () => {
   it("handles the corner cases: empty tree, emptying, no-ops, single leaf, growth and shrinking", async () => {
     const none = { inserts: 0, updates: 0, deletes: 0, boundaryDeletes: 0, absentDeletes: 0, clear: false };
     await check({ ...none, n: 0, seed: 1, inserts: 30 }); // from the empty tree
+    await check({ ...none, n: 0, seed: 8, inserts: 3000, absentDeletes: 3 }); // a first commit of a bigger folder
     await check({ ...none, n: 2500, seed: 2, clear: true }); // to the empty tree
     await check({ ...none, n: 1, seed: 3, clear: true });
     await check({ ...none, n: 2500, seed: 4, absentDeletes: 3 }); // nothing to do

@@ -90,4 +90,34 @@ describe("Vault lazyWorking", () => {
     const snap = await lazy.snapshot(r.snapshot!);
     expect(snap.stats).toEqual({ notes: 3000, embeddings: 0, positions: 0 });
   });
+
+  it("a first commit reports every entry as added, with the whole-map vault's tree and counts", async () => {
+    const store = counting(new MemoryStore());
+    const lazy = await Vault.open({ store, device: "d", lazyWorking: true });
+    const full = await Vault.open({ store: new MemoryStore(), device: "d" });
+    const utf8 = (o: object) => new TextEncoder().encode(JSON.stringify(o));
+    for (let i = 0; i < 2000; i++) {
+      const id = `n${i}`;
+      await full.putNote(id, { body: `note ${i}` });
+      lazy.stageJsonBlob(utf8({ body: `note ${i}` }));
+      if (i % 3 === 0) {
+        await full.putPosition(id, { x: i, y: 0, z: 0 });
+        lazy.stageJsonBlob(utf8({ x: i, y: 0, z: 0 }));
+      }
+      if (i % 5 === 0) {
+        await full.putEmbedding(id, [i, 1, 2, 3]);
+        lazy.stageEmbeddingBytes(new Uint8Array(Float32Array.from([i, 1, 2, 3]).buffer));
+      }
+      lazy.putEntry(full.entry(id)!); // as a scan hands the CLI's vault its entries
+    }
+    lazy.removeEntry("never-there"); // a delete of an absent id changes nothing
+    const r = await lazy.commit();
+    expect(store.reads).toBe(0);
+    const want = await full.commit();
+    expect(r.changes.map((c) => c.id)).toEqual(want.changes.map((c) => c.id));
+    expect(r.changes.every((c) => !c.before && c.after)).toBe(true);
+    const snap = await lazy.snapshot(r.snapshot!);
+    expect(snap.root).toBe((await full.snapshot(want.snapshot!)).root);
+    expect(snap.stats).toEqual({ notes: 2000, embeddings: 400, positions: 667 });
+  });
 });
