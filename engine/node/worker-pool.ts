@@ -11,13 +11,13 @@ export type PoolHandler<Req, Res> = (request: Req) => { result: Res; transfer: T
 
 /** An error the handler threw on a pool thread (its original name and message). */
 export class PoolTaskError extends Error {
-  constructor(name: string, message: string) {
+  constructor(name: string, message: string, readonly code?: string) {
     super(message);
     this.name = name;
   }
 }
 
-type Answer<Res> = { id: number; ok: true; result: Res } | { id: number; ok: false; error: { name: string; message: string } };
+type Answer<Res> = { id: number; ok: true; result: Res } | { id: number; ok: false; error: { name: string; message: string; code?: string } };
 type Pending<Res> = { fallback: () => Res; resolve: (r: Res) => void; reject: (e: Error) => void };
 
 /** Threads for a machine: one per core, at most 4. */
@@ -44,12 +44,15 @@ export class WorkerPool<Req, Res> {
     return this.workers.length > 0;
   }
 
-  /** Runs `request` on a thread; `fallback` computes the same result here if the thread dies. */
-  run(request: Req, transfer: Transferable[], fallback: () => Res): Promise<Res> {
+  /**
+   * Runs `request` on a thread (round robin, or thread number `thread`: a caller that keeps each
+   * thread to one kind of work); `fallback` computes the same result here if the thread dies.
+   */
+  run(request: Req, transfer: Transferable[], fallback: () => Res, thread?: number): Promise<Res> {
     if (this.broken) return new Promise((resolve) => resolve(fallback()));
     this.start();
     const id = this.nextId++;
-    const w = this.workers[this.turn++ % this.workers.length];
+    const w = this.workers[(thread ?? this.turn++) % this.workers.length];
     return new Promise<Res>((resolve, reject) => {
       this.pending.set(id, { fallback, resolve, reject });
       if (this.pending.size === 1) for (const x of this.workers) x.ref();
@@ -78,7 +81,7 @@ export class WorkerPool<Req, Res> {
     this.pending.delete(m.id);
     if (this.pending.size === 0) for (const x of this.workers) x.unref();
     if (m.ok) p.resolve(m.result);
-    else p.reject(new PoolTaskError(m.error.name, m.error.message));
+    else p.reject(new PoolTaskError(m.error.name, m.error.message, m.error.code));
   }
 
   /** A thread died (not a task's error: those come back as answers): finish its requests here. */
