@@ -160,16 +160,19 @@ export class CheckoutStage {
     const b = this.batches[p];
     if (b.names.length === 0) return;
     this.batches[p] = emptyBatch();
-    const data = new Uint8Array(b.bytes);
-    const ends = new Uint32Array(b.names.length);
-    let at = 0;
-    b.chunks.forEach((c, i) => {
-      data.set(c, at);
-      ends[i] = at += c.length;
-    });
-    const request: WriteRequest = { prefix: this.prefixes[p]!, names: b.names, data, ends };
-    // Not transferred: if the thread dies the batch is written here again (replacing what it wrote of it).
-    const answer = this.pool!.run(request, [], () => handle({ ...request, replace: true }).result, p);
+    const request = (): WriteRequest => {
+      const data = new Uint8Array(b.bytes);
+      const ends = new Uint32Array(b.names.length);
+      let at = 0;
+      b.chunks.forEach((c, i) => {
+        data.set(c, at);
+        ends[i] = at += c.length;
+      });
+      return { prefix: this.prefixes[p]!, names: b.names, data, ends };
+    };
+    const r = request();
+    // If the thread dies, the batch is written here again from its chunks (replacing what the thread wrote of it).
+    const answer = this.pool!.run(r, [r.data.buffer as ArrayBuffer], () => handle({ ...request(), replace: true }).result, p);
     const applied = answer.then(({ sigs }) => {
       for (let i = 0; i < b.done.length; i++) b.done[i]([sigs[3 * i], sigs[3 * i + 1], sigs[3 * i + 2]]);
     });
