@@ -37,19 +37,24 @@ const BATCH_FILES = 128;
 const BATCH_BYTES = 256 * 1024;
 /**
  * Batches out per thread before the caller waits: enough to keep a thread busy while the next one
- * is filled, few enough that the bytes held stay small (3 x 4 x 256 KiB, and the copies sent).
+ * is filled, few enough that the bytes held stay small (3 x 5 x 256 KiB, and the copies sent).
  */
 const IN_FLIGHT = 4;
 
-/** Files queued for one part's writer thread, and what to do with each one's signature. */
+/**
+ * Files queued for one part's writer thread, and what to do with each one's signature. The bytes are
+ * copied in as they come: a file's bytes may be a view into a 256 KiB frame of the store's cache,
+ * and a batch of views into different frames held them all (a clone grew by ~80 MiB).
+ */
 interface Batch {
   names: string[];
-  chunks: Uint8Array[];
+  data: Uint8Array;
   bytes: number;
+  ends: number[];
   done: ((sig: FileSig) => void)[];
 }
 
-const emptyBatch = (): Batch => ({ names: [], chunks: [], bytes: 0, done: [] });
+const emptyBatch = (): Batch => ({ names: [], data: new Uint8Array(16 * 1024), bytes: 0, ends: [], done: [] });
 
 /** Part folder names, as in vault-folder.ts (kept here so this module needs nothing from it). */
 const SUBS: Record<PartName, string> = { note: "notes", embedding: "embeddings", position: "positions" };
@@ -147,9 +152,15 @@ export class CheckoutStage {
     if (!this.pool) return done(this.write(part, name, bytes));
     const p = this.make(part);
     const b = this.batches[p];
-    b.names.push(name);
-    b.chunks.push(bytes);
+    if (b.bytes + bytes.length > b.data.length) {
+      const more = new Uint8Array(Math.max(2 * b.data.length, b.bytes + bytes.length));
+      more.set(b.data.subarray(0, b.bytes));
+      b.data = more;
+    }
+    b.data.set(bytes, b.bytes);
     b.bytes += bytes.length;
+    b.names.push(name);
+    b.ends.push(b.bytes);
     b.done.push(done);
     if (b.names.length < BATCH_FILES && b.bytes < BATCH_BYTES) return;
     this.send(p);
@@ -160,19 +171,9 @@ export class CheckoutStage {
     const b = this.batches[p];
     if (b.names.length === 0) return;
     this.batches[p] = emptyBatch();
-    const request = (): WriteRequest => {
-      const data = new Uint8Array(b.bytes);
-      const ends = new Uint32Array(b.names.length);
-      let at = 0;
-      b.chunks.forEach((c, i) => {
-        data.set(c, at);
-        ends[i] = at += c.length;
-      });
-      return { prefix: this.prefixes[p]!, names: b.names, data, ends };
-    };
-    const r = request();
-    // If the thread dies, the batch is written here again from its chunks (replacing what the thread wrote of it).
-    const answer = this.pool!.run(r, [r.data.buffer as ArrayBuffer], () => handle({ ...request(), replace: true }).result, p);
+    const request: WriteRequest = { prefix: this.prefixes[p]!, names: b.names, data: b.data.subarray(0, b.bytes), ends: Uint32Array.from(b.ends) };
+    // Copied to the thread, not transferred: if it dies, the batch is written here again (replacing what it wrote of it).
+    const answer = this.pool!.run(request, [], () => handle({ ...request, replace: true }).result, p);
     const applied = answer.then(({ sigs }) => {
       for (let i = 0; i < b.done.length; i++) b.done[i]([sigs[3 * i], sigs[3 * i + 1], sigs[3 * i + 2]]);
     });
