@@ -27,7 +27,7 @@ import type { PartName } from "../engine/core/parts.ts";
 import { WorkerPool } from "../engine/node/worker-pool.ts";
 import { STATE_DIR } from "./state-dir.ts";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type FileSig } from "./checkout-index.ts";
-import { handle, writeNew, type WriteAnswer, type WriteRequest } from "./checkout-writer.ts";
+import { fileBytes, handle, writeNew, type WriteAnswer, type WriteRequest } from "./checkout-writer.ts";
 
 /** `<dir>/.penumbra-sync/checkout-new/<part folder>/`: files of a first checkout before they are moved in. */
 export const STAGE_DIR = "checkout-new";
@@ -144,12 +144,14 @@ export class CheckoutStage {
   }
 
   /**
-   * Like write(), but `done` gets the signature, maybe later: with threads() the file is queued for
-   * its part's thread and written in a batch. Waits while that thread has IN_FLIGHT batches out.
-   * `bytes` must not change afterwards. A batch's error is thrown here or by drain().
+   * Writes the file of a part given its stored bytes (the file is fileBytes(part, stored)); `done`
+   * gets its signature, maybe later: with threads() the file is queued for its part's thread and
+   * made and written there in a batch. Waits while that thread has IN_FLIGHT batches out. A batch's
+   * error (a part that does not decode, a failed write) is thrown here or by drain().
    */
-  async add(part: PartName, name: string, bytes: Uint8Array, done: (sig: FileSig) => void): Promise<void> {
-    if (!this.pool) return done(this.write(part, name, bytes));
+  async add(part: PartName, name: string, stored: Uint8Array, done: (sig: FileSig) => void): Promise<void> {
+    if (!this.pool) return done(this.write(part, name, fileBytes(part, stored)));
+    const bytes = stored;
     const p = this.make(part);
     const b = this.batches[p];
     if (b.bytes + bytes.length > b.data.length) {
@@ -171,7 +173,7 @@ export class CheckoutStage {
     const b = this.batches[p];
     if (b.names.length === 0) return;
     this.batches[p] = emptyBatch();
-    const request: WriteRequest = { prefix: this.prefixes[p]!, names: b.names, data: b.data.subarray(0, b.bytes), ends: Uint32Array.from(b.ends) };
+    const request: WriteRequest = { prefix: this.prefixes[p]!, part: PARTS[p], names: b.names, data: b.data.subarray(0, b.bytes), ends: Uint32Array.from(b.ends) };
     // Copied to the thread, not transferred: if it dies, the batch is written here again (replacing what it wrote of it).
     const answer = this.pool!.run(request, [], () => handle({ ...request, replace: true }).result, p);
     const applied = answer.then(({ sigs }) => {

@@ -21,6 +21,7 @@ import type { Vault } from "../engine/vault/vault.ts";
 import { writeFileAtomicSync } from "../engine/node/atomic-file.ts";
 import { statFiles, STAT_FILE, STAT_MISSING, type PathGroup } from "./stat-files.ts";
 import { CheckoutStage } from "./checkout-stage.ts";
+import { fileBytes } from "./checkout-writer.ts";
 import { crashPoint } from "./crash-hook.ts";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type CheckoutRow, type FileSig } from "./checkout-index.ts";
 
@@ -549,7 +550,7 @@ async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[
       // A new file of a part being staged: no stat (its folder was empty and nothing of it had a row).
       if (after && !before && stage?.stages(part) && !checkout.get(part, c.id)) {
         const id = c.id;
-        await stage.add(part, id + PART_DIRS[part].ext, await partBytes(v, part, after, e), (sig) => checkout.set(part, id, { sig, addr: after, extra }));
+        await stage.add(part, id + PART_DIRS[part].ext, await storedPart(v, part, after, e), (sig) => checkout.set(part, id, { sig, addr: after, extra }));
         out.written++;
         continue;
       }
@@ -595,11 +596,12 @@ async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[
   return out;
 }
 
-const utf8 = new TextEncoder();
+/** A part's stored bytes (a chunked note's chunks joined). */
+function storedPart(v: Vault, part: PartName, addr: Address, e: Entry): Promise<Uint8Array> {
+  return part === "note" ? v.readPart(addr, e.chunked) : v.load(addr);
+}
 
-/** A part's file bytes: an embedding's raw bytes; a note or position as 2-space indented JSON and a newline. */
+/** A part's file bytes (checkout-writer.ts's fileBytes). */
 async function partBytes(v: Vault, part: PartName, addr: Address, e: Entry): Promise<Uint8Array> {
-  if (part === "embedding") return v.load(addr);
-  const raw = part === "note" ? await v.readPart(addr, e.chunked) : await v.load(addr);
-  return utf8.encode(JSON.stringify(decodeJsonPart(raw, part), null, 2) + "\n");
+  return fileBytes(part, await storedPart(v, part, addr, e));
 }

@@ -127,7 +127,7 @@ describe.each([
       const checkout = CheckoutIndex.empty();
       const stage = CheckoutStage.open(dir, checkout);
       expect(["note", "embedding", "position"].map((p) => stage.stages(p as "note"))).toEqual([true, true, true]);
-      const bytes = new TextEncoder().encode('{\n  "title": "ours"\n}\n');
+      const bytes = canonicalBytes({ title: "ours" }); // stored form: the file is it re-indented
       if (writerThreadsFrom === 0) stage.threads();
       for (const id of ["a", "b", "c"]) await stage.add("note", `${id}.json`, bytes, (sig) => checkout.set("note", id, { sig, addr: "ab".repeat(32), extra: 0 }));
       await stage.drain();
@@ -139,6 +139,7 @@ describe.each([
       expect(out.skipped).toEqual(["notes/b.json"]);
       expect(await readFile(path.join(dir, "notes", "b.json"), "utf8")).toBe("the user's own b");
       expect((await listing(dir)).notes).toEqual(["a.json", "b.json", "c.json", "other.txt"]);
+      expect(await readFile(path.join(dir, "notes", "a.json"), "utf8")).toBe('{\n  "title": "ours"\n}\n');
       // b's row keeps the tree's part with an unknown signature (the next scan reads the user's file);
       // a's and c's signatures are their files' (link kept inode, size and mtime).
       expect(checkout.get("note", "b")!.sig).toEqual(UNKNOWN_SIG);
@@ -234,7 +235,7 @@ describe("a first checkout's writer threads", () => {
       const checkout = CheckoutIndex.empty();
       const stage = CheckoutStage.open(dir, checkout);
       stage.threads();
-      const bytes = new TextEncoder().encode("{}\n");
+      const bytes = canonicalBytes({});
       await stage.add("note", "a.json", bytes, (sig) => checkout.set("note", "a", { sig, addr: "ab".repeat(32), extra: 0 }));
       await writeFile(path.join(dir, STATE_DIR, STAGE_DIR, "notes", "b.json"), "not ours");
       await stage.add("note", "b.json", bytes, (sig) => checkout.set("note", "b", { sig, addr: "ab".repeat(32), extra: 0 }));
@@ -252,18 +253,38 @@ describe("a first checkout's writer threads", () => {
     }
   });
 
+  it("a part that does not decode fails its batch on the thread as it fails the calling thread's checkout", async () => {
+    const dir = await tempFolder();
+    try {
+      for (const threads of [true, false]) {
+        const checkout = CheckoutIndex.empty();
+        const stage = CheckoutStage.open(dir, checkout);
+        if (threads) stage.threads();
+        const bad = async () => {
+          await stage.add("position", "p.json", new TextEncoder().encode("[1, 2"), () => checkout.set("position", "p", { sig: [1, 1, 1], addr: "ab".repeat(32), extra: 0 }));
+          await stage.drain();
+        };
+        await expect(bad()).rejects.toThrow(/position/);
+        await stage.close();
+        expect(checkout.get("position", "p")).toBeUndefined();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a batch retried on the calling thread (its thread died part way) replaces what the thread wrote of it", async () => {
     const dir = await tempFolder();
     try {
       const prefix = path.join(dir, "notes") + path.sep;
       await writeFile(prefix + "a.json", "to"); // torn by the thread's death
       const data = new TextEncoder().encode("AAAbb");
-      const sigs = writeBatch({ prefix, names: ["a.json", "b.json"], data, ends: new Uint32Array([3, 5]), replace: true });
+      const sigs = writeBatch({ prefix, part: "embedding", names: ["a.json", "b.json"], data, ends: new Uint32Array([3, 5]), replace: true });
       expect([await readFile(prefix + "a.json", "utf8"), await readFile(prefix + "b.json", "utf8")]).toEqual(["AAA", "bb"]);
       const st = await stat(prefix + "a.json");
       expect([...sigs.subarray(0, 3)]).toEqual([3, st.mtimeMs, st.ino]);
       // Without `replace` an existing name is an error, never overwritten.
-      expect(() => writeBatch({ prefix, names: ["b.json"], data, ends: new Uint32Array([1]) })).toThrow(/EEXIST/);
+      expect(() => writeBatch({ prefix, part: "embedding", names: ["b.json"], data, ends: new Uint32Array([1]) })).toThrow(/EEXIST/);
       expect(await readFile(prefix + "b.json", "utf8")).toBe("bb");
     } finally {
       await rm(dir, { recursive: true, force: true });
