@@ -492,7 +492,7 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
   // A part folder with no row and no file (a clone) is written through a staging folder: checkout-stage.ts.
   const stage = CheckoutStage.open(dir, checkout);
-  if (added >= (opts.writerThreadsFrom ?? WRITER_THREADS_FROM)) stage.threads();
+  if (added >= (opts.writerThreadsFrom ?? writerThreadsFrom())) stage.threads();
   try {
     let batch: TreeChange[] = [];
     const flush = async () => {
@@ -529,6 +529,12 @@ export interface ApplyOptions {
  * (checkout-stage.ts): each thread starts in ~20 ms bundled (~0.4 s under tsx) and costs ~9 MiB.
  */
 const WRITER_THREADS_FROM = 2000;
+
+/** PENUMBRA_CHECKOUT_THREADS_FROM overrides it: a test hook (the crash test kills small clones while threads write). */
+function writerThreadsFrom(): number {
+  const v = Number(process.env.PENUMBRA_CHECKOUT_THREADS_FROM);
+  return process.env.PENUMBRA_CHECKOUT_THREADS_FROM && Number.isInteger(v) && v >= 0 ? v : WRITER_THREADS_FROM;
+}
 
 /** Writes these entry changes to the folder (same rules as applyTree), row by row. */
 export async function applyChanges(dir: string, v: Vault, changes: readonly TreeChange[], checkout: CheckoutIndex): Promise<ApplyResult> {
