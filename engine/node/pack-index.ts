@@ -298,7 +298,8 @@ function compareAt(a: Uint8Array, ai: number, b: Uint8Array, bi: number): number
 export function mergePackIndex(file: PackIndexFile | null, newPacks: readonly Address[], extra: ReadonlyMap<Address, Location>): Uint8Array {
   const packs = [...(file?.packs ?? []), ...newPacks];
   const packNo = new Map(packs.map((p, i) => [p, i]));
-  const more = [...extra].map(([a, loc]) => ({ addr: fromHex(a), loc })).sort((x, y) => compareBytes(x.addr, y.addr));
+  // Lowercase hex sorts as its bytes do: the strings are compared natively, not byte arrays in JavaScript.
+  const more = [...extra.keys()].sort().map((a) => ({ addr: fromHex(a), loc: extra.get(a) as Location }));
   const { out, view, entriesAt } = startIndex(packs, (file?.count ?? 0) + more.length);
   const counts = new Uint32Array(FANOUT);
   let at = entriesAt;
