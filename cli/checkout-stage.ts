@@ -40,6 +40,8 @@ const BATCH_BYTES = 256 * 1024;
  * is filled, few enough that the bytes held stay small (3 x 5 x 256 KiB, and the copies sent).
  */
 const IN_FLIGHT = 4;
+/** A writer thread's young generation (MiB). */
+const WRITER_YOUNG_MB = 4;
 
 /**
  * Files queued for one part's writer thread, and what to do with each one's signature. The bytes are
@@ -138,9 +140,14 @@ export class CheckoutStage {
     return p;
   }
 
-  /** From now on add() writes on threads, one per part folder (a big checkout: each starts in ~20 ms and costs ~9 MiB). */
+  /**
+   * From now on add() writes on threads, one per part folder (a big checkout: each starts in ~20 ms
+   * and costs ~9 MiB). Their young generation is kept small: what they allocate (a batch, a note's
+   * parsed JSON) dies at once, and at V8's default each thread's grew by tens of MiB (a clone's
+   * peak RSS rose above its pull's).
+   */
   threads(): void {
-    this.pool ??= new WorkerPool(new URL("./checkout-writer.ts", import.meta.url), PARTS.length, "penumbra-checkout");
+    this.pool ??= new WorkerPool(new URL("./checkout-writer.ts", import.meta.url), PARTS.length, "penumbra-checkout", { maxYoungGenerationSizeMb: WRITER_YOUNG_MB });
   }
 
   /**

@@ -3,7 +3,7 @@
 // one, run on the calling thread through the caller's fallback (same results, one core). Idle
 // threads never keep the process alive. Threads start at the first request: under tsx each takes
 // ~0.4 s to start, so callers send work only when there is enough of it.
-import { Worker, type Transferable } from "node:worker_threads";
+import { Worker, type ResourceLimits, type Transferable } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 
 /** What a pool thread's module exports (pool-worker.mjs calls it for every request). */
@@ -32,8 +32,8 @@ export class WorkerPool<Req, Res> {
   private turn = 0;
   private broken: Error | null = null;
 
-  /** `module`: a TypeScript module exporting `handle: PoolHandler<Req, Res>`. */
-  constructor(private readonly module: URL, readonly size: number, private readonly name: string) {}
+  /** `module`: a TypeScript module exporting `handle: PoolHandler<Req, Res>`; `limits`: each thread's heap limits. */
+  constructor(private readonly module: URL, readonly size: number, private readonly name: string, private readonly limits?: ResourceLimits) {}
 
   /** Why the threads were given up (every request then runs on the calling thread), or null. */
   get failure(): Error | null {
@@ -64,7 +64,7 @@ export class WorkerPool<Req, Res> {
     if (this.workers.length) return;
     for (let i = 0; i < this.size; i++) {
       // No inherited flags (`-e`, `--input-type`, ... would break the thread): its entry loads what it needs.
-      const w = new Worker(new URL("./pool-worker.mjs", import.meta.url), { name: `${this.name}-${i}`, execArgv: [], workerData: { module: this.module.href } });
+      const w = new Worker(new URL("./pool-worker.mjs", import.meta.url), { name: `${this.name}-${i}`, execArgv: [], workerData: { module: this.module.href }, resourceLimits: this.limits });
       w.on("message", (m: Answer<Res>) => this.settle(m));
       w.on("error", (e) => this.fail(e));
       w.on("exit", (code) => {
