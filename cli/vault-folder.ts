@@ -485,10 +485,15 @@ export async function applyTree(dir: string, v: Vault, to: Address, checkout: Ch
   const from = checkout.root;
   if (from === to) return { written: 0, deleted: 0, skipped: [] };
   let added = 0;
+  let files = 0;
   for await (const c of walkTreeDiff(from, to, v.load)) {
-    for (const part of PARTS) partPath(dir, part, c.id);
+    for (const part of PARTS) {
+      partPath(dir, part, c.id);
+      if (partAddr(c.after, part) !== partAddr(c.before, part)) files++;
+    }
     if (!c.before) added++;
   }
+  checkout.reserve(files); // one row changes per file written or removed
   const out: ApplyResult = { written: 0, deleted: 0, skipped: [] };
   // A part folder with no row and no file (a clone) is written through a staging folder: checkout-stage.ts.
   const stage = CheckoutStage.open(dir, checkout);
