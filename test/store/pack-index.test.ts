@@ -152,6 +152,10 @@ describe("pack index: properties", () => {
     expect(f.tagged).toBe(true); // read on the way, after TAG_AFTER_FINDS lookups
     for (const e of entries) expect(f.find(toHex(e.addr))).toEqual(e.loc);
     for (let i = 0; i < n; i++) expect(f.find(absent(i))).toBeUndefined();
+    f.release(); // after a big checkout: back to reading the file (its tags kept)
+    expect([f.held, f.tagged]).toEqual([false, true]);
+    for (const e of entries.slice(0, 100)) expect(f.find(toHex(e.addr))).toEqual(e.loc);
+    for (let i = 0; i < 100; i++) expect(f.find(absent(i))).toBeUndefined();
     f.close();
   });
 
