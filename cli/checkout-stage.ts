@@ -40,6 +40,8 @@ const BATCH_BYTES = 256 * 1024;
  * is filled, few enough that the bytes held stay small (3 x 5 x 256 KiB, and the copies sent).
  */
 const IN_FLIGHT = 4;
+/** Sent-back buffers kept for reuse (3 threads x IN_FLIGHT + 1 batches out at most). */
+const SPARE_BUFFERS = 16;
 /** A writer thread's young generation (MiB). */
 const WRITER_YOUNG_MB = 4;
 
@@ -87,6 +89,8 @@ export class CheckoutStage {
   private batches: Batch[] = [emptyBatch(), emptyBatch(), emptyBatch()];
   /** Per part: batches sent and not yet answered, oldest first. */
   private readonly inflight: Promise<void>[][] = [[], [], []];
+  /** Buffers the threads sent back, reused for the next batches. */
+  private spare: ArrayBuffer[] = [];
 
   /**
    * Decides per part whether the checkout stages it: the checkout has no row of that part and its
@@ -180,14 +184,29 @@ export class CheckoutStage {
     const b = this.batches[p];
     if (b.names.length === 0) return;
     this.batches[p] = emptyBatch();
-    const request: WriteRequest = { prefix: this.prefixes[p]!, part: PARTS[p], names: b.names, data: b.data.subarray(0, b.bytes), ends: Uint32Array.from(b.ends) };
-    // Copied to the thread, not transferred: if it dies, the batch is written here again (replacing what it wrote of it).
-    const answer = this.pool!.run(request, [], () => handle({ ...request, replace: true }).result, p);
-    const applied = answer.then(({ sigs }) => {
+    const mine = b.data.subarray(0, b.bytes);
+    // The thread gets a copy, transferred (and transferred back with the answer, for the next batch):
+    // a copy made by postMessage would be the thread's to free, which a thread that allocates
+    // little (the embeddings') did only once tens of MiB of them had piled up. The batch's own
+    // bytes stay here: if the thread dies, the batch is written here again (replacing what it wrote of it).
+    const wire = this.wireBuffer(b.bytes);
+    wire.set(mine);
+    const request: WriteRequest = { prefix: this.prefixes[p]!, part: PARTS[p], names: b.names, data: wire, ends: Uint32Array.from(b.ends) };
+    const answer = this.pool!.run(request, [wire.buffer as ArrayBuffer], () => handle({ ...request, data: mine, replace: true }).result, p);
+    const applied = answer.then(({ sigs, data }) => {
+      if (data && this.spare.length < SPARE_BUFFERS) this.spare.push(data.buffer as ArrayBuffer);
       for (let i = 0; i < b.done.length; i++) b.done[i]([sigs[3 * i], sigs[3 * i + 1], sigs[3 * i + 2]]);
     });
     applied.catch(() => {}); // awaited by add() or drain(); an error meanwhile is not "unhandled"
     this.inflight[p].push(applied);
+  }
+
+  /** `n` bytes to send: a buffer a thread sent back if one is big enough, else a new one. */
+  private wireBuffer(n: number): Uint8Array {
+    const i = this.spare.findIndex((a) => a.byteLength >= n);
+    if (i < 0) return new Uint8Array(Math.max(n, BATCH_BYTES));
+    const [a] = this.spare.splice(i, 1);
+    return new Uint8Array(a, 0, n);
   }
 
   /** Sends what is queued and waits for every batch (all their `done` called); throws the first error. */
@@ -206,6 +225,7 @@ export class CheckoutStage {
     const pool = this.pool;
     this.pool = null;
     this.batches = [emptyBatch(), emptyBatch(), emptyBatch()];
+    this.spare = [];
     for (const q of this.inflight) q.length = 0;
     await pool?.close();
   }

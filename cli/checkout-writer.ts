@@ -37,9 +37,10 @@ export interface WriteRequest {
   replace?: boolean;
 }
 
-/** Per file [size, mtimeMs, ino], in order. */
+/** Per file [size, mtimeMs, ino], in order; and the request's bytes, given back (their buffer is reused). */
 export interface WriteAnswer {
   sigs: Float64Array;
+  data?: Uint8Array;
 }
 
 /** Writes one staged file (a name met twice is a bug: EEXIST) and returns its signature. */
@@ -76,5 +77,6 @@ export function writeBatch({ prefix, part, names, data, ends, replace }: WriteRe
 
 export const handle: PoolHandler<WriteRequest, WriteAnswer> = (request) => {
   const sigs = writeBatch(request);
-  return { result: { sigs }, transfer: [sigs.buffer as ArrayBuffer] };
+  // The bytes go back to the sender (transferred): this thread never holds a batch's buffer past its batch.
+  return { result: { sigs, data: request.data }, transfer: [sigs.buffer as ArrayBuffer, request.data.buffer as ArrayBuffer] };
 };
