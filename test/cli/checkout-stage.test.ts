@@ -35,6 +35,11 @@ async function source(): Promise<Vault> {
   return v;
 }
 
+/** Queues note `id`'s file (its stored bytes given) on the stage; its row is set once the file is written. */
+function addNote(stage: CheckoutStage, checkout: CheckoutIndex, id: string, stored: Uint8Array): Promise<void> {
+  return stage.add("note", `${id}.json`, stored, (sig) => checkout.set("note", id, { sig, addr: "ab".repeat(32), extra: 0 }));
+}
+
 async function tempFolder(parts = true): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), "penumbra-stage-"));
   await mkdir(path.join(dir, STATE_DIR));
@@ -129,7 +134,7 @@ describe.each([
       expect(["note", "embedding", "position"].map((p) => stage.stages(p as "note"))).toEqual([true, true, true]);
       const bytes = canonicalBytes({ title: "ours" }); // stored form: the file is it re-indented
       if (writerThreadsFrom === 0) stage.threads();
-      for (const id of ["a", "b", "c"]) await stage.add("note", `${id}.json`, bytes, (sig) => checkout.set("note", id, { sig, addr: "ab".repeat(32), extra: 0 }));
+      for (const id of ["a", "b", "c"]) await addNote(stage, checkout, id, bytes);
       await stage.drain();
       await stage.close();
       // Meanwhile the user makes b.json and an unrelated file.
@@ -236,9 +241,9 @@ describe("a first checkout's writer threads", () => {
       const stage = CheckoutStage.open(dir, checkout);
       stage.threads();
       const bytes = canonicalBytes({});
-      await stage.add("note", "a.json", bytes, (sig) => checkout.set("note", "a", { sig, addr: "ab".repeat(32), extra: 0 }));
+      await addNote(stage, checkout, "a", bytes);
       await writeFile(path.join(dir, STATE_DIR, STAGE_DIR, "notes", "b.json"), "not ours");
-      await stage.add("note", "b.json", bytes, (sig) => checkout.set("note", "b", { sig, addr: "ab".repeat(32), extra: 0 }));
+      await addNote(stage, checkout, "b", bytes);
       await expect(stage.drain()).rejects.toMatchObject({ code: "EEXIST" });
       await stage.close();
       expect([checkout.get("note", "a"), checkout.get("note", "b")]).toEqual([undefined, undefined]);
