@@ -82,8 +82,13 @@ export class CheckoutChanges {
     return { sig: [this.sigs[3 * s], this.sigs[3 * s + 1], this.sigs[3 * s + 2]], extra: this.extras[s], addr: toHex(this.addrs.subarray(32 * s, 32 * s + 32)) };
   }
 
-  private grow(): void {
-    this.capacity *= 2;
+  /** Makes room for `n` rows in all (never shrinks). */
+  reserve(n: number): void {
+    if (n > this.capacity) this.grow(n);
+  }
+
+  private grow(to = 2 * this.capacity): void {
+    this.capacity = to;
     const more = <T extends Float64Array | Uint32Array | Uint8Array>(old: T, per: number): T => {
       const next = new (old.constructor as new (n: number) => T)(per * this.capacity);
       next.set(old);

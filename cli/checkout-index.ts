@@ -219,6 +219,15 @@ export class CheckoutIndex {
     this.edits++;
   }
 
+  /**
+   * Room for `n` more changed rows, made at once: a clone knows its 300,000 rows before it writes
+   * them, and growing by doubling to them held 32 MiB of slots (48 MiB while the last copy was made)
+   * for ~18 MiB of rows.
+   */
+  reserve(n: number): void {
+    this.changes.reserve(this.changes.size + n);
+  }
+
   delete(part: PartName, id: string): void {
     this.assertNotEncoding();
     this.changes.set(partIndex(part), id, null);

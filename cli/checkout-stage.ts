@@ -15,18 +15,50 @@
 //     scan read it), then unlinked from the staging folder;
 //   - the rows' signatures stay valid: rename(2) of the folder and link(2) keep each file's inode,
 //     size and mtime (only the ctime moves, which no signature holds).
-import { statSync, closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync, opendirSync, readdirSync, renameSync, rmdirSync, rmSync, chmodSync, unlinkSync, writeSync } from "node:fs";
+//
+// A big first checkout (threads(): thousands of files) creates them on writer threads, one per part
+// folder (checkout-writer.ts), in batches: the calling thread reads and re-encodes the next files
+// meanwhile. A file's row is set when its batch's answer comes back; drain() waits for every batch
+// before finish() moves anything in, so the rules above hold unchanged (a kill while threads write
+// leaves only the staging folder).
+import { statSync, linkSync, lstatSync, mkdirSync, opendirSync, readdirSync, renameSync, rmdirSync, rmSync, chmodSync, unlinkSync } from "node:fs";
 import { join, sep } from "node:path";
-import { openSync } from "node:fs";
 import type { PartName } from "../engine/core/parts.ts";
+import { WorkerPool } from "../engine/node/worker-pool.ts";
 import { STATE_DIR } from "./state-dir.ts";
-import { fstatSig } from "./stat-chunks.mjs";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type FileSig } from "./checkout-index.ts";
+import { fileBytes, handle, writeNew, type WriteAnswer, type WriteRequest } from "./checkout-writer.ts";
 
 /** `<dir>/.penumbra-sync/checkout-new/<part folder>/`: files of a first checkout before they are moved in. */
 export const STAGE_DIR = "checkout-new";
 
-const CREATE_NEW = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL;
+/** A batch goes to its writer thread at this many files or bytes (whichever first). */
+const BATCH_FILES = 128;
+const BATCH_BYTES = 256 * 1024;
+/**
+ * Batches out per thread before the caller waits: enough to keep a thread busy while the next one
+ * is filled, few enough that the bytes held stay small (3 x 5 x 256 KiB, and the copies sent).
+ */
+const IN_FLIGHT = 4;
+/** Sent-back buffers kept for reuse (3 threads x IN_FLIGHT + 1 batches out at most). */
+const SPARE_BUFFERS = 16;
+/** A writer thread's young generation (MiB). */
+const WRITER_YOUNG_MB = 4;
+
+/**
+ * Files queued for one part's writer thread, and what to do with each one's signature. The bytes are
+ * copied in as they come: a file's bytes may be a view into a 256 KiB frame of the store's cache,
+ * and a batch of views into different frames held them all (a clone grew by ~80 MiB).
+ */
+interface Batch {
+  names: string[];
+  data: Uint8Array;
+  bytes: number;
+  ends: number[];
+  done: ((sig: FileSig) => void)[];
+}
+
+const emptyBatch = (): Batch => ({ names: [], data: new Uint8Array(16 * 1024), bytes: 0, ends: [], done: [] });
 
 /** Part folder names, as in vault-folder.ts (kept here so this module needs nothing from it). */
 const SUBS: Record<PartName, string> = { note: "notes", embedding: "embeddings", position: "positions" };
@@ -51,6 +83,14 @@ export class CheckoutStage {
    * to an empty part folder (a vault without positions) leaves that folder, and a watch on it, alone.
    */
   private readonly made = [false, false, false];
+
+  /** The writer threads (thread p writes part p), once threads() was called. */
+  private pool: WorkerPool<WriteRequest, WriteAnswer> | null = null;
+  private batches: Batch[] = [emptyBatch(), emptyBatch(), emptyBatch()];
+  /** Per part: batches sent and not yet answered, oldest first. */
+  private readonly inflight: Promise<void>[][] = [[], [], []];
+  /** Buffers the threads sent back, reused for the next batches. */
+  private spare: ArrayBuffer[] = [];
 
   /**
    * Decides per part whether the checkout stages it: the checkout has no row of that part and its
@@ -88,6 +128,12 @@ export class CheckoutStage {
    * signature. O_EXCL: the staging folder was made empty by this run, so a name met twice is a bug.
    */
   write(part: PartName, name: string, bytes: Uint8Array): FileSig {
+    const p = this.make(part);
+    return writeNew(this.prefixes[p]! + name, bytes);
+  }
+
+  /** Makes the part's staging folder on its first file; answers the part's number. */
+  private make(part: PartName): number {
     const p = PARTS.indexOf(part);
     if (!this.made[p]) {
       const stage = this.prefixes[p]!.slice(0, -1);
@@ -95,13 +141,93 @@ export class CheckoutStage {
       if (this.modes[p] >= 0) chmodSync(stage, this.modes[p]); // the folder that replaces it keeps its permissions
       this.made[p] = true;
     }
-    const fd = openSync(this.prefixes[p]! + name, CREATE_NEW, 0o666);
-    try {
-      for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
-      return fstatSig(fd);
-    } finally {
-      closeSync(fd);
+    return p;
+  }
+
+  /**
+   * From now on add() writes on threads, one per part folder (a big checkout: each starts in ~20 ms
+   * and costs ~9 MiB). Their young generation is kept small: what they allocate (a batch, a note's
+   * parsed JSON) dies at once, and at V8's default each thread's grew by tens of MiB (a clone's
+   * peak RSS rose above its pull's).
+   */
+  threads(): void {
+    this.pool ??= new WorkerPool(new URL("./checkout-writer.ts", import.meta.url), PARTS.length, "penumbra-checkout", { maxYoungGenerationSizeMb: WRITER_YOUNG_MB });
+  }
+
+  /**
+   * Writes the file of a part given its stored bytes (the file is fileBytes(part, stored)); `done`
+   * gets its signature, maybe later: with threads() the file is queued for its part's thread and
+   * made and written there in a batch. Waits while that thread has IN_FLIGHT batches out. A batch's
+   * error (a part that does not decode, a failed write) is thrown here or by drain().
+   */
+  async add(part: PartName, name: string, stored: Uint8Array, done: (sig: FileSig) => void): Promise<void> {
+    if (!this.pool) return done(this.write(part, name, fileBytes(part, stored)));
+    const bytes = stored;
+    const p = this.make(part);
+    const b = this.batches[p];
+    if (b.bytes + bytes.length > b.data.length) {
+      const more = new Uint8Array(Math.max(2 * b.data.length, b.bytes + bytes.length));
+      more.set(b.data.subarray(0, b.bytes));
+      b.data = more;
     }
+    b.data.set(bytes, b.bytes);
+    b.bytes += bytes.length;
+    b.names.push(name);
+    b.ends.push(b.bytes);
+    b.done.push(done);
+    if (b.names.length < BATCH_FILES && b.bytes < BATCH_BYTES) return;
+    this.send(p);
+    if (this.inflight[p].length > IN_FLIGHT) await this.inflight[p].shift();
+  }
+
+  private send(p: number): void {
+    const b = this.batches[p];
+    if (b.names.length === 0) return;
+    this.batches[p] = emptyBatch();
+    const mine = b.data.subarray(0, b.bytes);
+    // The thread gets a copy, transferred (and transferred back with the answer, for the next batch):
+    // a copy made by postMessage would be the thread's to free, which a thread that allocates
+    // little (the embeddings') did only once tens of MiB of them had piled up. The batch's own
+    // bytes stay here: if the thread dies, the batch is written here again (replacing what it wrote of it).
+    const wire = this.wireBuffer(b.bytes);
+    wire.set(mine);
+    const request: WriteRequest = { prefix: this.prefixes[p]!, part: PARTS[p], names: b.names, data: wire, ends: Uint32Array.from(b.ends) };
+    const answer = this.pool!.run(request, [wire.buffer as ArrayBuffer], () => handle({ ...request, data: mine, replace: true }).result, p);
+    const applied = answer.then(({ sigs, data }) => {
+      if (data && this.spare.length < SPARE_BUFFERS) this.spare.push(data.buffer as ArrayBuffer);
+      for (let i = 0; i < b.done.length; i++) b.done[i]([sigs[3 * i], sigs[3 * i + 1], sigs[3 * i + 2]]);
+    });
+    applied.catch(() => {}); // awaited by add() or drain(); an error meanwhile is not "unhandled"
+    this.inflight[p].push(applied);
+  }
+
+  /** `n` bytes to send: a buffer a thread sent back if one is big enough, else a new one. */
+  private wireBuffer(n: number): Uint8Array {
+    const i = this.spare.findIndex((a) => a.byteLength >= n);
+    if (i < 0) return new Uint8Array(Math.max(n, BATCH_BYTES));
+    const [a] = this.spare.splice(i, 1);
+    return new Uint8Array(a, 0, n);
+  }
+
+  /** Sends what is queued and waits for every batch (all their `done` called); throws the first error. */
+  async drain(): Promise<void> {
+    if (!this.pool) return;
+    for (let p = 0; p < PARTS.length; p++) this.send(p);
+    let failure: unknown = null;
+    for (const q of this.inflight) {
+      while (q.length) await q.shift()!.catch((e) => (failure ??= e));
+    }
+    if (failure) throw failure;
+  }
+
+  /** Stops the writer threads (after drain(), or to give up after an error: their batches are dropped). */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    this.batches = [emptyBatch(), emptyBatch(), emptyBatch()];
+    this.spare = [];
+    for (const q of this.inflight) q.length = 0;
+    await pool?.close();
   }
 
   /**
@@ -111,6 +237,7 @@ export class CheckoutStage {
    * the next scan reads that file (as a checkout does for a file edited while it ran).
    */
   finish(checkout: CheckoutIndex): StageOutcome {
+    if (this.batches.some((b) => b.names.length) || this.inflight.some((q) => q.length)) throw new Error("checkout stage: finish() before drain()");
     const out: StageOutcome = { skipped: [] };
     PARTS.forEach((part, p) => {
       const prefix = this.prefixes[p];

@@ -193,6 +193,7 @@ export async function finishCheckout(ctx: FolderContext): Promise<void> {
   if (!to && ctx.checkout.root) ctx.checkout = CheckoutIndex.empty();
   if (to && ctx.checkout.root !== to) {
     await applyTree(ctx.dir, ctx.vault, to, ctx.checkout);
+    ctx.store.releaseIndexMemory();
     await saveCheckout(ctx, to);
   }
 }

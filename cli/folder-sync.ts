@@ -89,6 +89,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   const to = ctx.vault.headRoot;
   let skipped: string[] = [];
   if (to && to !== from) skipped = (await applyTree(ctx.dir, ctx.vault, to, ctx.checkout)).skipped;
+  ctx.store.releaseIndexMemory(); // what a big checkout held (the object index) is not kept through the state writes
   await saveCheckout(ctx, to);
   crashPoint("done");
   return { report, ignored: scan.ignored, skipped, hashed: scan.hashed, hashedBytes: scan.bytesRead };

@@ -26,7 +26,7 @@ export const CLI_BUNDLE_DIR = path.join(ROOT, "dist", "cli");
  * Thread entry points (worker-pool.ts loads them by URL): bundled as entries of their own, so pool
  * threads of a bundled CLI load plain JavaScript too, not tsx (~0.4 s and tens of MiB per thread).
  */
-const THREAD_ENTRIES = ["cli/scan-worker.ts", "engine/node/seal-worker.ts"];
+const THREAD_ENTRIES = ["cli/scan-worker.ts", "engine/node/seal-worker.ts", "cli/checkout-writer.ts"];
 
 const RELATIVE_URL = /new URL\((["'])(\.{1,2}(?:\/[^"']*)?)\1,\s*import\.meta\.url\)/g;
 

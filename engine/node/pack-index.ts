@@ -17,6 +17,9 @@
 // up every new object (about 3 times each) once the file exists: 300,000 objects gave ~900,000
 // preads, ~5 s of the main thread. The tags come free from the bytes just written (rewriteIndex)
 // or are read once after TAG_AFTER_FINDS lookups (4 bytes x 300,000 objects: 1.2 MB).
+//
+// A big checkout looks up every object it writes, and finds it: after HOLD_AFTER such lookups the
+// open file keeps all its entries in memory (hold) and lookups read nothing, until release().
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { FormatError, compareBytes, fromHex, toHex } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
@@ -109,13 +112,22 @@ function entryAt(b: Uint8Array, at: number, packs: readonly Address[]): { addr: 
 /** Lookups after which an index file opened from disk reads its tags (one pass over the entries). */
 export const TAG_AFTER_FINDS = 4096;
 
+/**
+ * Lookups that found their entry by reading the file, after which it is read whole into memory (57
+ * bytes an entry, 18 MB at 100,000 notes): a big checkout looks up every blob it writes.
+ */
+export const HOLD_AFTER = 16_384;
+
 const tagOf = (b: Uint8Array, at: number) => ((b[at + 2] << 24) | (b[at + 3] << 16) | (b[at + 4] << 8) | b[at + 5]) >>> 0;
 
-/** An index file opened for lookups (synchronous reads: each is one small pread). */
+/** An index file opened for lookups (synchronous reads: each is one small pread, until it is held). */
 export class PackIndexFile {
   /** Address bytes 2..5 of every entry, in file order (null: not read yet). */
   private tags: Uint32Array | null = null;
   private finds = 0;
+  private foundByRead = 0;
+  /** Every entry's bytes, in file order, once held (null: lookups read the file). */
+  private all: Uint8Array | null = null;
 
   private constructor(
     private readonly fd: number,
@@ -128,6 +140,11 @@ export class PackIndexFile {
   /** Whether lookups of absent addresses are answered from memory (tests). */
   get tagged(): boolean {
     return this.tags !== null;
+  }
+
+  /** Whether every entry is held in memory (hold): lookups read nothing (tests). */
+  get held(): boolean {
+    return this.all !== null;
   }
 
   /**
@@ -169,46 +186,70 @@ export class PackIndexFile {
     }
   }
 
-  /** The object's location, or undefined (one read of its fan-out bucket, or of the entries whose tag matches). */
+  /**
+   * The object's location, or undefined: one read of its fan-out bucket, or of the entries whose tag
+   * matches; none once held. HOLD_AFTER lookups found by reading hold the file (hold).
+   */
   find(addr: Address): Location | undefined {
     const a = fromHex(addr);
     const p = prefixOf(a);
     const lo = p ? this.fanout[p - 1] : 0;
-    const n = this.fanout[p] - lo;
-    if (n === 0) return undefined;
+    const hi = this.fanout[p];
+    if (lo === hi) return undefined;
+    if (this.all) return search(this.all, lo, hi, a, this.packs);
     if (!this.tags && ++this.finds >= TAG_AFTER_FINDS) this.readTags();
-    const tags = this.tags;
-    if (tags) {
-      const t = tagOf(a, 0);
-      for (let i = lo; i < lo + n; i++) {
-        if (tags[i] !== t) continue;
-        const entry = new Uint8Array(ENTRY_BYTES);
-        if (readSync(this.fd, entry, 0, ENTRY_BYTES, this.entriesAt + i * ENTRY_BYTES) !== ENTRY_BYTES) throw new FormatError("pack index file shrank while open");
-        if (compareBytes(entry.subarray(0, 32), a) === 0) return entryAt(entry, 0, this.packs).loc;
-      }
-      return undefined;
-    }
-    const bucket = new Uint8Array(n * ENTRY_BYTES);
-    readSync(this.fd, bucket, 0, bucket.length, this.entriesAt + lo * ENTRY_BYTES);
-    let l = 0;
-    let h = n;
-    while (l < h) {
-      const m = (l + h) >>> 1;
-      const c = compareBytes(bucket.subarray(m * ENTRY_BYTES, m * ENTRY_BYTES + 32), a);
-      if (c === 0) return entryAt(bucket, m * ENTRY_BYTES, this.packs).loc;
-      if (c < 0) l = m + 1;
-      else h = m;
+    const loc = this.tags ? this.findTagged(this.tags, lo, hi, a) : this.findInBucket(lo, hi, a);
+    if (loc && ++this.foundByRead >= HOLD_AFTER) this.hold();
+    return loc;
+  }
+
+  /** Reads just the entries of [lo, hi) whose tag is the address's. */
+  private findTagged(tags: Uint32Array, lo: number, hi: number, a: Uint8Array): Location | undefined {
+    const t = tagOf(a, 0);
+    for (let i = lo; i < hi; i++) {
+      if (tags[i] !== t) continue;
+      const entry = new Uint8Array(ENTRY_BYTES);
+      if (readSync(this.fd, entry, 0, ENTRY_BYTES, this.entriesAt + i * ENTRY_BYTES) !== ENTRY_BYTES) throw new FormatError("pack index file shrank while open");
+      if (compareBytes(entry.subarray(0, 32), a) === 0) return entryAt(entry, 0, this.packs).loc;
     }
     return undefined;
   }
 
-  /** Every entry in address order, read in chunks of about 1 MiB. */
+  /** Reads the entries of [lo, hi) (a fan-out bucket) and searches them. */
+  private findInBucket(lo: number, hi: number, a: Uint8Array): Location | undefined {
+    const bucket = new Uint8Array((hi - lo) * ENTRY_BYTES);
+    readSync(this.fd, bucket, 0, bucket.length, this.entriesAt + lo * ENTRY_BYTES);
+    return search(bucket, 0, hi - lo, a, this.packs);
+  }
+
+  /** Reads every entry into memory: later lookups read nothing (a big checkout's). */
+  hold(): void {
+    if (this.all) return;
+    const all = new Uint8Array(this.count * ENTRY_BYTES);
+    if (readSync(this.fd, all, 0, all.length, this.entriesAt) !== all.length) throw new FormatError("pack index file shrank while open");
+    this.all = all;
+  }
+
+  /**
+   * Drops the entries hold() keeps in memory (the tags stay: 4 bytes an entry): lookups read the
+   * file again, until as many have found their entry by reading again.
+   */
+  release(): void {
+    this.all = null;
+    this.foundByRead = 0;
+  }
+
+  /** Every entry in address order, read in chunks of about 1 MiB (or from memory, if held). */
   *entries(): Generator<{ addr: Uint8Array; loc: Location }> {
     for (const chunk of this.rawEntries()) for (let at = 0; at < chunk.length; at += ENTRY_BYTES) yield entryAt(chunk, at, this.packs);
   }
 
-  /** The entries' bytes in address order, whole entries of about 1 MiB at a time (each chunk is valid until the next). */
+  /** The entries' bytes in address order, whole entries of about 1 MiB at a time, or all at once if held (each chunk is valid until the next). */
   *rawEntries(): Generator<Uint8Array> {
+    if (this.all) {
+      yield this.all;
+      return;
+    }
     const per = Math.floor((1 << 20) / ENTRY_BYTES);
     const buf = new Uint8Array(per * ENTRY_BYTES);
     for (let i = 0; i < this.count; i += per) {
@@ -227,8 +268,21 @@ export class PackIndexFile {
   }
 
   close(): void {
+    this.release();
     closeSync(this.fd);
   }
+}
+
+/** Binary search of entries [lo, hi) of `b` for address `a`. */
+function search(b: Uint8Array, lo: number, hi: number, a: Uint8Array, packs: readonly Address[]): Location | undefined {
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    const c = compareBytes(b.subarray(m * ENTRY_BYTES, m * ENTRY_BYTES + 32), a);
+    if (c === 0) return entryAt(b, m * ENTRY_BYTES, packs).loc;
+    if (c < 0) lo = m + 1;
+    else hi = m;
+  }
+  return undefined;
 }
 
 function tagsOf(b: Uint8Array, at: number, count: number): Uint32Array {
@@ -253,7 +307,8 @@ function compareAt(a: Uint8Array, ai: number, b: Uint8Array, bi: number): number
 export function mergePackIndex(file: PackIndexFile | null, newPacks: readonly Address[], extra: ReadonlyMap<Address, Location>): Uint8Array {
   const packs = [...(file?.packs ?? []), ...newPacks];
   const packNo = new Map(packs.map((p, i) => [p, i]));
-  const more = [...extra].map(([a, loc]) => ({ addr: fromHex(a), loc })).sort((x, y) => compareBytes(x.addr, y.addr));
+  // Lowercase hex sorts as its bytes do: the strings are compared natively, not byte arrays in JavaScript.
+  const more = [...extra.keys()].sort().map((a) => ({ addr: fromHex(a), loc: extra.get(a) as Location }));
   const { out, view, entriesAt } = startIndex(packs, (file?.count ?? 0) + more.length);
   const counts = new Uint32Array(FANOUT);
   let at = entriesAt;

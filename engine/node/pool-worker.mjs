@@ -12,6 +12,6 @@ parentPort.on("message", ({ id, request }) => {
     const { result, transfer } = handle(request);
     parentPort.postMessage({ id, ok: true, result }, transfer);
   } catch (e) {
-    parentPort.postMessage({ id, ok: false, error: { name: e?.name ?? "Error", message: e?.message ?? String(e) } });
+    parentPort.postMessage({ id, ok: false, error: { name: e?.name ?? "Error", message: e?.message ?? String(e), code: typeof e?.code === "string" ? e.code : undefined } });
   }
 });

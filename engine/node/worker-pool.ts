@@ -3,7 +3,7 @@
 // one, run on the calling thread through the caller's fallback (same results, one core). Idle
 // threads never keep the process alive. Threads start at the first request: under tsx each takes
 // ~0.4 s to start, so callers send work only when there is enough of it.
-import { Worker, type Transferable } from "node:worker_threads";
+import { Worker, type ResourceLimits, type Transferable } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 
 /** What a pool thread's module exports (pool-worker.mjs calls it for every request). */
@@ -11,13 +11,13 @@ export type PoolHandler<Req, Res> = (request: Req) => { result: Res; transfer: T
 
 /** An error the handler threw on a pool thread (its original name and message). */
 export class PoolTaskError extends Error {
-  constructor(name: string, message: string) {
+  constructor(name: string, message: string, readonly code?: string) {
     super(message);
     this.name = name;
   }
 }
 
-type Answer<Res> = { id: number; ok: true; result: Res } | { id: number; ok: false; error: { name: string; message: string } };
+type Answer<Res> = { id: number; ok: true; result: Res } | { id: number; ok: false; error: { name: string; message: string; code?: string } };
 type Pending<Res> = { fallback: () => Res; resolve: (r: Res) => void; reject: (e: Error) => void };
 
 /** Threads for a machine: one per core, at most 4. */
@@ -32,8 +32,8 @@ export class WorkerPool<Req, Res> {
   private turn = 0;
   private broken: Error | null = null;
 
-  /** `module`: a TypeScript module exporting `handle: PoolHandler<Req, Res>`. */
-  constructor(private readonly module: URL, readonly size: number, private readonly name: string) {}
+  /** `module`: a TypeScript module exporting `handle: PoolHandler<Req, Res>`; `limits`: each thread's heap limits. */
+  constructor(private readonly module: URL, readonly size: number, private readonly name: string, private readonly limits?: ResourceLimits) {}
 
   /** Why the threads were given up (every request then runs on the calling thread), or null. */
   get failure(): Error | null {
@@ -44,12 +44,15 @@ export class WorkerPool<Req, Res> {
     return this.workers.length > 0;
   }
 
-  /** Runs `request` on a thread; `fallback` computes the same result here if the thread dies. */
-  run(request: Req, transfer: Transferable[], fallback: () => Res): Promise<Res> {
+  /**
+   * Runs `request` on a thread (round robin, or thread number `thread`: a caller that keeps each
+   * thread to one kind of work); `fallback` computes the same result here if the thread dies.
+   */
+  run(request: Req, transfer: Transferable[], fallback: () => Res, thread?: number): Promise<Res> {
     if (this.broken) return new Promise((resolve) => resolve(fallback()));
     this.start();
     const id = this.nextId++;
-    const w = this.workers[this.turn++ % this.workers.length];
+    const w = this.workers[(thread ?? this.turn++) % this.workers.length];
     return new Promise<Res>((resolve, reject) => {
       this.pending.set(id, { fallback, resolve, reject });
       if (this.pending.size === 1) for (const x of this.workers) x.ref();
@@ -61,7 +64,7 @@ export class WorkerPool<Req, Res> {
     if (this.workers.length) return;
     for (let i = 0; i < this.size; i++) {
       // No inherited flags (`-e`, `--input-type`, ... would break the thread): its entry loads what it needs.
-      const w = new Worker(new URL("./pool-worker.mjs", import.meta.url), { name: `${this.name}-${i}`, execArgv: [], workerData: { module: this.module.href } });
+      const w = new Worker(new URL("./pool-worker.mjs", import.meta.url), { name: `${this.name}-${i}`, execArgv: [], workerData: { module: this.module.href }, resourceLimits: this.limits });
       w.on("message", (m: Answer<Res>) => this.settle(m));
       w.on("error", (e) => this.fail(e));
       w.on("exit", (code) => {
@@ -78,7 +81,7 @@ export class WorkerPool<Req, Res> {
     this.pending.delete(m.id);
     if (this.pending.size === 0) for (const x of this.workers) x.unref();
     if (m.ok) p.resolve(m.result);
-    else p.reject(new PoolTaskError(m.error.name, m.error.message));
+    else p.reject(new PoolTaskError(m.error.name, m.error.message, m.error.code));
   }
 
   /** A thread died (not a task's error: those come back as answers): finish its requests here. */

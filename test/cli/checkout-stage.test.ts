@@ -11,10 +11,11 @@ import path from "node:path";
 import { Vault } from "../../engine/vault/vault.ts";
 import { MemoryStore } from "../../engine/store/memory-store.ts";
 import { canonicalBytes } from "../../engine/core/canonical.ts";
-import { scanFolder, applyTree } from "../../cli/vault-folder.ts";
+import { scanFolder, applyTree as applyTreeWith } from "../../cli/vault-folder.ts";
 import { CheckoutIndex, UNKNOWN_SIG } from "../../cli/checkout-index.ts";
 import { CheckoutStage, STAGE_DIR } from "../../cli/checkout-stage.ts";
 import { STATE_DIR } from "../../cli/state-dir.ts";
+import { writeBatch } from "../../cli/checkout-writer.ts";
 
 const N = 40;
 
@@ -32,6 +33,11 @@ async function source(): Promise<Vault> {
   }
   await v.commit();
   return v;
+}
+
+/** Queues note `id`'s file (its stored bytes given) on the stage; its row is set once the file is written. */
+function addNote(stage: CheckoutStage, checkout: CheckoutIndex, id: string, stored: Uint8Array): Promise<void> {
+  return stage.add("note", `${id}.json`, stored, (sig) => checkout.set("note", id, { sig, addr: "ab".repeat(32), extra: 0 }));
 }
 
 async function tempFolder(parts = true): Promise<string> {
@@ -52,12 +58,17 @@ async function perFile(v: Vault): Promise<{ dir: string; checkout: CheckoutIndex
   const dir = await tempFolder();
   for (const sub of ["notes", "embeddings", "positions"]) await writeFile(path.join(dir, sub, "zz-user.txt"), "mine");
   const checkout = CheckoutIndex.empty();
-  const r = await applyTree(dir, v, v.headRoot!, checkout);
+  const r = await applyTreeWith(dir, v, v.headRoot!, checkout);
   expect(r.skipped).toEqual([]);
   return { dir, checkout };
 }
 
-describe("a clone's first checkout through a staging folder", () => {
+// Every case runs twice: files created on the calling thread, and on writer threads (a big clone's way).
+describe.each([
+  ["on the calling thread", undefined],
+  ["on writer threads", 0],
+])("a clone's first checkout through a staging folder, %s", (_how, writerThreadsFrom) => {
+  const applyTree = (dir: string, v: Vault, to: string, checkout: CheckoutIndex) => applyTreeWith(dir, v, to, checkout, { writerThreadsFrom });
   it("writes what the per-file path writes, leaves no staging folder, and its rows match the files (a scan reads nothing)", async () => {
     const v = await source();
     const dir = await tempFolder();
@@ -121,8 +132,11 @@ describe("a clone's first checkout through a staging folder", () => {
       const checkout = CheckoutIndex.empty();
       const stage = CheckoutStage.open(dir, checkout);
       expect(["note", "embedding", "position"].map((p) => stage.stages(p as "note"))).toEqual([true, true, true]);
-      const bytes = new TextEncoder().encode('{\n  "title": "ours"\n}\n');
-      for (const id of ["a", "b", "c"]) checkout.set("note", id, { sig: stage.write("note", `${id}.json`, bytes), addr: "ab".repeat(32), extra: 0 });
+      const bytes = canonicalBytes({ title: "ours" }); // stored form: the file is it re-indented
+      if (writerThreadsFrom === 0) stage.threads();
+      for (const id of ["a", "b", "c"]) await addNote(stage, checkout, id, bytes);
+      await stage.drain();
+      await stage.close();
       // Meanwhile the user makes b.json and an unrelated file.
       await writeFile(path.join(dir, "notes", "b.json"), "the user's own b");
       await writeFile(path.join(dir, "notes", "other.txt"), "x");
@@ -130,6 +144,7 @@ describe("a clone's first checkout through a staging folder", () => {
       expect(out.skipped).toEqual(["notes/b.json"]);
       expect(await readFile(path.join(dir, "notes", "b.json"), "utf8")).toBe("the user's own b");
       expect((await listing(dir)).notes).toEqual(["a.json", "b.json", "c.json", "other.txt"]);
+      expect(await readFile(path.join(dir, "notes", "a.json"), "utf8")).toBe('{\n  "title": "ours"\n}\n');
       // b's row keeps the tree's part with an unknown signature (the next scan reads the user's file);
       // a's and c's signatures are their files' (link kept inode, size and mtime).
       expect(checkout.get("note", "b")!.sig).toEqual(UNKNOWN_SIG);
@@ -181,6 +196,103 @@ describe("a clone's first checkout through a staging folder", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
       await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a first checkout's writer threads", () => {
+  it("write many batches (more than a thread may have out at once) exactly as the calling thread does", async () => {
+    const v = await Vault.open({ store: new MemoryStore(), device: "s", lazyWorking: true });
+    const n = 700;
+    for (let i = 0; i < n; i++) {
+      const id = `m${String(i).padStart(4, "0")}`;
+      v.putEntry({ id, note: v.stageNoteBytes(canonicalBytes({ title: id, body: "y".repeat(i % 50) })).note, embedding: v.stageEmbeddingBytes(new Uint8Array(new Float32Array([i, 2]).buffer)), dims: 2 });
+    }
+    await v.commit();
+    const threaded = await tempFolder();
+    const inline = await tempFolder();
+    try {
+      const a = CheckoutIndex.empty();
+      const b = CheckoutIndex.empty();
+      expect(await applyTreeWith(threaded, v, v.headRoot!, a, { writerThreadsFrom: 0 })).toMatchObject({ written: 2 * n, skipped: [] });
+      expect(await applyTreeWith(inline, v, v.headRoot!, b, { writerThreadsFrom: Infinity })).toMatchObject({ written: 2 * n, skipped: [] });
+      expect(await listing(threaded)).toEqual(await listing(inline));
+      for (const [sub, names] of Object.entries(await listing(threaded))) for (const f of names) expect(await readFile(path.join(threaded, sub, f))).toEqual(await readFile(path.join(inline, sub, f)));
+      const saved = CheckoutIndex.decode(a.encode());
+      const scan = await scanFolder(threaded, v, saved);
+      expect([scan.hashed, scan.changes.size, scan.cacheChanged]).toEqual([0, 0, false]);
+      for (let i = 0; i < n; i += 97) {
+        const id = `m${String(i).padStart(4, "0")}`;
+        expect(a.get("note", id)!.addr).toBe(b.get("note", id)!.addr);
+        const st = await stat(path.join(threaded, "embeddings", `${id}.bin`));
+        expect(a.get("embedding", id)!.sig).toEqual([st.size, st.mtimeMs, st.ino]);
+      }
+    } finally {
+      await rm(threaded, { recursive: true, force: true });
+      await rm(inline, { recursive: true, force: true });
+    }
+  });
+
+  it("a batch that fails (a name already staged) fails the checkout: no row for its files, nothing moved in, and the next checkout starts afresh", async () => {
+    const v = await source();
+    const dir = await tempFolder();
+    try {
+      const checkout = CheckoutIndex.empty();
+      const stage = CheckoutStage.open(dir, checkout);
+      stage.threads();
+      const bytes = canonicalBytes({});
+      await addNote(stage, checkout, "a", bytes);
+      await writeFile(path.join(dir, STATE_DIR, STAGE_DIR, "notes", "b.json"), "not ours");
+      await addNote(stage, checkout, "b", bytes);
+      await expect(stage.drain()).rejects.toMatchObject({ code: "EEXIST" });
+      await stage.close();
+      expect([checkout.get("note", "a"), checkout.get("note", "b")]).toEqual([undefined, undefined]);
+      expect(await readdir(path.join(dir, "notes"))).toEqual([]);
+      // The next run removes the staging folder and writes every file.
+      const r = await applyTreeWith(dir, v, v.headRoot!, CheckoutIndex.empty(), { writerThreadsFrom: 0 });
+      expect(r.skipped).toEqual([]);
+      expect((await listing(dir)).notes.length).toBe(N);
+      expect(existsSync(path.join(dir, STATE_DIR, STAGE_DIR))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a part that does not decode fails its batch on the thread as it fails the calling thread's checkout", async () => {
+    const dir = await tempFolder();
+    try {
+      for (const threads of [true, false]) {
+        const checkout = CheckoutIndex.empty();
+        const stage = CheckoutStage.open(dir, checkout);
+        if (threads) stage.threads();
+        const bad = async () => {
+          await stage.add("position", "p.json", new TextEncoder().encode("[1, 2"), () => checkout.set("position", "p", { sig: [1, 1, 1], addr: "ab".repeat(32), extra: 0 }));
+          await stage.drain();
+        };
+        await expect(bad()).rejects.toThrow(/position/);
+        await stage.close();
+        expect(checkout.get("position", "p")).toBeUndefined();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a batch retried on the calling thread (its thread died part way) replaces what the thread wrote of it", async () => {
+    const dir = await tempFolder();
+    try {
+      const prefix = path.join(dir, "notes") + path.sep;
+      await writeFile(prefix + "a.json", "to"); // torn by the thread's death
+      const data = new TextEncoder().encode("AAAbb");
+      const sigs = writeBatch({ prefix, part: "embedding", names: ["a.json", "b.json"], data, ends: new Uint32Array([3, 5]), replace: true });
+      expect([await readFile(prefix + "a.json", "utf8"), await readFile(prefix + "b.json", "utf8")]).toEqual(["AAA", "bb"]);
+      const st = await stat(prefix + "a.json");
+      expect([...sigs.subarray(0, 3)]).toEqual([3, st.mtimeMs, st.ino]);
+      // Without `replace` an existing name is an error, never overwritten.
+      expect(() => writeBatch({ prefix, part: "embedding", names: ["b.json"], data, ends: new Uint32Array([1]) })).toThrow(/EEXIST/);
+      expect(await readFile(prefix + "b.json", "utf8")).toBe("bb");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -98,11 +98,11 @@ interface Run {
 }
 
 /** Runs `penumbra-sync <cmd> <dir>` and kill -9s it at `point` (exact) or a random delay after it (trace). */
-function runAndKill(cmd: string, dir: string, point: string, exact: boolean, delayMs: number): Promise<Run> {
+function runAndKill(cmd: string, dir: string, point: string, exact: boolean, delayMs: number, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, cmd, dir], {
       cwd: ROOT,
-      env: { ...process.env, PENUMBRA_SYNC_TOKEN: fixture.server.token, PENUMBRA_CRASH_AT: exact ? point : "trace" },
+      env: { ...process.env, ...env, PENUMBRA_SYNC_TOKEN: fixture.server.token, PENUMBRA_CRASH_AT: exact ? point : "trace" },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let killedAt: string | null = null;
@@ -229,16 +229,18 @@ describe("crash safety of the CLI", () => {
     await writeFiles(src, files);
     apply(model, files);
     expect((await cli(["sync", src])).code).toBe(0);
-    const runClone = async (dir: string, point: string, exact: boolean, delayMs: number) => {
+    // Half the clones write on the writer threads a big clone uses (the test hook lowers their threshold).
+    const runClone = async (dir: string, point: string, exact: boolean, delayMs: number, threads: boolean) => {
       expect((await cli(["init", dir, "--remote", fixture.server.url, "--vault", "crash-clone"])).code).toBe(0);
-      return runAndKill("sync", dir, point, exact, delayMs);
+      return runAndKill("sync", dir, point, exact, delayMs, threads ? { PENUMBRA_CHECKOUT_THREADS_FROM: "0" } : {});
     };
     let kills = 0;
     for (let k = 0; kills < CLONE_KILLS && k < CLONE_KILLS * 3; k++) {
       const dir = path.join(fixture.tmp, `clone-${k}`);
       const exact = k % 2 === 0;
-      const run = await runClone(dir, exact ? "staged" : "synced", exact, Math.floor(rnd() * 40));
-      const ctx = `seed ${seed}, clone ${k}, ${exact ? "at staged" : "after synced"}`;
+      const threads = Math.floor(k / 2) % 2 === 0;
+      const run = await runClone(dir, exact ? "staged" : "synced", exact, Math.floor(rnd() * 40), threads);
+      const ctx = `seed ${seed}, clone ${k}, ${exact ? "at staged" : "after synced"}${threads ? ", writer threads" : ""}`;
       if (run.killedAt) kills++;
       const after = await readFolder(dir);
       expect(after.temps, ctx).toBe(0);

@@ -10,7 +10,7 @@ import path from "node:path";
 import { FormatError, compareBytes, fromHex, toHex } from "../../engine/core/bytes.ts";
 import { sha256, addressOf } from "../../engine/core/hash.ts";
 import { ObjectType } from "../../engine/core/object.ts";
-import { PACK_INDEX_FILE, PackIndexFile, TAG_AFTER_FINDS, encodePackIndex, mergeEntries, mergePackIndex, type Location } from "../../engine/node/pack-index.ts";
+import { HOLD_AFTER, PACK_INDEX_FILE, PackIndexFile, TAG_AFTER_FINDS, encodePackIndex, mergeEntries, mergePackIndex, type Location } from "../../engine/node/pack-index.ts";
 import { FsStore } from "../../engine/node/fs-store.ts";
 import { Codec } from "../../engine/core/pack.ts";
 
@@ -83,9 +83,14 @@ describe("pack index: properties", () => {
           await writeFile(file, encodePackIndex([P1, P2], sorted, sorted.length + 3));
           const f = PackIndexFile.open(file);
           expect(f.count).toBe(model.size);
-          for (const [a, loc] of model) expect(f.find(a)).toEqual(loc);
-          for (const a of probes) expect(f.find(a)).toEqual(model.get(a));
-          expect([...f.entries()].map((e) => toHex(e.addr))).toEqual(sorted.map((e) => toHex(e.addr)));
+          // The same answers whether lookups read the file or the entries are held in memory.
+          for (const held of [false, true]) {
+            if (held) f.hold();
+            expect(f.held).toBe(held);
+            for (const [a, loc] of model) expect(f.find(a)).toEqual(loc);
+            for (const a of probes) expect(f.find(a)).toEqual(model.get(a));
+            expect([...f.entries()].map((e) => toHex(e.addr))).toEqual(sorted.map((e) => toHex(e.addr)));
+          }
           // New packs' objects merged in: the union, in order; an address already in the file keeps its location.
           const extra = new Map(more.map((a) => [a, { pack: "c3".repeat(32), frameOffset: 1, storedLength: 2, rawLength: 3, codec: Codec.Gzip, offset: 4, length: 5 } as Location]));
           const merged = [...mergeEntries(f, extra)].map((e) => [toHex(e.addr), e.loc] as const);
@@ -120,6 +125,37 @@ describe("pack index: properties", () => {
     const merged = mergePackIndex(f, [P2], extra);
     expect(toHex(merged)).toBe(toHex(encodePackIndex(packs, mergeEntries(f, extra), 52_000)));
     expect(new DataView(merged.buffer, merged.byteOffset).getUint32(9, true)).toBe(45_000 + 6_300);
+    f.hold(); // the file's entries from memory: the same bytes
+    expect(toHex(mergePackIndex(f, [P2], extra))).toBe(toHex(merged));
+    f.close();
+  });
+
+  it("holds its entries after many lookups found by reading (lookups of absent addresses do not count)", async () => {
+    const n = 5000;
+    const entries = Array.from({ length: n }, (_, i) => ({ addr: sha256(new Uint8Array([i & 255, i >> 8])), loc: { pack: P1, frameOffset: i, storedLength: 1, rawLength: 1, codec: Codec.Stored, offset: 0, length: 1 } as Location }));
+    entries.sort((x, y) => compareBytes(x.addr, y.addr));
+    const file = path.join(await tmp(), PACK_INDEX_FILE);
+    await writeFile(file, encodePackIndex([P1], entries, n));
+    const f = PackIndexFile.open(file);
+    // Absent, in a bucket that holds entries (a lookup in an empty bucket reads nothing anyway).
+    const absent = (i: number) => {
+      const a = entries[i % n].addr.slice();
+      a[3] ^= 0x80;
+      return toHex(a);
+    };
+    for (let i = 0; i < HOLD_AFTER; i++) {
+      expect(f.find(absent(i))).toBeUndefined();
+      const e = entries[i % n];
+      expect(f.find(toHex(e.addr))).toEqual(e.loc);
+      expect(f.held).toBe(i === HOLD_AFTER - 1);
+    }
+    expect(f.tagged).toBe(true); // read on the way, after TAG_AFTER_FINDS lookups
+    for (const e of entries) expect(f.find(toHex(e.addr))).toEqual(e.loc);
+    for (let i = 0; i < n; i++) expect(f.find(absent(i))).toBeUndefined();
+    f.release(); // after a big checkout: back to reading the file (its tags kept)
+    expect([f.held, f.tagged]).toEqual([false, true]);
+    for (const e of entries.slice(0, 100)) expect(f.find(toHex(e.addr))).toEqual(e.loc);
+    for (let i = 0; i < 100; i++) expect(f.find(absent(i))).toBeUndefined();
     f.close();
   });
 
