@@ -162,16 +162,15 @@ export class CheckoutStage {
    */
   async add(part: PartName, name: string, stored: Uint8Array, done: (sig: FileSig) => void): Promise<void> {
     if (!this.pool) return done(this.write(part, name, fileBytes(part, stored)));
-    const bytes = stored;
     const p = this.make(part);
     const b = this.batches[p];
-    if (b.bytes + bytes.length > b.data.length) {
-      const more = new Uint8Array(Math.max(2 * b.data.length, b.bytes + bytes.length));
+    if (b.bytes + stored.length > b.data.length) {
+      const more = new Uint8Array(Math.max(2 * b.data.length, b.bytes + stored.length));
       more.set(b.data.subarray(0, b.bytes));
       b.data = more;
     }
-    b.data.set(bytes, b.bytes);
-    b.bytes += bytes.length;
+    b.data.set(stored, b.bytes);
+    b.bytes += stored.length;
     b.names.push(name);
     b.ends.push(b.bytes);
     b.done.push(done);

@@ -68,8 +68,8 @@ let liveAfter = 0;
 const PHASE_GROWTH = 48 * 1024 * 1024;
 
 /**
- * A step of a long phase is done (a pack downloaded or uploaded, 512 files read by a scan): collect if the heap in use grew
- * by PHASE_GROWTH since the last collection asked for here. A clone verifies ~3,000 objects per
+ * A step of a long phase is done (a pack downloaded or uploaded, 512 files read by a scan):
+ * collect if the heap in use grew by PHASE_GROWTH since the last collection asked for here. A clone verifies ~3,000 objects per
  * pack and keeps none of them: at 100,000 notes V8 let its heap grow to 115 MiB in use, ~20 live.
  */
 export function progressDone(): void {

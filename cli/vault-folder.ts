@@ -560,8 +560,7 @@ async function writeChanges(dir: string, v: Vault, changes: readonly TreeChange[
       const extra = after ? partOf(e, part)!.extra : 0;
       // A new file of a part being staged: no stat (its folder was empty and nothing of it had a row).
       if (after && !before && stage?.stages(part) && !checkout.get(part, c.id)) {
-        const id = c.id;
-        await stage.add(part, id + PART_DIRS[part].ext, await storedPart(v, part, after, e), (sig) => checkout.set(part, id, { sig, addr: after, extra }));
+        await stage.add(part, c.id + PART_DIRS[part].ext, await storedPart(v, part, after, e), (sig) => checkout.set(part, c.id, { sig, addr: after, extra }));
         out.written++;
         continue;
       }
