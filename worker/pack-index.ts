@@ -58,13 +58,9 @@ export class PackIndex {
           Date.now(),
         )
         .one().n;
-      const objects = this.indexLayout(n, h);
-      this.sql.exec(
-        `INSERT OR IGNORE INTO objects (addr, type, pack, seq, complete)
-         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?, NULL, 0 FROM json_each(?)`,
-        n,
-        objects,
-      );
+      this.indexLayout(n, h);
+      // From the rows just made (in address order, read along the primary key) rather than the JSON again.
+      this.sql.exec("INSERT OR IGNORE INTO objects (addr, type, pack, seq, complete) SELECT addr, type, pack, NULL, 0 FROM pack_members WHERE pack = ?", n);
       const fresh = this.sql.exec<{ c: number }>("SELECT changes() AS c").one().c;
       this.meta.bump("packs", 1);
       this.meta.bump("bytes", bytes);
@@ -73,8 +69,8 @@ export class PackIndex {
     });
   }
 
-  /** Indexes the frames and members of pack `n` from its header; answers the members as JSON rows [addr, type, frame, off, len]. */
-  indexLayout(n: number, h: PackHeader): string {
+  /** Indexes the frames and members of pack `n` from its header. */
+  indexLayout(n: number, h: PackHeader): void {
     const frames = JSON.stringify(h.frames.map((f, i) => [i, f.offset, f.storedLength, f.rawLength, f.codec]));
     this.sql.exec(
       `INSERT INTO frames (pack, idx, off, stored_len, raw_len, codec)
@@ -82,14 +78,15 @@ export class PackIndex {
       n,
       frames,
     );
-    const objects = JSON.stringify(h.objects.map((o) => [o.addr, o.type, o.frame, o.offset, o.length]));
+    // In address order (stable: of an address listed twice the first stays): the rows then go into
+    // the primary key's B-tree one after another, not at random places in it.
+    const members = h.objects.map((o) => [o.addr, o.type, o.frame, o.offset, o.length] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     this.sql.exec(
       `INSERT OR IGNORE INTO pack_members (pack, addr, type, frame, off, len)
        SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?)`,
       n,
-      objects,
+      JSON.stringify(members),
     );
-    return objects;
   }
 
   /**

@@ -20,6 +20,11 @@ describe("pack index", () => {
       expect(count(s.sql, "SELECT count(*) AS c FROM pack_members m JOIN packs p ON p.n = m.pack WHERE p.id = ?", p.id)).toBe(objs.length);
       expect(count(s.sql, "SELECT count(*) AS c FROM objects WHERE seq IS NULL")).toBe(objs.length);
       expect(s.meta.stats()).toEqual({ packs: 1, objects: objs.length, bytes: p.bytes.length, snapshots: 0 });
+      // Each member where the header puts it (rows go in in address order, not the header's), each object of its type.
+      const members = s.sql.exec<{ addr: string; type: number; frame: number; off: number; len: number }>("SELECT addr, type, frame, off, len FROM pack_members ORDER BY addr").toArray();
+      const want = h.objects.map((o) => ({ addr: o.addr, type: o.type, frame: o.frame, off: o.offset, len: o.length })).sort((a, b) => (a.addr < b.addr ? -1 : 1));
+      expect(members).toEqual(want);
+      expect(s.sql.exec("SELECT addr, type FROM objects ORDER BY addr").toArray()).toEqual(want.map(({ addr, type }) => ({ addr, type })));
     });
   });
 
