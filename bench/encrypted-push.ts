@@ -3,8 +3,10 @@
 // push (plain and encrypted) <= restic's"). restic always encrypts, so the encrypted row is the
 // like-for-like one.
 //
-//   npx tsx bench/encrypted-push.ts --folder bench/work/s100k/vault --work bench/work/encpush [--port 8813]
+//   npx tsx bench/encrypted-push.ts --folder bench/work/s100k/vault --work bench/work/encpush [--port 8813] [--only encrypted]
 //
+// --only (plain, encrypted or restic) runs that one push alone (comparing the code's own settings,
+// which the environment passes to the CLI, e.g. PENUMBRA_SYNC_PHASE_GC=0).
 // Each run pushes a hard-linked copy of the folder's notes/, embeddings/ and positions/ (the files are
 // only read) with the CLI (`init`, then `sync`, timed by GNU time: the whole command, Node's start-up
 // and the vault key's derivation included) into a new vault of one local server, then
@@ -21,7 +23,8 @@ import { dirBytes, timedShell, type ShellRun } from "./util.ts";
 const TOKEN = "bench-encpush-token";
 const PASSPHRASE = "bench passphrase, not a secret";
 
-const { values } = parseArgs({ options: { folder: { type: "string" }, work: { type: "string" }, port: { type: "string" } } });
+const { values } = parseArgs({ options: { folder: { type: "string" }, work: { type: "string" }, port: { type: "string" }, only: { type: "string" } } });
+const runs = (what: string) => !values.only || values.only === what;
 if (!values.folder || !values.work) throw new Error("usage: bench/encrypted-push.ts --folder <vault folder> --work <scratch dir> [--port N]");
 const source = resolve(values.folder);
 const work = resolve(values.work);
@@ -53,6 +56,7 @@ try {
     ["penumbra-sync, plain", ""],
     ["penumbra-sync, encrypted", "--encrypt"],
   ] as const) {
+    if (!runs(flag ? "encrypted" : "plain")) continue;
     const dir = linkedCopy(name.endsWith("plain") ? "plain" : "encrypted");
     const init = await cli(`init '${dir}' --remote ${server.url} --vault ${flag ? "enc" : "plain"} ${flag}`);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
@@ -61,7 +65,7 @@ try {
     rows.push([name, run]);
     console.error(`${name}: ${(run.wallMs / 1000).toFixed(1)} s wall, ${(run.cpuMs / 1000).toFixed(1)} s CPU`);
   }
-  const restic = await ResticPeer.open(join(work, "restic"), linkedCopy("restic-src"));
+  const restic = runs("restic") ? await ResticPeer.open(join(work, "restic"), linkedCopy("restic-src")) : null;
   if (restic) {
     const b = await restic.backup();
     rows.push([`restic ${restic.version.split(" ")[1] ?? ""} backup`, { ...b, code: 0, stdout: "", stderr: "", rchar: 0, wchar: 0 }]);

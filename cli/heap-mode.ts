@@ -77,7 +77,11 @@ export function progressDone(): void {
   const grown = getHeapStatistics().used_heap_size - liveAfter;
   // Near the process's memory target less growth is worth a collection: packs in flight and their
   // decoded frames (outside the heap) come and go in tens of MiB, and a peak is where both meet.
-  if (grown > PHASE_GROWTH || (grown > PHASE_GROWTH / 3 && process.memoryUsage.rss() > SOFT_RSS_TARGET)) phaseEnded();
+  // Not less than half of what is live, though, which each collection costs: an initial push's
+  // scan, whose live entries grow to ~115 MiB, asked for one every 16 MiB (41 of them, 3.1 s of a
+  // 36 CPU-s push; encrypted 49, 4.0 s of 46); now 16-17 (~1.1 s), and the pushes took 31 and 42
+  // CPU-s, for ~15 MiB more at their peak (~600 MiB).
+  if (grown > PHASE_GROWTH || (grown > Math.max(PHASE_GROWTH / 3, liveAfter / 2) && process.memoryUsage.rss() > SOFT_RSS_TARGET)) phaseEnded();
 }
 
 /** The resident size above which progressDone collects sooner (issue 14: <= 256 MiB a sync). */
