@@ -234,6 +234,29 @@ describe("StreamReader and section JSON", () => {
     expect(toHex(got[0].payload)).toBe(toHex(big));
   });
 
+  it("a byte stream section's length is not taken on its word: no BYOB read asks for more than 1 MiB before that much came", async () => {
+    const declared = 3 * 1024 * 1024;
+    const head = concatBytes([STREAM_MAGIC, sectionHeader(Section.Pack, declared), randomBytes(100, 3)]);
+    const asked: number[] = [];
+    let sent = false;
+    const s = new ReadableStream({
+      type: "bytes",
+      pull(c) {
+        asked.push(c.byobRequest?.view?.byteLength ?? 0);
+        if (!sent) {
+          sent = true;
+          c.enqueue(head.slice());
+        } else {
+          c.close();
+          c.byobRequest?.respond(0);
+        }
+      },
+    }) as ReadableStream<Uint8Array>;
+    await expect(readAll2(new StreamReader(s, { byob: true }), { maxSection: 4 << 20 })).rejects.toThrow(/early/);
+    expect(asked.length).toBeGreaterThan(1);
+    expect(Math.max(...asked)).toBeLessThanOrEqual(1024 * 1024);
+  });
+
   it("maxBytes: a read that would pass it throws overLimit's error, on byte streams before reading, on plain streams as the bytes come", async () => {
     const bytes = concatBytes([STREAM_MAGIC, encodeSection(Section.Pack, randomBytes(100, 1)), jsonSection(Section.End, {})]);
     const over = () => new RangeError("too big");
