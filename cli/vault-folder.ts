@@ -181,6 +181,16 @@ function idOfName(part: PartName, name: string): string | null {
   return isNoteId(id) ? id : null;
 }
 
+/**
+ * `id` as a string of its own. An id cut from a file name (listPart) is a slice that keeps the
+ * whole name alive behind it, and a scan keeps the ids of the files it read (their checkout rows,
+ * the vault's working entries): at 100,000 notes an initial push's scan held ~16 MiB of file
+ * names that way. Ids are ASCII (isNoteId), which latin1 carries over unchanged.
+ */
+function ownCopy(id: string): string {
+  return Buffer.from(id, "latin1").toString("latin1");
+}
+
 const notAnId = (part: PartName, rel: string) => `${rel}: not <id>${PART_DIRS[part].ext} with id [A-Za-z0-9._-]{1,128}`;
 
 /** One part's folder: the ids of its candidate files, sorted (the checkout's order); names that are not `<id><ext>` are reported. */
@@ -234,6 +244,7 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
   let cacheChanged = false;
   const drop = (part: PartName, id: string) => {
     if (!checkout.get(part, id)) return;
+    id = ownCopy(id);
     checkout.delete(part, id);
     edit(id, part, null);
     cacheChanged = true;
@@ -309,9 +320,10 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
           continue;
         }
         const was = checkout.get(part, id);
-        checkout.set(part, id, { sig: r.sig, addr, extra });
+        const key = ownCopy(id); // kept by the row and the working entry
+        checkout.set(part, key, { sig: r.sig, addr, extra });
         cacheChanged = true;
-        if (!was || was.addr !== addr || was.extra !== extra) edit(id, part, { addr, extra });
+        if (!was || was.addr !== addr || was.extra !== extra) edit(key, part, { addr, extra });
         if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged({ background: true });
         // While sealing runs on other threads, let its answers in: they pack and store between files.
         else if (v.flushInProgress && hashed % 16 === 0) await new Promise(setImmediate);
