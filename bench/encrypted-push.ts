@@ -25,7 +25,7 @@ const PASSPHRASE = "bench passphrase, not a secret";
 
 const { values } = parseArgs({ options: { folder: { type: "string" }, work: { type: "string" }, port: { type: "string" }, only: { type: "string" } } });
 const runs = (what: string) => !values.only || values.only === what;
-if (!values.folder || !values.work) throw new Error("usage: bench/encrypted-push.ts --folder <vault folder> --work <scratch dir> [--port N]");
+if (!values.folder || !values.work) throw new Error("usage: bench/encrypted-push.ts --folder <vault folder> --work <scratch dir> [--port N] [--only plain|encrypted|restic]");
 const source = resolve(values.folder);
 const work = resolve(values.work);
 await rm(work, { recursive: true, force: true });
