@@ -297,13 +297,15 @@ export class PackBuilder {
   }
 
   async finish(c: Compressor): Promise<BuiltPack> {
+    // A stored frame's objects go into the pack as they are (joined once, there): an encrypted
+    // vault's frames are all stored, and joining each first copied every sealed byte once more.
     const stored = await Promise.all(
       this.frames.map(async (f) => {
+        if (f.codec === Codec.Stored) return { codec: f.codec, data: f.parts, length: f.size, rawLength: f.size };
         const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
-        if (f.codec === Codec.Stored) return { codec: f.codec, data: raw, rawLength: f.size };
         const gz = f.codec === Codec.Shuffle4Gzip ? await c.gzip(shuffle4(raw), { entropyOnly: true }) : await c.gzip(raw);
         // A frame that gzip cannot shrink is kept as it is.
-        return gz.length < raw.length ? { codec: f.codec, data: gz, rawLength: f.size } : { codec: Codec.Stored as Codec, data: raw, rawLength: f.size };
+        return gz.length < raw.length ? { codec: f.codec, data: [gz], length: gz.length, rawLength: f.size } : { codec: Codec.Stored as Codec, data: [raw], length: raw.length, rawLength: f.size };
       }),
     );
     const objects: PackObjectInfo[] = [];
@@ -311,10 +313,10 @@ export class PackBuilder {
       for (const o of f.objects) objects.push({ ...o, frame: i });
     });
     const header = encodePackHeader(
-      stored.map((s) => ({ codec: s.codec, storedLength: s.data.length, rawLength: s.rawLength })),
+      stored.map((s) => ({ codec: s.codec, storedLength: s.length, rawLength: s.rawLength })),
       objects,
     );
-    const bytes = concatBytes([header, ...stored.map((s) => s.data)]);
+    const bytes = concatBytes([header, ...stored.flatMap((s) => s.data)]);
     return { id: addressOf(bytes), bytes, objects, rawBytes: this.rawBytes };
   }
 }
