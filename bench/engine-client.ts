@@ -47,7 +47,7 @@ await measureSelf(async (m) => {
   const ctx = await openFolder(args.dir, args.token);
   const tOpen = performance.now();
   const counter: OpsCounter = { requests: 0, a: 0, b: 0 };
-  ctx.remote = new HttpRemote({ url: ctx.config.remote, vault: ctx.config.vault, token: args.token, fetch: countingFetch(counter, nodeFetch(), args.closeConnections) });
+  ctx.remote = new HttpRemote({ url: ctx.config.remote, vault: ctx.config.vault, token: args.token, fetch: countingFetch(counter, nodeFetch(), args.closeConnections), fetchTakesParts: !args.closeConnections });
 
   const phases: EnginePhases = { openMs: tOpen - t0, scanMs: 0, commitMs: 0, remoteMs: 0, otherMs: 0 };
   let scanEnd = 0;

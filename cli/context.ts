@@ -104,7 +104,7 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
     if (e instanceof VaultKeyError) throw new CliError(`${join(dir, STATE_DIR)}: ${e.message}`, "move the folder's .penumbra-sync away and init again to re-clone", "vault_key");
     throw new CliError(`the local state in ${join(dir, STATE_DIR)} is corrupt: ${(e as Error).message}`, "run verify, or move the folder's .penumbra-sync away and init again to re-clone");
   }
-  const remote = new HttpRemote({ url: config.remote, vault: config.vault, token, fetch: nodeFetch() });
+  const remote = new HttpRemote({ url: config.remote, vault: config.vault, token, fetch: nodeFetch(), fetchTakesParts: true });
   const checkout = await openCheckout(join(dir, STATE_DIR), vault);
   const ctx = { dir, config, store, vault, remote, checkout, reader: scanPool() };
   await finishCheckout(ctx);

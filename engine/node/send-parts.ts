@@ -12,12 +12,17 @@ export type SendParts = (url: string, init: { method: string; headers: Headers; 
 /** POST bodies from this size on go through sendParts; everything else (pulls' streamed answers included) through `base`. */
 const DIRECT_BYTES = 64 * 1024;
 
-/** `fetch` with big POST bodies sent by sendParts (same request bytes, a standard Response). */
+/**
+ * `fetch` with big POST bodies sent by sendParts (same request bytes, a standard Response). It also
+ * takes a body in parts, an array of byte arrays, sent as they are (HttpRemote's `fetchTakesParts`).
+ */
 export function nodeFetch(base: typeof fetch = fetch.bind(globalThis)): typeof fetch {
-  return (input, init) =>
-    init?.method === "POST" && init.body instanceof Uint8Array && init.body.length >= DIRECT_BYTES
-      ? sendParts(String(input), { method: "POST", headers: new Headers(init.headers), body: [init.body] })
-      : base(input, init);
+  return (input, init) => {
+    const body: unknown = init?.body;
+    if (init?.method === "POST" && (Array.isArray(body) || (body instanceof Uint8Array && body.length >= DIRECT_BYTES)))
+      return sendParts(String(input), { method: "POST", headers: new Headers(init.headers), body: Array.isArray(body) ? body : [body as Uint8Array] });
+    return base(input, init);
+  };
 }
 
 /** Kept-alive connections, as fetch keeps them (idle sockets do not hold the process open). */

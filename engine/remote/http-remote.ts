@@ -9,6 +9,11 @@ export interface HttpRemoteOptions {
   vault: string;
   token: string;
   fetch?: typeof fetch;
+  /**
+   * `fetch` takes a body in parts (an array of byte arrays: Node's nodeFetch, engine/node/send-parts.ts),
+   * so a push's packs go out as they are instead of being joined into one body first.
+   */
+  fetchTakesParts?: boolean;
   /** Largest pack a pull response may carry (bounded memory on this side). */
   maxPackBytes?: number;
 }
@@ -34,12 +39,16 @@ export class HttpRemote implements Remote {
     this.doFetch = opts.fetch ?? fetch.bind(globalThis);
   }
 
-  private async request(method: string, path: string, body?: Uint8Array, contentType = "application/json"): Promise<Response> {
+  private async request(method: string, path: string, body?: Uint8Array | Uint8Array[], contentType = "application/json"): Promise<Response> {
     const headers = new Headers({ authorization: `Bearer ${this.opts.token}` });
     if (body) headers.set("content-type", contentType);
     const url = this.base + path;
     this.stats.requests++;
-    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + (body?.length ?? 0);
+    if (Array.isArray(body)) {
+      this.stats.bytesUp += body.reduce((n, p) => n + p.length, 0);
+      if (!this.opts.fetchTakesParts) body = concatBytes(body);
+    } else this.stats.bytesUp += body?.length ?? 0;
+    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`);
     let res: Response | undefined;
     // A connection can die under a request: most often a kept-alive socket the server closed while
     // idle (the local server does after 5 s; a client whose timers run late reuses it). Such a dead
@@ -105,12 +114,12 @@ export class HttpRemote implements Remote {
 
   /** POSTs a stream of packs (and a commit) to `path`; the answer is JSON. */
   private async postPacks<T>(path: string, packs: readonly Uint8Array[], commit?: CommitRequest): Promise<T> {
-    // Headers beside the packs, copied once into the body (packs are megabytes).
+    // Headers beside the packs, copied once into the body (packs are megabytes), or not at all (fetchTakesParts).
     const parts: Uint8Array[] = [STREAM_MAGIC];
     for (const p of packs) parts.push(sectionHeader(Section.Pack, p.length), p);
     if (commit) parts.push(jsonSection(Section.Json, commit));
     parts.push(jsonSection(Section.End, {}));
-    const res = await this.request("POST", path, concatBytes(parts), "application/vnd.penumbra.stream");
+    const res = await this.request("POST", path, parts, "application/vnd.penumbra.stream");
     const text = await res.text();
     this.stats.bytesDown += utf8(text).length;
     return JSON.parse(text) as T;

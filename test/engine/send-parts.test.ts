@@ -92,22 +92,31 @@ describe("sendParts", () => {
 describe("HttpRemote with nodeFetch", () => {
   const packs = [new Uint8Array(100_000).fill(7), new Uint8Array(10).fill(1)];
 
-  it("pushes the same bytes as through fetch", async () => {
+  it("pushes the same bytes as through fetch, the body joined or in parts (fetchTakesParts), and counts them alike", async () => {
     seen.length = 0;
-    await new HttpRemote({ url: base, vault: "v", token: "t" }).push(packs);
-    await new HttpRemote({ url: base, vault: "v", token: "t", fetch: nodeFetch() }).push(packs);
-    expect(seen).toHaveLength(2);
-    expect(seen[1].url).toBe(seen[0].url);
-    expect(seen[1].headers["content-type"]).toBe(seen[0].headers["content-type"]);
-    expect(seen[1].body.equals(seen[0].body)).toBe(true);
+    const remotes = [
+      new HttpRemote({ url: base, vault: "v", token: "t" }),
+      new HttpRemote({ url: base, vault: "v", token: "t", fetch: nodeFetch() }),
+      new HttpRemote({ url: base, vault: "v", token: "t", fetch: nodeFetch(), fetchTakesParts: true }),
+    ];
+    for (const r of remotes) await r.push(packs);
+    expect(seen).toHaveLength(3);
+    for (const s of seen.slice(1)) {
+      expect(s.url).toBe(seen[0].url);
+      expect(s.headers["content-type"]).toBe(seen[0].headers["content-type"]);
+      expect(s.body.equals(seen[0].body)).toBe(true);
+    }
+    expect(remotes[2].stats.bytesUp).toBe(remotes[0].stats.bytesUp);
+    expect(remotes[2].stats.bytesUp).toBeGreaterThan(seen[0].body.length);
   });
 
   it("retries a request whose connection died (a kept-alive socket the server closed)", async () => {
     seen.length = 0;
     killNext = 2;
-    const r = new HttpRemote({ url: base, vault: "v", token: "t", fetch: nodeFetch() });
+    const r = new HttpRemote({ url: base, vault: "v", token: "t", fetch: nodeFetch(), fetchTakesParts: true });
     await r.push(packs);
     expect(seen).toHaveLength(1);
+    expect(seen[0].body.length).toBe(packs[0].length + packs[1].length + 4 + 2 * 5 + 7); // magic, two pack sections, {} end section
     expect(r.stats.requests).toBe(1);
   });
 });
