@@ -68,19 +68,18 @@ let liveAfter = 0;
 const PHASE_GROWTH = 48 * 1024 * 1024;
 
 /**
- * A step of a long phase is done (a pack downloaded or uploaded, 512 files read by a scan):
- * collect if the heap in use grew by PHASE_GROWTH since the last collection asked for here. A clone verifies ~3,000 objects per
- * pack and keeps none of them: at 100,000 notes V8 let its heap grow to 115 MiB in use, ~20 live.
+ * A step of a long phase is done (a pack downloaded or uploaded, 512 files read by a scan): collect
+ * if the heap in use grew by PHASE_GROWTH since the last collection asked for here. A clone
+ * verifies ~3,000 objects per pack and keeps none of them: at 100,000 notes V8 let its heap grow to
+ * 115 MiB in use, ~20 live.
  */
 export function progressDone(): void {
   if (!collector) return;
   const grown = getHeapStatistics().used_heap_size - liveAfter;
   // Near the process's memory target less growth is worth a collection: packs in flight and their
   // decoded frames (outside the heap) come and go in tens of MiB, and a peak is where both meet.
-  // Not less than half of what is live, though, which each collection costs: an initial push's
-  // scan, whose live entries grow to ~115 MiB, asked for one every 16 MiB (41 of them, 3.1 s of a
-  // 36 CPU-s push; encrypted 49, 4.0 s of 46); now 16-17 (~1.1 s), and the pushes took 31 and 42
-  // CPU-s, for ~15 MiB more at their peak (~600 MiB).
+  // Not less than half of what is live, though, which each collection costs (an initial push's
+  // scan asked for 41 instead of 16: docs/design.md, "Memory of a command").
   if (grown > PHASE_GROWTH || (grown > Math.max(PHASE_GROWTH / 3, liveAfter / 2) && process.memoryUsage.rss() > SOFT_RSS_TARGET)) phaseEnded();
 }
 

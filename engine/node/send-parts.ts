@@ -19,9 +19,8 @@ const DIRECT_BYTES = 64 * 1024;
 export function nodeFetch(base: typeof fetch = fetch.bind(globalThis)): typeof fetch {
   return (input, init) => {
     const body: unknown = init?.body;
-    if (init?.method === "POST" && (Array.isArray(body) || (body instanceof Uint8Array && body.length >= DIRECT_BYTES)))
-      return sendParts(String(input), { method: "POST", headers: new Headers(init.headers), body: Array.isArray(body) ? body : [body as Uint8Array] });
-    return base(input, init);
+    const parts = Array.isArray(body) ? (body as Uint8Array[]) : body instanceof Uint8Array && body.length >= DIRECT_BYTES ? [body] : null;
+    return init?.method === "POST" && parts ? sendParts(String(input), { method: "POST", headers: new Headers(init.headers), body: parts }) : base(input, init);
   };
 }
 

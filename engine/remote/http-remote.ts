@@ -44,11 +44,9 @@ export class HttpRemote implements Remote {
     if (body) headers.set("content-type", contentType);
     const url = this.base + path;
     this.stats.requests++;
-    if (Array.isArray(body)) {
-      this.stats.bytesUp += body.reduce((n, p) => n + p.length, 0);
-      if (!this.opts.fetchTakesParts) body = concatBytes(body);
-    } else this.stats.bytesUp += body?.length ?? 0;
-    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`);
+    const size = Array.isArray(body) ? body.reduce((n, p) => n + p.length, 0) : (body?.length ?? 0);
+    this.stats.bytesUp += headerBytes(headers, `${method} ${url} HTTP/1.1`) + size;
+    if (Array.isArray(body) && !this.opts.fetchTakesParts) body = concatBytes(body);
     let res: Response | undefined;
     // A connection can die under a request: most often a kept-alive socket the server closed while
     // idle (the local server does after 5 s; a client whose timers run late reuses it). Such a dead
