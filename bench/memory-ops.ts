@@ -8,7 +8,8 @@
 // --folder, another device: what the edits before it committed), clone (init a fresh --folder,
 // then sync it: the first pull of the whole vault; the folder is removed first), initial (the files
 // of --folder pushed into a new vault: its .penumbra-sync is removed, init names a new vault).
-// MEMOPS_NODE_ARGS (space-separated) are given to the measured node process (V8 flags, say).
+// MEMOPS_NODE_ARGS (space-separated) are given to the measured node process (V8 flags, say);
+// MEMOPS_WRAPPER (space-separated) runs it under a tool ("heaptrack -o /tmp/ht": native allocations).
 // Each run prints wall, user, sys and VmHWM (GNU time); with --sample the run goes through
 // bench/memsample.mjs and prints its labelled marks and the sample at the peak.
 // The server (the Worker in workerd, state <work>/server) is started here on --port; the folders'
@@ -36,7 +37,8 @@ function timed(args: string[], sample: boolean): Promise<{ run: Omit<Run, "op">;
   return new Promise((done, fail) => {
     const out = join(ROOT, "bench/work", `memsample-${process.pid}.json`);
     const pre = [...(process.env.MEMOPS_NODE_ARGS?.split(" ").filter(Boolean) ?? []), ...(sample ? ["--import", join(ROOT, "bench/memsample.mjs")] : [])];
-    const child = spawn("/usr/bin/time", ["-v", process.execPath, ...pre, join(ROOT, "bin/penumbra-sync.js"), ...args], {
+    const wrap = process.env.MEMOPS_WRAPPER?.split(" ").filter(Boolean) ?? [];
+    const child = spawn("/usr/bin/time", ["-v", ...wrap, process.execPath, ...pre, join(ROOT, "bin/penumbra-sync.js"), ...args], {
       cwd: ROOT,
       env: { ...process.env, PENUMBRA_SYNC_TOKEN: TOKEN, MEMSAMPLE_OUT: out },
       stdio: ["ignore", "pipe", "pipe"],

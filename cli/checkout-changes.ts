@@ -38,6 +38,16 @@ export class CheckoutChanges {
     return this.slots[part].size;
   }
 
+  /** Whether part `part`'s row of `id` changed (set or removed). */
+  has(part: number, id: string): boolean {
+    return this.slots[part].has(id);
+  }
+
+  /** The ids of part `part` whose rows changed, in no order. */
+  ids(part: number): IterableIterator<string> {
+    return this.slots[part].keys();
+  }
+
   clear(): void {
     for (const m of this.slots) m.clear();
     this.used = 0;

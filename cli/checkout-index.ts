@@ -238,6 +238,17 @@ export class CheckoutIndex {
     if (this.encoding) throw new Error("checkout index changed while being written");
   }
 
+  /** Each id with a row of some part changed since the file was read, once, in no order. */
+  *changedIds(): Generator<string> {
+    for (let p = 0; p < PARTS.length; p++) {
+      for (const id of this.changes.ids(p)) {
+        let seen = false;
+        for (let q = 0; q < p && !seen; q++) seen = this.changes.has(q, id);
+        if (!seen) yield id;
+      }
+    }
+  }
+
   /** Every current row, in order. */
   *rows(): Generator<{ part: PartName; id: string; row: CheckoutRow }> {
     const changed = this.changes.sorted();

@@ -1,6 +1,6 @@
 // Opening a vault folder: its config, local store, engine vault and remote; and the errors a user
 // can act on (wrong token, unreachable server, corrupt local state, full quota).
-import { phaseEnded } from "./heap-mode.ts";
+import { phaseEnded, progressDone } from "./heap-mode.ts";
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import readline from "node:readline";
@@ -99,7 +99,7 @@ export async function openFolder(dir: string, token: string): Promise<FolderCont
   try {
     store = await FsStore.open(join(dir, STATE_DIR, "store"), nodeCompressor);
     // The working state is the head's tree plus what a scan finds changed: nothing is loaded whole.
-    vault = await Vault.open({ store, compressor: nodeCompressor, keys, lazyWorking: true });
+    vault = await Vault.open({ store, compressor: nodeCompressor, keys, lazyWorking: true, onPackStored: progressDone });
   } catch (e) {
     if (e instanceof VaultKeyError) throw new CliError(`${join(dir, STATE_DIR)}: ${e.message}`, "move the folder's .penumbra-sync away and init again to re-clone", "vault_key");
     throw new CliError(`the local state in ${join(dir, STATE_DIR)} is corrupt: ${(e as Error).message}`, "run verify, or move the folder's .penumbra-sync away and init again to re-clone");

@@ -58,7 +58,11 @@ const PHASE_GC_MAX_HEAP = 192 * 1024 * 1024;
  */
 export function phaseEnded(): void {
   if (!collector || getHeapStatistics().used_heap_size >= PHASE_GC_MAX_HEAP) return;
-  collector();
+  collect(collector);
+}
+
+function collect(gc: () => void): void {
+  gc();
   liveAfter = getHeapStatistics().used_heap_size;
 }
 
@@ -68,10 +72,11 @@ let liveAfter = 0;
 const PHASE_GROWTH = 48 * 1024 * 1024;
 
 /**
- * A step of a long phase is done (a pack downloaded or uploaded, 512 files read by a scan): collect
- * if the heap in use grew by PHASE_GROWTH since the last collection asked for here. A clone
- * verifies ~3,000 objects per pack and keeps none of them: at 100,000 notes V8 let its heap grow to
- * 115 MiB in use, ~20 live.
+ * A step of a long phase is done (a pack downloaded, uploaded or stored, 512 files read by a scan):
+ * collect if the heap in use grew by PHASE_GROWTH since the last collection asked for here, however
+ * big it is (the growth is what a collection would find dead). A clone verifies ~3,000 objects per
+ * pack and keeps none of them: at 100,000 notes V8 let its heap grow to 115 MiB in use, ~20 live.
+ * An initial push's commit packs ~40 packs: V8 let it grow from ~150 to ~250 MiB, half of it dead.
  */
 export function progressDone(): void {
   if (!collector) return;
@@ -80,7 +85,7 @@ export function progressDone(): void {
   // decoded frames (outside the heap) come and go in tens of MiB, and a peak is where both meet.
   // Not less than half of what is live, though, which each collection costs (an initial push's
   // scan asked for 41 instead of 16: docs/design.md, "Memory of a command").
-  if (grown > PHASE_GROWTH || (grown > Math.max(PHASE_GROWTH / 3, liveAfter / 2) && process.memoryUsage.rss() > SOFT_RSS_TARGET)) phaseEnded();
+  if (grown > PHASE_GROWTH || (grown > Math.max(PHASE_GROWTH / 3, liveAfter / 2) && process.memoryUsage.rss() > SOFT_RSS_TARGET)) collect(collector);
 }
 
 /** The resident size above which progressDone collects sooner (issue 14: <= 256 MiB a sync). */

@@ -38,6 +38,11 @@ export const PART_DIRS: Record<PartName, { dir: string; ext: string }> = {
  * memory, and the CLI uploads each flush's packs while the scan goes on (early-upload.ts).
  */
 const SCAN_FLUSH_BYTES = 16 * 1024 * 1024;
+/**
+ * ... or every this many objects: a staged object's records (its view, its address, its map slot)
+ * are ~250 bytes of heap, and 100,000 positions of ~80 bytes each held ~25 MiB of them to the commit.
+ */
+const SCAN_FLUSH_OBJECTS = 32_768;
 
 export interface ScanResult {
   /** The entries that differ from the checkout's tree (null: the note is gone), with their new parts staged. */
@@ -219,9 +224,6 @@ async function listPart(dir: string, part: PartName, ignored: string[]): Promise
  */
 const SCAN_WINDOW = 4096;
 
-/** How a scan changed one note's parts (absent: unchanged; null: removed). */
-type PartEdits = Partial<Record<PartName, { addr: Address; extra: number } | null>>;
-
 /**
  * Reads the folder against the checkout index: a file whose stat matches its row is not read; the
  * rest are read and staged in the vault, and their rows updated. Returns the entries that differ
@@ -232,21 +234,13 @@ type PartEdits = Partial<Record<PartName, { addr: Address; extra: number } | nul
 export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader): Promise<ScanResult> {
   assertAtHead(checkout, v);
   checkout.fold();
-  const edits = new Map<string, PartEdits>();
-  const edit = (id: string, part: PartName, to: { addr: Address; extra: number } | null) => {
-    const e = edits.get(id) ?? {};
-    e[part] = to;
-    edits.set(id, e);
-  };
   const ignored: string[] = [];
   let hashed = 0;
   let bytesRead = 0;
   let cacheChanged = false;
   const drop = (part: PartName, id: string) => {
     if (!checkout.get(part, id)) return;
-    id = ownCopy(id);
-    checkout.delete(part, id);
-    edit(id, part, null);
+    checkout.delete(part, ownCopy(id));
     cacheChanged = true;
   };
   // The three listings at once (readdir runs on libuv's threads), then every file that has a row
@@ -319,12 +313,9 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
           drop(part, id);
           continue;
         }
-        const was = checkout.get(part, id);
-        const key = ownCopy(id); // kept by the row and the working entry
-        checkout.set(part, key, { sig: r.sig, addr, extra });
+        checkout.set(part, ownCopy(id), { sig: r.sig, addr, extra }); // the id is kept by the row and the working entry
         cacheChanged = true;
-        if (!was || was.addr !== addr || was.extra !== extra) edit(key, part, { addr, extra });
-        if (v.stagedBytes >= SCAN_FLUSH_BYTES) await v.flushStaged({ background: true });
+        if (v.stagedBytes >= SCAN_FLUSH_BYTES || v.stagedCount >= SCAN_FLUSH_OBJECTS) await v.flushStaged({ background: true });
         // While sealing runs on other threads, let its answers in: they pack and store between files.
         else if (v.flushInProgress && hashed % 16 === 0) await new Promise(setImmediate);
       }
@@ -356,22 +347,14 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     if (files.length) await readFiles();
     for (; row < end; row++) drop(part, checkout.idAt(row));
   }
-  // Each changed note whole: its other parts as the checkout's tree has them.
+  // Each note with a changed row, whole: its rows as read (the checkout's tree) against its rows
+  // now. The rows hold what the scan found (32 bytes an address), so no second record of it is
+  // kept meanwhile: an initial push's per-part edits were ~25 MiB of objects and hex strings.
   const changes = new Map<string, Entry | null>();
-  for (const [id, e] of edits) {
-    const before: Entry = { id };
-    for (const part of PARTS) {
-      const r = checkout.original(part, id);
-      if (r) setPart(before, part, r.addr, r.extra);
-    }
-    const after: Entry = { id };
-    for (const part of PARTS) {
-      const to = part in e ? e[part] : partOf(before, part);
-      if (to) setPart(after, part, to.addr, to.extra);
-    }
-    const empty = !after.note && !after.embedding && !after.position;
-    const had = !!(before.note || before.embedding || before.position);
-    if (empty ? had : !entriesEqual(before, after)) changes.set(id, empty ? null : after);
+  for (const id of checkout.changedIds()) {
+    const before = entryOfRows(id, (part) => checkout.original(part, id));
+    const after = entryOfRows(id, (part) => checkout.get(part, id));
+    if (!entriesEqual(before, after)) changes.set(id, after ?? null);
   }
   return { changes, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
 }
@@ -446,19 +429,26 @@ export async function rescanPaths(dir: string, v: Vault, checkout: CheckoutIndex
   }
   // The rows are the folder's working tree: each touched note's entry is its rows, all parts.
   for (const id of touched) {
-    const now: Entry = { id };
-    for (const part of PARTS) {
-      const row = checkout.get(part, id);
-      if (row) setPart(now, part, row.addr, row.extra);
-    }
-    const empty = !now.note && !now.embedding && !now.position;
-    if (entriesEqual(await v.entryOf(id), empty ? undefined : now)) continue;
-    if (empty) v.removeEntry(id);
-    else v.putEntry(now);
+    const now = entryOfRows(id, (part) => checkout.get(part, id));
+    if (entriesEqual(await v.entryOf(id), now)) continue;
+    if (now) v.putEntry(now);
+    else v.removeEntry(id);
     out.changed++;
   }
   out.ignored.sort();
   return out;
+}
+
+/** A note's entry from its rows, one per part (undefined: it has none). */
+function entryOfRows(id: string, rowOf: (part: PartName) => CheckoutRow | undefined): Entry | undefined {
+  const e: Entry = { id };
+  let any = false;
+  for (const part of PARTS) {
+    const r = rowOf(part);
+    if (r) setPart(e, part, r.addr, r.extra);
+    any ||= !!r;
+  }
+  return any ? e : undefined;
 }
 
 function setPart(e: Entry, part: PartName, addr: Address, extra: number): void {

@@ -48,6 +48,11 @@ export interface VaultOptions {
    * `ids()`, `entry()`, `size` and `setEntry` need the whole state: call `loadEntries()` first.
    */
   lazyWorking?: boolean;
+  /**
+   * Called after each pack the vault writes to its store (a commit of 100,000 notes writes ~40):
+   * the CLI collects its heap there when it grew (cli/heap-mode.ts).
+   */
+  onPackStored?: () => void;
 }
 
 /** The store and the keys given do not belong together. */
@@ -73,6 +78,7 @@ export class MissingObjectError extends Error {
 
 export class Vault {
   readonly store: LocalStore;
+  private readonly onPackStored: (() => void) | undefined;
   /** Encrypted vaults: the keys (null for plain vaults). */
   readonly keys: VaultKeys | null;
   /** How the manifest is keyed and its nodes named (plain: ids and SHA-256; encrypted: keyed hashes). */
@@ -104,6 +110,7 @@ export class Vault {
 
   private constructor(opts: VaultOptions, device: string) {
     this.store = opts.store;
+    this.onPackStored = opts.onPackStored;
     this.keys = opts.keys ?? null;
     this.keying = this.keys ? this.keys.keying : plainKeying;
     this.addressOf = this.keys ? this.keys.addressOf : addressOf;
@@ -254,6 +261,11 @@ export class Vault {
   /** Bytes staged and not yet packed. */
   get stagedBytes(): number {
     return this.stagedByteCount;
+  }
+
+  /** Objects staged and not yet packed. */
+  get stagedCount(): number {
+    return this.staged.size;
   }
 
   /**
@@ -520,6 +532,7 @@ export class Vault {
       const built = await b.finish(this.compressor);
       await this.store.putObjects(inPack, built.bytes);
       ids.push({ id: built.id, bytes: built.bytes.length });
+      this.onPackStored?.();
       b = new PackBuilder();
       inPack = [];
       est = 0;

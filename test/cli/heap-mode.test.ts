@@ -1,7 +1,7 @@
 // cli/heap-mode.ts: the collection a sync asks for where a phase's working memory has died (the
 // scan's per-file records, the commit's decoded nodes), and the switch that turns it off.
 import { describe, expect, it } from "vitest";
-import { phaseEnded, preferSmallHeap } from "../../cli/heap-mode.ts";
+import { phaseEnded, preferSmallHeap, progressDone } from "../../cli/heap-mode.ts";
 
 const MiB = 1024 * 1024;
 
@@ -21,6 +21,21 @@ describe("heap mode", () => {
     held = null;
     phaseEnded();
     expect(withIt - process.memoryUsage().heapUsed).toBeGreaterThan(20 * MiB);
+  });
+
+  it("progressDone collects once the heap grew by 48 MiB, however much of it is live", () => {
+    preferSmallHeap({});
+    phaseEnded(); // what is live now is the base the growth is measured from
+    // ~210 MiB that stays live (past the 192 MiB over which a phase's end leaves the heap to V8)
+    // and ~60 MiB that dies: an initial push's commit packing its objects.
+    const live = new Array(27_500_000).fill(0.5);
+    let dead: number[] | null = new Array(7_800_000).fill(0.25);
+    expect(live.length + dead.length).toBe(35_300_000);
+    dead = null;
+    const before = process.memoryUsage().heapUsed;
+    progressDone();
+    expect(before - process.memoryUsage().heapUsed).toBeGreaterThan(40 * MiB);
+    expect(live[live.length - 1]).toBe(0.5);
   });
 
   it("PENUMBRA_SYNC_PHASE_GC=0 leaves collection to V8", () => {

@@ -57,6 +57,22 @@ describe.each([
     for (const i of [0, 49, 50, 79]) expect(await again.getNote(`a${i}`)).toEqual(note(i));
   });
 
+  it("counts what is staged, and calls onPackStored once for each pack stored (the CLI collects its heap there)", async () => {
+    const store = new MemoryStore();
+    let stored = 0;
+    const v = await Vault.open({ store, keys, device: "d", packTarget: 2048, onPackStored: () => stored++ });
+    for (let i = 0; i < 40; i++) await v.putNote(`a${i}`, note(i));
+    expect(v.stagedCount).toBe(40);
+    await v.flushStaged({ background: true });
+    expect(v.stagedCount).toBe(0); // being flushed: no longer staged
+    for (let i = 40; i < 60; i++) await v.putNote(`a${i}`, note(i));
+    expect(v.stagedCount).toBe(20);
+    await v.commit();
+    expect(v.stagedCount).toBe(0);
+    expect(stored).toBeGreaterThan(2);
+    expect(stored).toBe(v.refs.unpushed.length);
+  });
+
   it("a failed background flush is reported by the next commit, which then can be retried: nothing lost", async () => {
     const store = new FailingStore(1);
     const v = await Vault.open({ store, keys, device: "d" });
