@@ -76,7 +76,7 @@ const PHASE_GROWTH = 48 * 1024 * 1024;
  * collect if the heap in use grew by PHASE_GROWTH since the last collection asked for here, however
  * big it is (the growth is what a collection would find dead). A clone verifies ~3,000 objects per
  * pack and keeps none of them: at 100,000 notes V8 let its heap grow to 115 MiB in use, ~20 live.
- * An initial push's commit packs ~40 packs: V8 let it grow from ~150 to ~250 MiB, half of it dead.
+ * While an initial push's commit packed, V8 let it grow from ~150 to ~250 MiB in use, half dead.
  */
 export function progressDone(): void {
   if (!collector) return;

@@ -49,8 +49,8 @@ export interface VaultOptions {
    */
   lazyWorking?: boolean;
   /**
-   * Called after each pack the vault writes to its store (a commit of 100,000 notes writes ~40):
-   * the CLI collects its heap there when it grew (cli/heap-mode.ts).
+   * Called after each pack the vault writes to its store (a flush's or a commit's): the CLI
+   * collects its heap there when it grew (cli/heap-mode.ts).
    */
   onPackStored?: () => void;
 }
