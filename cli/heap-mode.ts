@@ -58,11 +58,12 @@ const PHASE_GC_MAX_HEAP = 192 * 1024 * 1024;
  */
 export function phaseEnded(): void {
   if (!collector || getHeapStatistics().used_heap_size >= PHASE_GC_MAX_HEAP) return;
-  collect(collector);
+  collect();
 }
 
-function collect(gc: () => void): void {
-  gc();
+/** Collects now (callers check that collection is on) and notes what stayed live. */
+function collect(): void {
+  collector?.();
   liveAfter = getHeapStatistics().used_heap_size;
 }
 
@@ -85,7 +86,7 @@ export function progressDone(): void {
   // decoded frames (outside the heap) come and go in tens of MiB, and a peak is where both meet.
   // Not less than half of what is live, though, which each collection costs (an initial push's
   // scan asked for 41 instead of 16: docs/design.md, "Memory of a command").
-  if (grown > PHASE_GROWTH || (grown > Math.max(PHASE_GROWTH / 3, liveAfter / 2) && process.memoryUsage.rss() > SOFT_RSS_TARGET)) collect(collector);
+  if (grown > PHASE_GROWTH || (grown > Math.max(PHASE_GROWTH / 3, liveAfter / 2) && process.memoryUsage.rss() > SOFT_RSS_TARGET)) collect();
 }
 
 /** The resident size above which progressDone collects sooner (issue 14: <= 256 MiB a sync). */
