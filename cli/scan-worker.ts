@@ -1,6 +1,6 @@
 // A scan-pool thread's handler: stats and reads a batch of the vault folder's files
-// (readFolderFile) and answers with one buffer for all the bytes read.
-import { readFolderFile, type FileRead, type FileSig } from "./vault-folder.ts";
+// (readFolderRaw, canonicalForm) and answers with one buffer for all the bytes read.
+import { canonicalForm, readFolderRaw, ReadScratch, type FileRead, type FileSig } from "./vault-folder.ts";
 import type { PartName } from "../engine/core/parts.ts";
 import type { PoolHandler } from "../engine/node/worker-pool.ts";
 
@@ -14,19 +14,41 @@ export interface ScanAnswer {
   data: Uint8Array;
 }
 
+/**
+ * The thread's buffers, reused from batch to batch: files are read into `scratch` and their
+ * canonical bytes written into `answer`, so a batch allocates one buffer (the answer it sends),
+ * not two per file (a read and an encoded copy) left for the thread's collector.
+ */
+const scratch = new ReadScratch();
+const encoder = new TextEncoder();
+let answer = new Uint8Array(1024 * 1024);
+
+/** Room for `n` more bytes after `at` in the answer being built. */
+function room(at: number, n: number): void {
+  if (at + n <= answer.length) return;
+  const grown = new Uint8Array(Math.max(at + n, 2 * answer.length));
+  grown.set(answer.subarray(0, at));
+  answer = grown;
+}
+
 export const handle: PoolHandler<ScanRequest, ScanAnswer> = ({ files }) => {
-  const reads = files.map((f) => readFolderFile(f.path, f.part, f.cached));
-  let total = 0;
-  for (const r of reads) if (r.kind === "read") total += r.bytes.length;
-  const data = new Uint8Array(total);
   let at = 0;
-  const out = reads.map((r) => {
-    if (r.kind !== "read") return r;
-    data.set(r.bytes, at);
-    at += r.bytes.length;
-    return { kind: "read" as const, sig: r.sig, rawLength: r.rawLength, end: at };
+  const reads = files.map((f): ScanAnswer["reads"][number] => {
+    const r = readFolderRaw(f.path, f.cached, scratch);
+    if (r.kind !== "raw") return r;
+    const form = canonicalForm(f.part, r.raw);
+    if (typeof form === "string") {
+      room(at, form.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
+      at += encoder.encodeInto(form, answer.subarray(at)).written;
+    } else if (form instanceof Uint8Array) {
+      room(at, form.length);
+      answer.set(form, at);
+      at += form.length;
+    } else return { kind: "bad", sig: r.sig, rawLength: r.raw.length, message: form.error };
+    return { kind: "read", sig: r.sig, rawLength: r.raw.length, end: at };
   });
-  return { result: { reads: out, data }, transfer: [data.buffer as ArrayBuffer] };
+  const data = answer.slice(0, at);
+  return { result: { reads, data }, transfer: [data.buffer as ArrayBuffer] };
 };
 
 /** The FileReads of an answer, their bytes as views into its buffer. */

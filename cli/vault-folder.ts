@@ -12,7 +12,8 @@ import { readdir, mkdir } from "node:fs/promises";
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Stats } from "node:fs";
-import { canonicalBytes, parseJsonObjectBytes } from "../engine/core/canonical.ts";
+import { canonicalJson, parseJsonObjectBytes } from "../engine/core/canonical.ts";
+import { utf8 } from "../engine/core/bytes.ts";
 import { isNoteId, decodeJsonPart, type PartName } from "../engine/core/parts.ts";
 import { entriesEqual, type Entry, type TreeChange } from "../engine/core/tree.ts";
 import { walkTreeDiff } from "../engine/core/tree-walk.ts";
@@ -102,6 +103,23 @@ export type FileRead =
  * ~100 us (measured), and a scan has nothing else to do meanwhile.
  */
 export function readFolderFile(path: string, part: PartName, cached?: FileSig): FileRead {
+  const r = readFolderRaw(path, cached);
+  if (r.kind !== "raw") return r;
+  const form = canonicalForm(part, r.raw);
+  if (typeof form === "object" && "error" in form) return { kind: "bad", sig: r.sig, rawLength: r.raw.length, message: form.error };
+  return { kind: "read", sig: r.sig, rawLength: r.raw.length, bytes: typeof form === "string" ? utf8(form) : form };
+}
+
+/** A file looked at but not yet put in canonical form: `raw` is what the file holds. */
+export type RawRead = Exclude<FileRead, { kind: "read" | "bad" }> | { kind: "raw"; sig: FileSig; raw: Uint8Array };
+
+/**
+ * `readFolderFile` up to the bytes as read. With `scratch` the bytes are read into it (grown as
+ * needed) and are valid until its next use: a scan thread copies them into its answer at once,
+ * where a buffer of their own per file lived on as garbage until that thread's next full collection
+ * (~35 MiB of them at the peak of an initial push at 100,000 notes, heaptrack).
+ */
+export function readFolderRaw(path: string, cached?: FileSig, scratch?: ReadScratch): RawRead {
   if (cached) {
     // Known file: a stat first, and no read at all when its signature still matches.
     let st: Stats;
@@ -123,41 +141,54 @@ export function readFolderFile(path: string, part: PartName, cached?: FileSig): 
   } catch {
     return { kind: "gone" };
   }
-  let s: FileSig;
-  let raw: Buffer;
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return { kind: "notfile" };
-    s = sig(st);
-    raw = readAll(fd, st.size);
+    return { kind: "raw", sig: sig(st), raw: readAll(fd, st.size, scratch) };
   } catch {
     return { kind: "gone" };
   } finally {
     closeSync(fd);
   }
-  if (part === "embedding") return { kind: "read", sig: s, rawLength: raw.length, bytes: raw };
+}
+
+/**
+ * What a part's file holds in the form that is hashed: an embedding's bytes as they are, a JSON
+ * part's canonical JSON text (encoded by the caller, where it wants the bytes), or why not.
+ */
+export function canonicalForm(part: PartName, raw: Uint8Array): Uint8Array | string | { error: string } {
+  if (part === "embedding") return raw;
   try {
-    return { kind: "read", sig: s, rawLength: raw.length, bytes: canonicalBytes(parseJsonObjectBytes(raw, part)) };
+    return canonicalJson(parseJsonObjectBytes(raw, part));
   } catch (err) {
-    return { kind: "bad", sig: s, rawLength: raw.length, message: (err as Error).message };
+    return { error: (err as Error).message };
   }
 }
 
 const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
 
+/** A read buffer reused from file to file (one per scan thread). */
+export class ReadScratch {
+  buf = Buffer.allocUnsafe(64 * 1024);
+  fit(size: number): Buffer {
+    if (this.buf.length < size) this.buf = Buffer.allocUnsafe(Math.max(size, 2 * this.buf.length));
+    return this.buf;
+  }
+}
+
 /**
  * The file's first `size` bytes (as fstat said), as readFileSync reads a regular file. A file that
  * changes meanwhile gets a new mtime, so the next scan reads it again.
  */
-function readAll(fd: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
+function readAll(fd: number, size: number, scratch?: ReadScratch): Uint8Array {
+  const buf = scratch ? scratch.fit(size) : Buffer.allocUnsafe(size);
   let n = 0;
   while (n < size) {
     const got = readSync(fd, buf, n, size - n, null);
-    if (got === 0) return buf.subarray(0, n);
+    if (got === 0) break;
     n += got;
   }
-  return buf;
+  return n === buf.length ? buf : buf.subarray(0, n);
 }
 
 /** Reads files for a scan, in order; `readFolderFile` one by one unless a pool does it on threads. */

@@ -16,7 +16,9 @@ export function nodeSha256(data: Uint8Array): Uint8Array {
 export const nodeCompressor: Compressor = {
   async gzip(data, hint) {
     const strategy = hint?.entropyOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY;
-    return new Uint8Array(await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy }));
+    // A view, not a copy: the Buffer zlib joined its output into is already the frame's own.
+    const out = await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy });
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
   },
   async gunzip(data, rawLength) {
     // One output chunk of the declared size: with the default 16 KiB chunks zlib inflates into many

@@ -8,7 +8,9 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { readFolderFile } from "../../cli/vault-folder.ts";
+import { createHash } from "node:crypto";
+import { readFolderFile, type FileRead } from "../../cli/vault-folder.ts";
+import { handle, unpackScanAnswer } from "../../cli/scan-worker.ts";
 
 let dir: string;
 const p = (name: string) => path.join(dir, name);
@@ -19,6 +21,10 @@ beforeAll(async () => {
   await writeFile(p("bad.json"), "{ not json");
   await writeFile(p("e.bin"), new Uint8Array(new Float32Array([1, -2.5, 0.1]).buffer));
   await writeFile(p("empty.bin"), new Uint8Array(0));
+  // Bigger than a scan thread's first answer buffer (1 MiB) and its read buffer (64 KiB), with
+  // text that takes 2 and 3 bytes a character in UTF-8.
+  await writeFile(p("big.json"), JSON.stringify({ title: "é€ big", body: "ß→".repeat(300_000), tags: ["x"] }));
+  await writeFile(p("big.bin"), new Uint8Array(200_000).map((_, i) => i % 251));
   await mkdir(p("folder.json"));
   execFileSync("mkfifo", [p("fifo.json")]);
 });
@@ -62,5 +68,34 @@ describe("readFolderFile", () => {
     expect(readFolderFile(p("fifo.json"), "note").kind).toBe("notfile");
     expect(readFolderFile(p("fifo.json"), "note", [1, 2, 3]).kind).toBe("notfile");
     expect(readFolderFile(p("missing.json"), "note").kind).toBe("gone");
+  });
+});
+
+/** A read with its bytes as a digest (a Buffer and a Uint8Array of the same bytes compare equal). */
+const digestOf = (r: FileRead) => (r.kind === "read" ? { ...r, bytes: createHash("sha256").update(r.bytes).digest("hex") } : r);
+
+describe("a scan thread's answer (scan-worker.ts)", () => {
+  it("holds, file by file, the bytes readFolderFile gives, across batches that outgrow its buffers", () => {
+    const files = [
+      { path: p("a.json"), part: "note" as const },
+      { path: p("big.json"), part: "note" as const },
+      { path: p("bad.json"), part: "note" as const },
+      { path: p("e.bin"), part: "embedding" as const },
+      { path: p("big.bin"), part: "embedding" as const },
+      { path: p("empty.bin"), part: "embedding" as const },
+      { path: p("a.json"), part: "note" as const, cached: sigOf("a.json") as [number, number, number] },
+      { path: p("missing.json"), part: "note" as const },
+      { path: p("big.json"), part: "note" as const },
+    ];
+    for (let batch = 0; batch < 2; batch++) {
+      const { result, transfer } = handle({ files });
+      expect(transfer).toEqual([result.data.buffer]);
+      const got = unpackScanAnswer(result);
+      expect(got.map(digestOf)).toEqual(files.map((f) => digestOf(readFolderFile(f.path, f.part, f.cached))));
+      expect(got.map((r) => r.kind)).toEqual(["read", "read", "bad", "read", "read", "read", "cached", "gone", "read"]);
+      expect(got[1].kind === "read" && got[1].bytes.length).toBeGreaterThan(1024 * 1024);
+      // The answer is a buffer of its own, exactly the bytes read (it is sent to another thread).
+      expect(result.data.buffer.byteLength).toBe(got.reduce((n, r) => n + (r.kind === "read" ? r.bytes.length : 0), 0));
+    }
   });
 });
