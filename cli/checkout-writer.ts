@@ -17,7 +17,23 @@ const utf8 = new TextEncoder();
 /** A part's file bytes from its stored bytes: an embedding's raw bytes; a note or position as 2-space indented JSON and a newline. */
 export function fileBytes(part: PartName, stored: Uint8Array): Uint8Array {
   if (part === "embedding") return stored;
-  return utf8.encode(JSON.stringify(decodeJsonPart(stored, part), null, 2) + "\n");
+  return utf8.encode(fileText(part, stored));
+}
+
+function fileText(part: PartName, stored: Uint8Array): string {
+  return JSON.stringify(decodeJsonPart(stored, part), null, 2) + "\n";
+}
+
+/**
+ * fileBytes into a buffer reused from file to file (valid until the next call): a thread writing
+ * 200,000 notes made a buffer per file that lived on as garbage until its next full collection.
+ */
+let scratch = new Uint8Array(64 * 1024);
+function fileBytesScratch(part: PartName, stored: Uint8Array): Uint8Array {
+  if (part === "embedding") return stored;
+  const text = fileText(part, stored);
+  if (scratch.length < 3 * text.length) scratch = new Uint8Array(Math.max(3 * text.length, 2 * scratch.length)); // UTF-8: at most 3 bytes per UTF-16 unit
+  return scratch.subarray(0, utf8.encodeInto(text, scratch).written);
 }
 
 export interface WriteRequest {
@@ -66,7 +82,7 @@ export function writeBatch({ prefix, part, names, data, ends, replace }: WriteRe
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       }
     }
-    const s = writeNew(path, fileBytes(part, data.subarray(start, ends[i])));
+    const s = writeNew(path, fileBytesScratch(part, data.subarray(start, ends[i])));
     sigs[3 * i] = s[0];
     sigs[3 * i + 1] = s[1];
     sigs[3 * i + 2] = s[2];

@@ -300,6 +300,9 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     const { dir: sub, ext } = PART_DIRS[part];
     groups.push({ prefix: join(dir, sub) + sep, names: withRow, suffix: ext });
   });
+  // Each file without a row gets one: room for them at once (grown by doubling, an initial push's
+  // 300,000 rows held 32 MiB of slots and 48 MiB while the last doubling copied, near its peak).
+  checkout.reserve(reads);
   const stats = await statFiles(groups);
   let statAt = 0; // 4 x the index of the next answer in `stats`
   for (let p = 0; p < PARTS.length; p++) {

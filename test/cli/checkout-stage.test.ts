@@ -15,7 +15,7 @@ import { scanFolder, applyTree as applyTreeWith } from "../../cli/vault-folder.t
 import { CheckoutIndex, UNKNOWN_SIG } from "../../cli/checkout-index.ts";
 import { CheckoutStage, STAGE_DIR } from "../../cli/checkout-stage.ts";
 import { STATE_DIR } from "../../cli/state-dir.ts";
-import { writeBatch } from "../../cli/checkout-writer.ts";
+import { fileBytes, writeBatch } from "../../cli/checkout-writer.ts";
 
 const N = 40;
 
@@ -291,6 +291,25 @@ describe("a first checkout's writer threads", () => {
       // Without `replace` an existing name is an error, never overwritten.
       expect(() => writeBatch({ prefix, part: "embedding", names: ["b.json"], data, ends: new Uint32Array([1]) })).toThrow(/EEXIST/);
       expect(await readFile(prefix + "b.json", "utf8")).toBe("bb");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a batch of notes writes each note's file as fileBytes makes it, across notes that outgrow the thread's buffer", async () => {
+    const dir = await tempFolder();
+    try {
+      const prefix = path.join(dir, "notes") + path.sep;
+      await mkdir(prefix, { recursive: true });
+      // A small note, one of ~1.2 MB of 2- and 3-byte UTF-8 (past the 64 KiB buffer), a small one after it.
+      const notes = [{ title: "a" }, { title: "é€ big", body: "ß→".repeat(200_000) }, { title: "c", tags: ["x", "y"] }].map((n) => canonicalBytes(n));
+      const ends = new Uint32Array(notes.length);
+      notes.reduce((at, n, i) => (ends[i] = at + n.length), 0);
+      const data = new Uint8Array(ends[ends.length - 1]);
+      notes.forEach((n, i) => data.set(n, i ? ends[i - 1] : 0));
+      const names = ["a.json", "b.json", "c.json"];
+      writeBatch({ prefix, part: "note", names, data, ends });
+      for (let i = 0; i < names.length; i++) expect(Buffer.compare(await readFile(prefix + names[i]), fileBytes("note", notes[i]))).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
