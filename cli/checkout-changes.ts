@@ -1,7 +1,11 @@
-// The rows a run changed in the checkout index (checkout-index.ts), held compactly: per part, a map
-// from note id to a slot, and each slot's signature, extra and 32-byte address in typed arrays.
+// The rows a run changed in the checkout index (checkout-index.ts), held compactly: per part, the
+// note ids with their slots, and each slot's signature, extra and 32-byte address in typed arrays.
 // A clone or an initial push changes every row (300,000 at 100,000 notes): as one object per row
-// with its hex address and signature array they took ~320 bytes each (~95 MiB); here ~150.
+// with its hex address and signature array they took ~320 bytes each (~95 MiB); with a Map from id
+// to slot ~150; here ~75. Ids set in ascending order (a scan or a checkout sets a part's rows in
+// id order) are appended to a sorted run of bytes (AppendedIds: the id's bytes and 8 more, where a
+// Map entry and its id string took ~58 bytes: 17 MiB at an initial push's end); only ids set out
+// of order (edits, deletions found late) go to the Map.
 import { fromHex, toHex } from "../engine/core/bytes.ts";
 import type { Address } from "../engine/core/hash.ts";
 
@@ -19,8 +23,86 @@ export interface RowChange {
   row: CheckoutRow | null;
 }
 
+/**
+ * Ids appended in ascending order, each with its slot: the ids' bytes back to back (ids are ASCII:
+ * checkout-index.ts checks them) and two u32 a row. Found by binary search.
+ */
+export class AppendedIds {
+  private bytes = new Uint8Array(1024);
+  private ends = new Uint32Array(128);
+  private slotOf = new Uint32Array(128);
+  count = 0;
+  /** The greatest id appended ("" when none). */
+  last = "";
+
+  /** Appends `id`, which must be greater than `last`. */
+  append(id: string, slot: number): void {
+    if (this.count > 0 && !(id > this.last)) throw new Error(`id ${id} appended after ${this.last}`);
+    const start = this.count ? this.ends[this.count - 1] : 0;
+    if (start + id.length > this.bytes.length) this.bytes = grown(this.bytes, start + id.length);
+    if (this.count === this.ends.length) {
+      this.ends = grown(this.ends, this.count + 1);
+      this.slotOf = grown(this.slotOf, this.count + 1);
+    }
+    for (let i = 0; i < id.length; i++) this.bytes[start + i] = id.charCodeAt(i);
+    this.ends[this.count] = start + id.length;
+    this.slotOf[this.count++] = slot;
+    this.last = id;
+  }
+
+  /** The slot of `id`, or -1. */
+  find(id: string): number {
+    if (this.count === 0 || id > this.last) return -1;
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const m = (lo + hi) >>> 1;
+      const c = this.compareAt(m, id);
+      if (c === 0) return this.slotOf[m];
+      if (c < 0) lo = m + 1;
+      else hi = m;
+    }
+    return -1;
+  }
+
+  idAt(k: number): string {
+    const start = k ? this.ends[k - 1] : 0;
+    return String.fromCharCode(...this.bytes.subarray(start, this.ends[k]));
+  }
+
+  slotAt(k: number): number {
+    return this.slotOf[k];
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.last = "";
+  }
+
+  /** The order of the k-th id against `id` (negative: it sorts first), by code unit as `<` does. */
+  private compareAt(k: number, id: string): number {
+    const start = k ? this.ends[k - 1] : 0;
+    const n = this.ends[k] - start;
+    const common = Math.min(n, id.length);
+    for (let i = 0; i < common; i++) {
+      const d = this.bytes[start + i] - id.charCodeAt(i);
+      if (d) return d;
+    }
+    return n - id.length;
+  }
+}
+
+function grown<T extends Uint8Array | Uint32Array>(old: T, atLeast: number): T {
+  const next = new (old.constructor as new (n: number) => T)(Math.max(atLeast, 2 * old.length));
+  next.set(old);
+  return next;
+}
+
 export class CheckoutChanges {
+  /** Per part: ids set out of order -> slot. */
   private readonly slots = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
+  /** Per part: ids set in order, with their slots. An id is in one of the two, never both. */
+  private readonly runs = [new AppendedIds(), new AppendedIds(), new AppendedIds()];
   private capacity = 256;
   private used = 0;
   private sigs = new Float64Array(3 * this.capacity);
@@ -35,36 +117,48 @@ export class CheckoutChanges {
 
   /** Rows of part `part` changed (set or removed). */
   countOf(part: number): number {
-    return this.slots[part].size;
+    return this.slots[part].size + this.runs[part].count;
   }
 
   /** Whether part `part`'s row of `id` changed (set or removed). */
   has(part: number, id: string): boolean {
-    return this.slots[part].has(id);
+    return this.slotOf(part, id) !== undefined;
   }
 
   /** The ids of part `part` whose rows changed, in no order. */
-  ids(part: number): IterableIterator<string> {
-    return this.slots[part].keys();
+  *ids(part: number): Generator<string> {
+    yield* this.slots[part].keys();
+    const run = this.runs[part];
+    for (let k = 0; k < run.count; k++) yield run.idAt(k);
   }
 
   clear(): void {
     for (const m of this.slots) m.clear();
+    for (const r of this.runs) r.clear();
     this.used = 0;
+  }
+
+  private slotOf(part: number, id: string): number | undefined {
+    const s = this.slots[part].get(id);
+    if (s !== undefined) return s;
+    const r = this.runs[part].find(id);
+    return r < 0 ? undefined : r;
   }
 
   /** undefined: not changed; null: removed. */
   get(part: number, id: string): CheckoutRow | null | undefined {
-    const s = this.slots[part].get(id);
+    const s = this.slotOf(part, id);
     return s === undefined ? undefined : this.rowAt(s);
   }
 
   set(part: number, id: string, row: CheckoutRow | null): void {
-    let s = this.slots[part].get(id);
+    let s = this.slotOf(part, id);
     if (s === undefined) {
       if (this.used === this.capacity) this.grow();
       s = this.used++;
-      this.slots[part].set(id, s);
+      const run = this.runs[part];
+      if (run.count === 0 || id > run.last) run.append(id, s);
+      else this.slots[part].set(id, s);
     }
     if (!row) {
       this.present[s] = 0;
@@ -82,8 +176,21 @@ export class CheckoutChanges {
   *sorted(): Generator<RowChange> {
     for (let part = 0; part < this.slots.length; part++) {
       const m = this.slots[part];
+      const run = this.runs[part];
       const ids = [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const id of ids) yield { part, id, row: this.rowAt(m.get(id) as number) };
+      // The two are each sorted and hold no id in common: merged.
+      let i = 0;
+      let k = 0;
+      let fromRun = run.count ? run.idAt(0) : null;
+      while (i < ids.length || fromRun !== null) {
+        if (fromRun !== null && (i === ids.length || fromRun < ids[i])) {
+          yield { part, id: fromRun, row: this.rowAt(run.slotAt(k)) };
+          fromRun = ++k < run.count ? run.idAt(k) : null;
+        } else {
+          const id = ids[i++];
+          yield { part, id, row: this.rowAt(m.get(id) as number) };
+        }
+      }
     }
   }
 
