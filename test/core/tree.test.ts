@@ -10,6 +10,8 @@ import {
   nodeHead,
   diffTrees,
   encodeLeaf,
+  encodeInner,
+  TreeBuilder,
   entriesEqual,
   entryRefs,
   iterateTree,
@@ -284,6 +286,39 @@ describe("buildTree", () => {
     expect(buildTree(es, plainKeying, cache).root).toBe(buildTree(es).root);
     expect(cache.size).toBe(1000);
     expect(buildTree(es, plainKeying, cache).root).toBe(buildTree(es).root);
+  });
+
+  it("is what cutting each whole level gives (TreeBuilder closes nodes as entries come)", () => {
+    // The level-by-level build: every item of a level cut at once (cutRuns), then the level above.
+    const reference = (es: Entry[]) => {
+      const nodes = new Map<Address, Uint8Array>();
+      const node = (bytes: Uint8Array, key: Uint8Array, count: number) => {
+        nodes.set(addressOf(bytes), bytes);
+        return { key, addr: addressOf(bytes), count };
+      };
+      const items = es.map((e) => ({ key: utf8(e.id), hash: levelHash(utf8(e.id), 0), weight: leafWeight(utf8(e.id), null), entry: e }));
+      items.sort((a, b) => (a.entry.id < b.entry.id ? -1 : 1));
+      let level = items.length ? cutRuns(items).runs.map((r) => node(encodeLeaf(r, plainKeying), r[r.length - 1].key, r.length)) : [node(encodeLeaf([], plainKeying), new Uint8Array(0), 0)];
+      for (let h = 1; level.length > 1; h++) {
+        const cut = cutRuns(level.map((c) => ({ ...c, hash: levelHash(c.key, h), weight: innerWeight(c.key) }))).runs;
+        level = cut.map((r) => node(encodeInner(r, h), r[r.length - 1].key, r.reduce((n, c) => n + c.count, 0)));
+      }
+      return { root: level[0].addr, count: level[0].count, nodes };
+    };
+    for (const n of [0, 1, 2, 7, 300, 5000, 30000]) {
+      const es = n ? uuids(n, 11).map((id) => fullEntry(id)) : [];
+      const want = reference(es);
+      const got = buildTree(shuffle(es, rng(n)));
+      expect([got.root, got.count]).toEqual([want.root, want.count]);
+      expect([...got.nodes.keys()].sort()).toEqual([...want.nodes.keys()].sort());
+    }
+  });
+
+  it("TreeBuilder refuses an entry out of key order", () => {
+    const b = new TreeBuilder();
+    b.add(fullEntry("b"));
+    expect(() => b.add(fullEntry("a"))).toThrow(/out of key order/);
+    expect(() => b.add(fullEntry("b"))).toThrow(/duplicate id b/);
   });
 
   it("keyed (encrypted-vault) keying: names travel in the leaf and decode back", async () => {
