@@ -256,26 +256,6 @@ interface OpenFrame {
  * float32 embeddings into shuffle4+gzip frames, hashes (tree nodes, chunk lists) into stored
  * frames, since gzip cannot shrink SHA-256 output (docs/design.md, measured).
  */
-/**
- * Frames compressed at once. Each gzip in flight holds a compressor's state (~400 KiB in node:zlib)
- * from its start; a pack's ~30-60 frames all at once held them all, while libuv runs four at a time.
- */
-export const FRAMES_IN_FLIGHT = 4;
-
-/** `fn` over `items`, at most `limit` at a time; results in the items' order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
-
 export class PackBuilder {
   private frames: OpenFrame[] = [];
   private open: Partial<Record<Codec, OpenFrame>> = {};
@@ -319,16 +299,14 @@ export class PackBuilder {
   async finish(c: Compressor): Promise<BuiltPack> {
     // A stored frame's objects go into the pack as they are (joined once, there): an encrypted
     // vault's frames are all stored, and joining each first copied every sealed byte once more.
-    const stored = await mapBounded(
-      this.frames,
-      FRAMES_IN_FLIGHT,
-      async (f) => {
+    const stored = await Promise.all(
+      this.frames.map(async (f) => {
         if (f.codec === Codec.Stored) return { codec: f.codec, data: f.parts, length: f.size, rawLength: f.size };
         const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
         const gz = f.codec === Codec.Shuffle4Gzip ? await c.gzip(shuffle4(raw), { entropyOnly: true }) : await c.gzip(raw);
         // A frame that gzip cannot shrink is kept as it is.
         return gz.length < raw.length ? { codec: f.codec, data: [gz], length: gz.length, rawLength: f.size } : { codec: Codec.Stored as Codec, data: [raw], length: raw.length, rawLength: f.size };
-      },
+      }),
     );
     const objects: PackObjectInfo[] = [];
     this.frames.forEach((f, i) => {

@@ -12,13 +12,29 @@ export function nodeSha256(data: Uint8Array): Uint8Array {
   return nodeHash("sha256", data, "buffer") as unknown as Uint8Array;
 }
 
+/**
+ * gzips under way at once (libuv runs four). Each holds a zlib stream's state (~400 KiB) from its
+ * start, and a pack's frames (~30-60) were all started together.
+ */
+const GZIPS_AT_ONCE = 4;
+let gzipsRunning = 0;
+const gzipsWaiting: (() => void)[] = [];
+
 /** gzip runs on libuv's thread pool, so compressing frames overlaps with hashing on the main thread. */
 export const nodeCompressor: Compressor = {
   async gzip(data, hint) {
-    const strategy = hint?.entropyOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY;
-    // A view, not a copy: the Buffer zlib joined its output into is already the frame's own.
-    const out = await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy });
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    if (gzipsRunning < GZIPS_AT_ONCE) gzipsRunning++;
+    else await new Promise<void>((go) => gzipsWaiting.push(go)); // handed the slot of one that ends
+    try {
+      const strategy = hint?.entropyOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY;
+      // A view, not a copy: the Buffer zlib joined its output into is already the frame's own.
+      const out = await gzipAsync(data, { level: GZIP_LEVEL, memLevel: 9, strategy });
+      return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    } finally {
+      const next = gzipsWaiting.shift();
+      if (next) next();
+      else gzipsRunning--;
+    }
   },
   async gunzip(data, rawLength) {
     // One output chunk of the declared size: with the default 16 KiB chunks zlib inflates into many
