@@ -88,6 +88,7 @@ export function writeBatch({ prefix, part, names, data, ends, replace }: WriteRe
     sigs[3 * i + 2] = s[2];
     start = ends[i];
   }
+  if (scratch.length > 8 * 1024 * 1024) scratch = new Uint8Array(64 * 1024); // grown by a huge note: not kept
   return sigs;
 }
 

@@ -22,6 +22,8 @@ export interface ScanAnswer {
 const scratch = new ReadScratch();
 const encoder = new TextEncoder();
 let answer = new Uint8Array(1024 * 1024);
+/** Buffers grown past this by one batch are let go after it. */
+const KEEP_BYTES = 8 * 1024 * 1024;
 
 /** Room for `n` more bytes after `at` in the answer being built. */
 function room(at: number, n: number): void {
@@ -48,6 +50,9 @@ export const handle: PoolHandler<ScanRequest, ScanAnswer> = ({ files }) => {
     return { kind: "read", sig: r.sig, rawLength: r.raw.length, end: at };
   });
   const data = answer.slice(0, at);
+  // A batch with a huge file grew the buffers: not kept for the batches after it.
+  if (answer.length > KEEP_BYTES) answer = new Uint8Array(1024 * 1024);
+  scratch.shrink(KEEP_BYTES);
   return { result: { reads, data }, transfer: [data.buffer as ArrayBuffer] };
 };
 

@@ -174,6 +174,10 @@ export class ReadScratch {
     if (this.buf.length < size) this.buf = Buffer.allocUnsafe(Math.max(size, 2 * this.buf.length));
     return this.buf;
   }
+  /** Lets a buffer grown past `max` (by one huge file) go. */
+  shrink(max: number): void {
+    if (this.buf.length > max) this.buf = Buffer.allocUnsafe(64 * 1024);
+  }
 }
 
 /**

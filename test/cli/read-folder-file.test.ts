@@ -25,6 +25,8 @@ beforeAll(async () => {
   // text that takes 2 and 3 bytes a character in UTF-8.
   await writeFile(p("big.json"), JSON.stringify({ title: "é€ big", body: "ß→".repeat(300_000), tags: ["x"] }));
   await writeFile(p("big.bin"), new Uint8Array(200_000).map((_, i) => i % 251));
+  // Past what a thread keeps between batches (8 MiB of room for its UTF-8, 3 bytes a character at most).
+  await writeFile(p("huge.json"), JSON.stringify({ title: "huge", body: "é".repeat(3_000_000) }));
   await mkdir(p("folder.json"));
   execFileSync("mkfifo", [p("fifo.json")]);
 });
@@ -96,6 +98,12 @@ describe("a scan thread's answer (scan-worker.ts)", () => {
       expect(got[1].kind === "read" && got[1].bytes.length).toBeGreaterThan(1024 * 1024);
       // The answer is a buffer of its own, exactly the bytes read (it is sent to another thread).
       expect(result.data.buffer.byteLength).toBe(got.reduce((n, r) => n + (r.kind === "read" ? r.bytes.length : 0), 0));
+    }
+    // A batch with a huge note, then batches after the thread let its grown buffers go.
+    for (const batch of [[p("huge.json"), p("a.json")], [p("a.json"), p("big.json")], [p("huge.json")]]) {
+      const got = unpackScanAnswer(handle({ files: batch.map((path) => ({ path, part: "note" as const })) }).result);
+      expect(got.map(digestOf)).toEqual(batch.map((path) => digestOf(readFolderFile(path, "note"))));
+      expect(got.every((r) => r.kind === "read")).toBe(true);
     }
   });
 });
