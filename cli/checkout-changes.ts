@@ -39,10 +39,10 @@ export class AppendedIds {
   append(id: string, slot: number): void {
     if (this.count > 0 && !(id > this.last)) throw new Error(`id ${id} appended after ${this.last}`);
     const start = this.count ? this.ends[this.count - 1] : 0;
-    if (start + id.length > this.bytes.length) this.bytes = grown(this.bytes, start + id.length);
+    if (start + id.length > this.bytes.length) this.bytes = resized(this.bytes, Math.max(start + id.length, 2 * this.bytes.length));
     if (this.count === this.ends.length) {
-      this.ends = grown(this.ends, this.count + 1);
-      this.slotOf = grown(this.slotOf, this.count + 1);
+      this.ends = resized(this.ends, 2 * this.count);
+      this.slotOf = resized(this.slotOf, 2 * this.count);
     }
     for (let i = 0; i < id.length; i++) this.bytes[start + i] = id.charCodeAt(i);
     this.ends[this.count] = start + id.length;
@@ -92,8 +92,9 @@ export class AppendedIds {
   }
 }
 
-function grown<T extends Uint8Array | Uint32Array>(old: T, atLeast: number): T {
-  const next = new (old.constructor as new (n: number) => T)(Math.max(atLeast, 2 * old.length));
+/** A longer copy of a typed array (its contents first, zeros after). */
+function resized<T extends Float64Array | Uint32Array | Uint8Array>(old: T, length: number): T {
+  const next = new (old.constructor as new (n: number) => T)(length);
   next.set(old);
   return next;
 }
@@ -206,14 +207,9 @@ export class CheckoutChanges {
 
   private grow(to = 2 * this.capacity): void {
     this.capacity = to;
-    const more = <T extends Float64Array | Uint32Array | Uint8Array>(old: T, per: number): T => {
-      const next = new (old.constructor as new (n: number) => T)(per * this.capacity);
-      next.set(old);
-      return next;
-    };
-    this.sigs = more(this.sigs, 3);
-    this.extras = more(this.extras, 1);
-    this.addrs = more(this.addrs, 32);
-    this.present = more(this.present, 1);
+    this.sigs = resized(this.sigs, 3 * to);
+    this.extras = resized(this.extras, to);
+    this.addrs = resized(this.addrs, 32 * to);
+    this.present = resized(this.present, to);
   }
 }

@@ -9,6 +9,7 @@ import { closeSync, constants as fsConstants, openSync, unlinkSync, writeSync } 
 import { fstatSig } from "./stat-chunks.mjs";
 import { decodeJsonPart, type PartName } from "../engine/core/parts.ts";
 import type { PoolHandler } from "../engine/node/worker-pool.ts";
+import { ReusedBuffer } from "./reused-buffer.ts";
 
 const CREATE_NEW = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL;
 
@@ -24,16 +25,12 @@ function fileText(part: PartName, stored: Uint8Array): string {
   return JSON.stringify(decodeJsonPart(stored, part), null, 2) + "\n";
 }
 
-/**
- * fileBytes into a buffer reused from file to file (valid until the next call): a thread writing
- * 200,000 notes made a buffer per file that lived on as garbage until its next full collection.
- */
-let scratch = new Uint8Array(64 * 1024);
+/** fileBytes into a buffer reused from file to file (valid until the next call; reused-buffer.ts). */
+const scratch = new ReusedBuffer(64 * 1024);
 function fileBytesScratch(part: PartName, stored: Uint8Array): Uint8Array {
   if (part === "embedding") return stored;
-  const text = fileText(part, stored);
-  if (scratch.length < 3 * text.length) scratch = new Uint8Array(Math.max(3 * text.length, 2 * scratch.length)); // UTF-8: at most 3 bytes per UTF-16 unit
-  return scratch.subarray(0, utf8.encodeInto(text, scratch).written);
+  const end = scratch.encodeAt(fileText(part, stored), 0); // may replace scratch.bytes: read it after
+  return scratch.bytes.subarray(0, end);
 }
 
 export interface WriteRequest {
@@ -88,7 +85,7 @@ export function writeBatch({ prefix, part, names, data, ends, replace }: WriteRe
     sigs[3 * i + 2] = s[2];
     start = ends[i];
   }
-  if (scratch.length > 8 * 1024 * 1024) scratch = new Uint8Array(64 * 1024); // grown by a huge note: not kept
+  scratch.shrink(); // grown by a huge note: not kept
   return sigs;
 }
 

@@ -1,6 +1,7 @@
 // A scan-pool thread's handler: stats and reads a batch of the vault folder's files
 // (readFolderRaw, canonicalForm) and answers with one buffer for all the bytes read.
-import { canonicalForm, readFolderRaw, ReadScratch, type FileRead, type FileSig } from "./vault-folder.ts";
+import { canonicalForm, readFolderRaw, type FileRead, type FileSig } from "./vault-folder.ts";
+import { ReusedBuffer } from "./reused-buffer.ts";
 import type { PartName } from "../engine/core/parts.ts";
 import type { PoolHandler } from "../engine/node/worker-pool.ts";
 
@@ -19,19 +20,8 @@ export interface ScanAnswer {
  * canonical bytes written into `answer`, so a batch allocates one buffer (the answer it sends),
  * not two per file (a read and an encoded copy) left for the thread's collector.
  */
-const scratch = new ReadScratch();
-const encoder = new TextEncoder();
-let answer = new Uint8Array(1024 * 1024);
-/** Buffers grown past this by one batch are let go after it. */
-const KEEP_BYTES = 8 * 1024 * 1024;
-
-/** Room for `n` more bytes after `at` in the answer being built. */
-function room(at: number, n: number): void {
-  if (at + n <= answer.length) return;
-  const grown = new Uint8Array(Math.max(at + n, 2 * answer.length));
-  grown.set(answer.subarray(0, at));
-  answer = grown;
-}
+const scratch = new ReusedBuffer(64 * 1024);
+const answer = new ReusedBuffer(1024 * 1024);
 
 export const handle: PoolHandler<ScanRequest, ScanAnswer> = ({ files }) => {
   let at = 0;
@@ -39,20 +29,16 @@ export const handle: PoolHandler<ScanRequest, ScanAnswer> = ({ files }) => {
     const r = readFolderRaw(f.path, f.cached, scratch);
     if (r.kind !== "raw") return r;
     const form = canonicalForm(f.part, r.raw);
-    if (typeof form === "string") {
-      room(at, form.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
-      at += encoder.encodeInto(form, answer.subarray(at)).written;
-    } else if (form instanceof Uint8Array) {
-      room(at, form.length);
-      answer.set(form, at);
+    if (typeof form === "string") at = answer.encodeAt(form, at);
+    else if (form instanceof Uint8Array) {
+      answer.fit(at + form.length, at).set(form, at);
       at += form.length;
     } else return { kind: "bad", sig: r.sig, rawLength: r.raw.length, message: form.error };
     return { kind: "read", sig: r.sig, rawLength: r.raw.length, end: at };
   });
-  const data = answer.slice(0, at);
-  // A batch with a huge file grew the buffers: not kept for the batches after it.
-  if (answer.length > KEEP_BYTES) answer = new Uint8Array(1024 * 1024);
-  scratch.shrink(KEEP_BYTES);
+  const data = answer.bytes.slice(0, at);
+  answer.shrink();
+  scratch.shrink();
   return { result: { reads, data }, transfer: [data.buffer as ArrayBuffer] };
 };
 

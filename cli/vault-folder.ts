@@ -24,6 +24,7 @@ import { statFiles, STAT_FILE, STAT_MISSING, type PathGroup } from "./stat-files
 import { CheckoutStage } from "./checkout-stage.ts";
 import { fileBytes } from "./checkout-writer.ts";
 import { crashPoint } from "./crash-hook.ts";
+import type { ReusedBuffer } from "./reused-buffer.ts";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type CheckoutRow, type FileSig } from "./checkout-index.ts";
 
 export type { FileSig } from "./checkout-index.ts";
@@ -119,7 +120,7 @@ export type RawRead = Exclude<FileRead, { kind: "read" | "bad" }> | { kind: "raw
  * where a buffer of their own per file lived on as garbage until that thread's next full collection
  * (~35 MiB of them at the peak of an initial push at 100,000 notes, heaptrack).
  */
-export function readFolderRaw(path: string, cached?: FileSig, scratch?: ReadScratch): RawRead {
+export function readFolderRaw(path: string, cached?: FileSig, scratch?: ReusedBuffer): RawRead {
   if (cached) {
     // Known file: a stat first, and no read at all when its signature still matches.
     let st: Stats;
@@ -167,24 +168,11 @@ export function canonicalForm(part: PartName, raw: Uint8Array): Uint8Array | str
 
 const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
 
-/** A read buffer reused from file to file (one per scan thread). */
-export class ReadScratch {
-  buf = Buffer.allocUnsafe(64 * 1024);
-  fit(size: number): Buffer {
-    if (this.buf.length < size) this.buf = Buffer.allocUnsafe(Math.max(size, 2 * this.buf.length));
-    return this.buf;
-  }
-  /** Lets a buffer grown past `max` (by one huge file) go. */
-  shrink(max: number): void {
-    if (this.buf.length > max) this.buf = Buffer.allocUnsafe(64 * 1024);
-  }
-}
-
 /**
  * The file's first `size` bytes (as fstat said), as readFileSync reads a regular file. A file that
  * changes meanwhile gets a new mtime, so the next scan reads it again.
  */
-function readAll(fd: number, size: number, scratch?: ReadScratch): Uint8Array {
+function readAll(fd: number, size: number, scratch?: ReusedBuffer): Uint8Array {
   const buf = scratch ? scratch.fit(size) : Buffer.allocUnsafe(size);
   let n = 0;
   while (n < size) {
