@@ -21,7 +21,7 @@ import { CorruptObjectError, type LocalStore, type ObjectCheck } from "../store/
 import { writeFileAtomic } from "./atomic-file.ts";
 import { nodeCompressor } from "./native.ts";
 import { FormatError } from "../core/bytes.ts";
-import { PACK_INDEX_FILE, PackIndexFile, mergePackIndex, type Location } from "./pack-index.ts";
+import { PACK_INDEX_FILE, PackIndexFile, mergePackIndexPieces, type Location } from "./pack-index.ts";
 
 /**
  * Inflated frames kept for reuse (frames are ~256 KiB raw: 64 of them). Stored frames (tree nodes,
@@ -109,11 +109,11 @@ export class FsStore implements LocalStore {
   private async rewriteIndex(): Promise<void> {
     this.indexFile?.release(); // the merge reads the file; the old entries need not be in memory beside the new file's bytes
     const flushed = new Set(this.loosePacks);
-    const bytes = mergePackIndex(this.indexFile, [...flushed], this.index);
     const path = join(this.root, PACK_INDEX_FILE);
-    await writeFileAtomic(path, bytes);
+    let tags: Uint32Array | undefined;
+    await writeFileAtomic(path, mergePackIndexPieces(this.indexFile, [...flushed], this.index, (t) => (tags = t)));
     this.indexFile?.close();
-    this.indexFile = PackIndexFile.open(path, bytes);
+    this.indexFile = PackIndexFile.open(path, tags);
     // Only what the file now lists leaves memory: a pack indexed during the write stays loose.
     for (const [addr, loc] of this.index) if (flushed.has(loc.pack)) this.index.delete(addr);
     for (const id of flushed) this.loosePacks.delete(id);

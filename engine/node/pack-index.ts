@@ -21,7 +21,7 @@
 // A big checkout looks up every object it writes, and finds it: after HOLD_AFTER such lookups the
 // open file keeps all its entries in memory (hold) and lookups read nothing, until release().
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { FormatError, compareBytes, fromHex, toHex } from "../core/bytes.ts";
+import { FormatError, compareBytes, concatBytes, fromHex, toHex } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
 import type { Codec } from "../core/pack.ts";
 
@@ -126,8 +126,8 @@ export class PackIndexFile {
   private tags: Uint32Array | null = null;
   private finds = 0;
   private foundByRead = 0;
-  /** Every entry's bytes, in file order, once held (null: lookups read the file). */
-  private all: Uint8Array | null = null;
+  /** Every entry, in file order, once held (null: lookups read the file). */
+  private all: HeldEntries | null = null;
 
   private constructor(
     private readonly fd: number,
@@ -147,13 +147,18 @@ export class PackIndexFile {
     return this.all !== null;
   }
 
+  /** Bytes the held entries take (tests). */
+  get heldBytes(): number {
+    return this.all?.bytes ?? 0;
+  }
+
   /**
-   * Opens and checks the layout (FormatError if it is not a whole index file). `written`: the
-   * file's bytes, when the caller just wrote them: the tags are taken from them, not read.
+   * Opens and checks the layout (FormatError if it is not a whole index file). `tags`: the file's
+   * tags, when the caller just wrote it (mergePackIndexPieces): taken as they are, not read.
    */
-  static open(path: string, written?: Uint8Array): PackIndexFile {
+  static open(path: string, tags?: Uint32Array): PackIndexFile {
     const f = PackIndexFile.openFile(path);
-    if (written && written.length === f.entriesAt + ENTRY_BYTES * f.count) f.tags = tagsOf(written, f.entriesAt, f.count);
+    if (tags && tags.length === f.count) f.tags = tags;
     return f;
   }
 
@@ -196,7 +201,7 @@ export class PackIndexFile {
     const lo = p ? this.fanout[p - 1] : 0;
     const hi = this.fanout[p];
     if (lo === hi) return undefined;
-    if (this.all) return search(this.all, lo, hi, a, this.packs);
+    if (this.all) return this.all.find(lo, hi, a, this.packs);
     if (!this.tags && ++this.finds >= TAG_AFTER_FINDS) this.readTags();
     const loc = this.tags ? this.findTagged(this.tags, lo, hi, a) : this.findInBucket(lo, hi, a);
     if (loc && ++this.foundByRead >= HOLD_AFTER) this.hold();
@@ -222,11 +227,11 @@ export class PackIndexFile {
     return search(bucket, 0, hi - lo, a, this.packs);
   }
 
-  /** Reads every entry into memory: later lookups read nothing (a big checkout's). */
+  /** Reads every entry into memory (HeldEntries): later lookups read nothing (a big checkout's). */
   hold(): void {
     if (this.all) return;
-    const all = new Uint8Array(this.count * ENTRY_BYTES);
-    if (readSync(this.fd, all, 0, all.length, this.entriesAt) !== all.length) throw new FormatError("pack index file shrank while open");
+    const all = new HeldEntries(this.count);
+    for (const chunk of this.rawEntries()) all.add(chunk, this.packs.length);
     this.all = all;
   }
 
@@ -239,17 +244,13 @@ export class PackIndexFile {
     this.foundByRead = 0;
   }
 
-  /** Every entry in address order, read in chunks of about 1 MiB (or from memory, if held). */
+  /** Every entry in address order, read in chunks of about 1 MiB. */
   *entries(): Generator<{ addr: Uint8Array; loc: Location }> {
     for (const chunk of this.rawEntries()) for (let at = 0; at < chunk.length; at += ENTRY_BYTES) yield entryAt(chunk, at, this.packs);
   }
 
-  /** The entries' bytes in address order, whole entries of about 1 MiB at a time, or all at once if held (each chunk is valid until the next). */
+  /** The entries' bytes in address order, whole entries of about 1 MiB at a time (each chunk is valid until the next). */
   *rawEntries(): Generator<Uint8Array> {
-    if (this.all) {
-      yield this.all;
-      return;
-    }
     const per = Math.floor((1 << 20) / ENTRY_BYTES);
     const buf = new Uint8Array(per * ENTRY_BYTES);
     for (let i = 0; i < this.count; i += per) {
@@ -273,6 +274,97 @@ export class PackIndexFile {
   }
 }
 
+/** Address bytes a held entry keeps after the two its fan-out bucket gives: 16 of 32 compared. */
+const HELD_TAIL = 14;
+
+/**
+ * An index file's entries as hold() keeps them: 26 bytes an entry instead of the file's 57 (a
+ * clone at 100,000 notes held ~30 MB in one allocation, its largest step in memory). The ~60
+ * objects of a frame share one record of it (pack, offset, lengths, codec), and an address is
+ * known by its first 16 bytes (bucket and tail). An address the file lacks matches only by sharing
+ * 128 bits with an entry of its bucket (a few in 2^128): no lookup meets that by chance, and a read
+ * checks the object's whole hash anyway (FsStore.getObject).
+ */
+class HeldEntries {
+  private readonly tails: Uint8Array;
+  private readonly frameOf: Uint32Array;
+  private readonly offsets: Uint32Array;
+  private readonly lengths: Uint32Array;
+  private n = 0;
+  /** Frames, by pack number x 2^32 + frame offset. */
+  private readonly frameNo = new Map<number, number>();
+  private frames = { pack: new Uint32Array(64), offset: new Uint32Array(64), stored: new Uint32Array(64), raw: new Uint32Array(64), codec: new Uint8Array(64) };
+  private frameCount = 0;
+
+  constructor(count: number) {
+    this.tails = new Uint8Array(count * HELD_TAIL);
+    this.frameOf = new Uint32Array(count);
+    this.offsets = new Uint32Array(count);
+    this.lengths = new Uint32Array(count);
+  }
+
+  get bytes(): number {
+    const f = this.frames;
+    return this.tails.length + 12 * this.frameOf.length + f.pack.length * 17;
+  }
+
+  /** Appends the entries of a chunk of the file (whole entries, in file order). */
+  add(chunk: Uint8Array, packCount: number): void {
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let at = 0; at < chunk.length; at += ENTRY_BYTES, this.n++) {
+      const pack = view.getUint32(at + 32, true);
+      const codec = chunk[at + 56];
+      if (pack >= packCount || codec > MAX_CODEC) throw new FormatError("pack index entry names no pack or an unknown codec");
+      this.tails.set(chunk.subarray(at + 2, at + 2 + HELD_TAIL), this.n * HELD_TAIL);
+      this.frameOf[this.n] = this.frameFor(pack, view.getUint32(at + 36, true), view.getUint32(at + 40, true), view.getUint32(at + 44, true), codec);
+      this.offsets[this.n] = view.getUint32(at + 48, true);
+      this.lengths[this.n] = view.getUint32(at + 52, true);
+    }
+  }
+
+  private frameFor(pack: number, offset: number, stored: number, raw: number, codec: number): number {
+    const key = pack * 2 ** 32 + offset;
+    const f = this.frames;
+    const known = this.frameNo.get(key);
+    // A frame is one run of a pack's bytes: entries naming it agree on the rest (else each gets its own record).
+    if (known !== undefined && f.stored[known] === stored && f.raw[known] === raw && f.codec[known] === codec) return known;
+    if (this.frameCount === f.pack.length) this.frames = { pack: doubled(f.pack), offset: doubled(f.offset), stored: doubled(f.stored), raw: doubled(f.raw), codec: doubled(f.codec) };
+    const i = this.frameCount++;
+    const g = this.frames;
+    g.pack[i] = pack;
+    g.offset[i] = offset;
+    g.stored[i] = stored;
+    g.raw[i] = raw;
+    g.codec[i] = codec;
+    this.frameNo.set(key, i);
+    return i;
+  }
+
+  /** Binary search of entries [lo, hi) (one fan-out bucket) for address `a`. */
+  find(lo: number, hi: number, a: Uint8Array, packs: readonly Address[]): Location | undefined {
+    const t = this.tails;
+    while (lo < hi) {
+      const m = (lo + hi) >>> 1;
+      let c = 0;
+      for (let i = 0, at = m * HELD_TAIL; i < HELD_TAIL && c === 0; i++) c = t[at + i] - a[2 + i];
+      if (c === 0) {
+        const f = this.frames;
+        const k = this.frameOf[m];
+        return { pack: packs[f.pack[k]], frameOffset: f.offset[k], storedLength: f.stored[k], rawLength: f.raw[k], codec: f.codec[k] as Codec, offset: this.offsets[m], length: this.lengths[m] };
+      }
+      if (c < 0) lo = m + 1;
+      else hi = m;
+    }
+    return undefined;
+  }
+}
+
+function doubled<T extends Uint32Array | Uint8Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(2 * a.length);
+  b.set(a);
+  return b;
+}
+
 /** Binary search of entries [lo, hi) of `b` for address `a`. */
 function search(b: Uint8Array, lo: number, hi: number, a: Uint8Array, packs: readonly Address[]): Location | undefined {
   while (lo < hi) {
@@ -283,12 +375,6 @@ function search(b: Uint8Array, lo: number, hi: number, a: Uint8Array, packs: rea
     else hi = m;
   }
   return undefined;
-}
-
-function tagsOf(b: Uint8Array, at: number, count: number): Uint32Array {
-  const tags = new Uint32Array(count);
-  for (let i = 0; i < count; i++, at += ENTRY_BYTES) tags[i] = tagOf(b, at);
-  return tags;
 }
 
 /** Compares the 32 bytes at a[ai..] and b[bi..] (no views allocated). */
@@ -305,46 +391,106 @@ function compareAt(a: Uint8Array, ai: number, b: Uint8Array, bi: number): number
  * rewrites the file about 5 times as it grows, ~0.5-1 s of CPU the old way.
  */
 export function mergePackIndex(file: PackIndexFile | null, newPacks: readonly Address[], extra: ReadonlyMap<Address, Location>): Uint8Array {
-  const packs = [...(file?.packs ?? []), ...newPacks];
-  const packNo = new Map(packs.map((p, i) => [p, i]));
+  const pieces: Uint8Array[] = [];
+  for (const piece of mergePackIndexPieces(file, newPacks, extra)) pieces.push(piece.slice());
+  return concatBytes(pieces);
+}
+
+/** Entries a piece of mergePackIndexPieces holds (~1 MiB). */
+const PIECE_ENTRIES = Math.floor((1 << 20) / ENTRY_BYTES);
+
+/**
+ * mergePackIndex's bytes in pieces to be written one after another: the header (pack list and
+ * fan-out), then the entries ~1 MiB at a time in one reused buffer (a piece is valid until the next
+ * is taken). The whole file was one buffer (~30 MB at 550,000 objects, made at a clone's end).
+ * The file's entries are read twice: once to count each fan-out bucket, which precedes them, and to
+ * check the merge (nothing is yielded from a bad one), once to copy them. `tags`, if given, gets
+ * the new file's tags (PackIndexFile.open) once the last piece is taken.
+ */
+export function mergePackIndexPieces(file: PackIndexFile | null, newPacks: readonly Address[], extra: ReadonlyMap<Address, Location>, tags?: (t: Uint32Array) => void): Generator<Uint8Array> {
+  // Taken now, not at the first piece: the caller's map may grow while the pieces are written
+  // (FsStore). The addresses back to back in one buffer, not an array per entry: they live through
+  // the write, while a scan goes on (120,000 of them at an initial push's first rewrite).
   // Lowercase hex sorts as its bytes do: the strings are compared natively, not byte arrays in JavaScript.
-  const more = [...extra.keys()].sort().map((a) => ({ addr: fromHex(a), loc: extra.get(a) as Location }));
-  const { out, view, entriesAt } = startIndex(packs, (file?.count ?? 0) + more.length);
+  const keys = [...extra.keys()].sort();
+  const more = { addrs: new Uint8Array(32 * keys.length), locs: keys.map((a) => extra.get(a) as Location) };
+  keys.forEach((a, i) => more.addrs.set(fromHex(a), 32 * i));
+  return mergedPieces(file, [...(file?.packs ?? []), ...newPacks], more, tags);
+}
+
+function* mergedPieces(file: PackIndexFile | null, packs: readonly Address[], more: { addrs: Uint8Array; locs: Location[] }, tags?: (t: Uint32Array) => void): Generator<Uint8Array> {
+  const packNo = new Map(packs.map((p, i) => [p, i]));
+  const fileCount = file?.packs.length ?? 0;
   const counts = new Uint32Array(FANOUT);
-  let at = entriesAt;
-  const sorted = (b: Uint8Array, bi: number) => {
-    if (at > entriesAt && compareAt(out, at - ENTRY_BYTES, b, bi) >= 0) throw new RangeError("pack index entries must be sorted and unique");
-  };
-  const putNew = ({ addr, loc }: { addr: Uint8Array; loc: Location }) => {
-    sorted(addr, 0);
-    const p = packNo.get(loc.pack);
-    if (p === undefined) throw new RangeError(`pack ${loc.pack} is not in the pack list`);
-    counts[prefixOf(addr)]++;
-    writeEntry(out, view, at, addr, p, loc);
-    at += ENTRY_BYTES;
-  };
-  let k = 0;
-  if (file) {
-    const fileCount = file.packs.length;
-    for (const chunk of file.rawEntries()) {
+  let total = 0;
+  const last = new Uint8Array(32);
+  const out = new Uint8Array(PIECE_ENTRIES * ENTRY_BYTES);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  let tagList = new Uint32Array(0);
+  const { addrs, locs } = more;
+  /** The merge, in address order: with `write`, entries go into `out` and full pieces are yielded; without, they are counted and checked. */
+  function* merge(write: boolean): Generator<Uint8Array> {
+    let n = 0;
+    const take = (b: Uint8Array, bi: number) => {
+      if (write) tagList[n] = tagOf(b, bi);
+      else {
+        if (n > 0 && compareAt(last, 0, b, bi) >= 0) throw new RangeError("pack index entries must be sorted and unique");
+        last.set(b.subarray(bi, bi + 32));
+        counts[(b[bi] << 8) | b[bi + 1]]++;
+      }
+      n++;
+    };
+    const putNew = (k: number) => {
+      const p = packNo.get(locs[k].pack);
+      if (p === undefined) throw new RangeError(`pack ${locs[k].pack} is not in the pack list`);
+      take(addrs, 32 * k);
+      if (write) writeEntry(out, view, (at += ENTRY_BYTES) - ENTRY_BYTES, addrs.subarray(32 * k, 32 * k + 32), p, locs[k]);
+    };
+    let k = 0;
+    for (const chunk of file?.rawEntries() ?? []) {
       const cv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       for (let e = 0; e < chunk.length; e += ENTRY_BYTES) {
-        while (k < more.length && compareAt(more[k].addr, 0, chunk, e) < 0) putNew(more[k++]);
-        if (k < more.length && compareAt(more[k].addr, 0, chunk, e) === 0) k++;
+        while (k < locs.length && compareAt(addrs, 32 * k, chunk, e) < 0) {
+          putNew(k++);
+          if (at === out.length) {
+            yield out;
+            at = 0;
+          }
+        }
+        if (k < locs.length && compareAt(addrs, 32 * k, chunk, e) === 0) k++;
         if (cv.getUint32(e + 32, true) >= fileCount || chunk[e + 56] > MAX_CODEC) throw new FormatError("pack index entry names no pack or an unknown codec");
-        sorted(chunk, e);
-        counts[(chunk[e] << 8) | chunk[e + 1]]++;
-        out.set(chunk.subarray(e, e + ENTRY_BYTES), at);
-        at += ENTRY_BYTES;
+        take(chunk, e);
+        if (write) {
+          out.set(chunk.subarray(e, e + ENTRY_BYTES), at);
+          at += ENTRY_BYTES;
+          if (at === out.length) {
+            yield out;
+            at = 0;
+          }
+        }
       }
     }
+    for (; k < locs.length; k++) {
+      putNew(k);
+      if (at === out.length) {
+        yield out;
+        at = 0;
+      }
+    }
+    if (at) yield out.subarray(0, at);
+    if (!write) total = n;
   }
-  for (; k < more.length; k++) putNew(more[k]);
-  view.setUint32(9, (at - entriesAt) / ENTRY_BYTES, true);
+  for (const _ of merge(false)); // counts and checks: yields nothing
+  const head = startIndex(packs, 0);
+  head.view.setUint32(9, total, true);
   let sum = 0;
   const fanoutAt = HEADER_BYTES + 32 * packs.length;
-  for (let i = 0; i < FANOUT; i++) view.setUint32(fanoutAt + 4 * i, (sum += counts[i]), true);
-  return out.subarray(0, at);
+  for (let i = 0; i < FANOUT; i++) head.view.setUint32(fanoutAt + 4 * i, (sum += counts[i]), true);
+  yield head.out;
+  tagList = new Uint32Array(total);
+  yield* merge(true);
+  tags?.(tagList);
 }
 
 /** The entries of `file` (if any) and `extra` merged in address order; an address in both keeps the file's. */
