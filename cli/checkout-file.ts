@@ -1,6 +1,7 @@
 // Where the checkout index lives (<dir>/.penumbra-sync/checkout.pnck), and how a folder made by an
 // older release, whose stat cache and checkout root were JSON metas of the store, is carried over.
 import { readFile, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { iterateTree } from "../engine/core/tree.ts";
 import type { Address } from "../engine/core/hash.ts";
@@ -61,10 +62,10 @@ export async function writeCheckout(stateDir: string, index: CheckoutIndex): Pro
   const path = join(stateDir, CHECKOUT_FILE);
   const now = Date.now();
   await writeFileAtomic(path, index.encodePieces(now));
-  // A reload reads the file back once the old rows are dropped: they are collected first.
-  await index.written(now, () => {
+  // A big write's rows are read back when next looked at (written), the old ones collected first.
+  index.written(now, () => {
     phaseEnded();
-    return readFile(path);
+    return readFileSync(path);
   });
   return index;
 }

@@ -57,17 +57,34 @@ export class CheckoutIndex {
   private edits = 0;
   private editsSaved = 0;
 
+  /** The file to read the rows back from when next they are looked at (written), or null. */
+  private readBack: (() => Uint8Array) | null = null;
+
   private constructor(
     private root_: Address | null,
-    private buf: Uint8Array,
-    private view: DataView,
+    private buf_: Uint8Array,
+    private view_: DataView,
     /** Byte offset of each row of `buf`, in order. */
-    private offsets: Uint32Array,
+    private offsets_: Uint32Array,
     /** First row index of each part, and the end: rows of part p are [partStart[p], partStart[p + 1]). */
-    private partStart: number[],
+    private partStart_: number[],
     /** When the file was written (ms since the epoch): the rows were known clean then. */
     private writtenAt_: number,
   ) {}
+
+  // The rows as read: read back first if a big write let them go (written).
+  private get buf(): Uint8Array {
+    return this.readBack ? this.readRowsBack().buf_ : this.buf_;
+  }
+  private get view(): DataView {
+    return this.readBack ? this.readRowsBack().view_ : this.view_;
+  }
+  private get offsets(): Uint32Array {
+    return this.readBack ? this.readRowsBack().offsets_ : this.offsets_;
+  }
+  private get partStart(): number[] {
+    return this.readBack ? this.readRowsBack().partStart_ : this.partStart_;
+  }
 
   static empty(root: Address | null = null): CheckoutIndex {
     const x = CheckoutIndex.decode(encodeRows(root, 0, []));
@@ -133,11 +150,7 @@ export class CheckoutIndex {
   /** Folds the changes into the rows as read (the scan walks those), keeping the file's stamp. */
   fold(): void {
     if (this.changes.size === 0) return;
-    const x = CheckoutIndex.decode(this.encode(this.writtenAt));
-    this.buf = x.buf;
-    this.view = x.view;
-    this.offsets = x.offsets;
-    this.partStart = x.partStart;
+    this.take(CheckoutIndex.decode(this.encode(this.writtenAt))); // the same root and stamp
     this.changes.clear();
   }
 
@@ -356,40 +369,44 @@ export class CheckoutIndex {
    * (an edit, a pull), the rows as read and the changes stay as they are, now clean: reading the
    * file back would put a second buffer of the whole index (29 MB at 100,000 notes) beside the
    * first, which lives until the collector gets to it; the next scan folds the changes in (fold).
-   * Otherwise (a clone, an initial push: the changes hold ~150 bytes a row) `reload`.
+   * Otherwise (a clone, an initial push: the changes hold ~150 bytes a row) the rows and the
+   * changes are dropped, and `read` (synchronous: the file's bytes) reads the file back only when
+   * the rows are next looked at: a one-shot command ends first (at a clone's end, reading the
+   * 26 MB file back was the largest allocation of its run), a watch at its next sync.
    */
-  async written(now: number, read: () => Promise<Uint8Array>): Promise<void> {
-    if (this.changes.size > this.offsets.length / 4) return this.reload(read);
+  written(now: number, read: () => Uint8Array): void {
+    if (this.changes.size > this.offsets.length / 4) {
+      this.changes = new CheckoutChanges();
+      this.take(CheckoutIndex.empty(this.root_));
+      this.readBack = read;
+    }
     this.writtenAt_ = now;
     this.rootChanged = false;
     this.editsSaved = this.edits;
   }
 
   /**
-   * Drops the rows (the buffer as read and the changes) and only then reads the file back with
-   * `read` (so the old and the new rows are never both in memory) and takes its rows. A file that
-   * does not decode leaves an empty index, as opening a damaged file does: the next scan reads
-   * every file.
+   * The rows read back from the file (written). A file that does not decode leaves an empty index,
+   * as opening a damaged file does: the next scan reads every file.
    */
-  async reload(read: () => Promise<Uint8Array>): Promise<void> {
-    this.changes = new CheckoutChanges();
-    this.take(CheckoutIndex.empty());
-    this.rootChanged = false;
-    this.editsSaved = this.edits;
-    const bytes = await read();
+  private readRowsBack(): this {
+    const read = this.readBack!;
+    this.readBack = null;
     try {
-      this.take(CheckoutIndex.decode(bytes));
+      this.take(CheckoutIndex.decode(read()));
     } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
+      if (!(e instanceof FormatError) && (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      this.take(CheckoutIndex.empty());
     }
+    return this;
   }
 
   private take(x: CheckoutIndex): void {
     this.root_ = x.root_;
-    this.buf = x.buf;
-    this.view = x.view;
-    this.offsets = x.offsets;
-    this.partStart = x.partStart;
+    this.buf_ = x.buf_;
+    this.view_ = x.view_;
+    this.offsets_ = x.offsets_;
+    this.partStart_ = x.partStart_;
     this.writtenAt_ = x.writtenAt_;
   }
 

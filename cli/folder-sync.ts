@@ -105,8 +105,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
  * own copy, and an initial push's 100,000 entries need not live twice through the commit and upload.
  */
 async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void): Promise<Omit<ScanResult, "changes">> {
-  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader);
-  ctx.vault.updateEntries(changes);
+  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader, (id, e) => (e ? ctx.vault.putEntry(e) : ctx.vault.removeEntry(id)));
   return rest;
 }
 

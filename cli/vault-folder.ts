@@ -254,7 +254,7 @@ const SCAN_WINDOW = 4096;
  * uploaded (their part is left out). `reader` may read on other threads (scan-pool.ts); the result
  * is the same. Memory: the checkout index, the three part folders' names and 32 bytes of stat per file, plus the changes.
  */
-export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader): Promise<ScanResult> {
+export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader, changed?: (id: string, entry: Entry | null) => void): Promise<ScanResult> {
   assertAtHead(checkout, v);
   checkout.fold();
   const ignored: string[] = [];
@@ -376,11 +376,15 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
   // Each note with a changed row, whole: its rows as read (the checkout's tree) against its rows
   // now. The rows hold what the scan found (32 bytes an address), so no second record of it is
   // kept meanwhile: an initial push's per-part edits were ~25 MiB of objects and hex strings.
+  // With `changed`, each goes there as it is made and `changes` stays empty: an initial push's
+  // 100,000 entries were held twice at the scan's end, in this map and in the vault's copy.
   const changes = new Map<string, Entry | null>();
   for (const id of checkout.changedIds()) {
     const before = entryOfRows(id, (part) => checkout.original(part, id));
     const after = entryOfRows(id, (part) => checkout.get(part, id));
-    if (!entriesEqual(before, after)) changes.set(id, after ?? null);
+    if (entriesEqual(before, after)) continue;
+    if (changed) changed(id, after ?? null);
+    else changes.set(id, after ?? null);
   }
   return { changes, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
 }

@@ -161,7 +161,7 @@ describe("checkout index: written in pieces", () => {
       x.root = A;
       const expected = [...x.rows()];
       let readBack = 0;
-      await x.written(5, async () => {
+      x.written(5, () => {
         readBack++;
         return new Uint8Array(0);
       });
@@ -186,6 +186,38 @@ describe("checkout index: written in pieces", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("after writing many changes it lets its rows go and reads the file back only when the rows are next looked at", async () => {
+    const base = CheckoutIndex.empty(ROOT);
+    for (let i = 0; i < 100; i++) base.set("note", id(i), row(i)); // 100 changes over 0 rows as read
+    const want = [...base.rows()];
+    const file = base.encode(5);
+    let reads = 0;
+    base.written(5, () => {
+      reads++;
+      return file;
+    });
+    expect([reads, base.dirty, base.root, base.writtenAt]).toEqual([0, false, ROOT, 5]);
+    expect(base.range("note")).toEqual([0, 100]); // the first look at the rows reads the file, once
+    expect([...base.rows()]).toEqual(want);
+    expect(base.get("note", id(7))).toEqual(row(7));
+    expect(reads).toBe(1);
+    // A file gone or damaged by then leaves an empty index (the next scan reads every file), as opening one does.
+    for (const read of [() => file.subarray(0, 40), () => { throw Object.assign(new Error("gone"), { code: "ENOENT" }); }]) {
+      const x = CheckoutIndex.empty(ROOT);
+      for (let i = 0; i < 10; i++) x.set("note", id(i), row(i));
+      x.written(6, read);
+      expect([...x.rows()]).toEqual([]);
+      expect(x.hasRows("note")).toBe(false);
+    }
+    // Any other error is not taken for an empty index.
+    const y = CheckoutIndex.empty(ROOT);
+    y.set("note", id(1), row(1));
+    y.written(7, () => {
+      throw new Error("EIO");
+    });
+    expect(() => y.range("note")).toThrow(/EIO/);
   });
 
   it("the rows may not change while its pieces are taken", () => {
