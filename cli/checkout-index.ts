@@ -386,18 +386,19 @@ export class CheckoutIndex {
   }
 
   /**
-   * The rows read back from the file (written). A file that does not decode leaves an empty index,
-   * as opening a damaged file does: the next scan reads every file.
+   * The rows read back from the file (written). A file that is gone or does not decode leaves an
+   * empty index, as opening a damaged file does: the next scan reads every file. Other errors (a
+   * failing disk) are thrown, and the next look tries again.
    */
   private readRowsBack(): this {
     const read = this.readBack!;
-    this.readBack = null;
     try {
       this.take(CheckoutIndex.decode(read()));
     } catch (e) {
       if (!(e instanceof FormatError) && (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       this.take(CheckoutIndex.empty());
     }
+    this.readBack = null;
     return this;
   }
 
