@@ -99,7 +99,7 @@ export class FsStore implements LocalStore {
   }
 
   /**
-   * Lets go of the index file's entries held in memory for a big checkout (pack-index.ts): 18 MB at
+   * Lets go of the index file's entries held in memory for a big checkout (pack-index.ts): 8 MB at
    * 100,000 notes that the end of a clone (its checkout index written, this index rewritten) need not hold.
    */
   releaseIndexMemory(): void {
