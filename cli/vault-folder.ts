@@ -379,12 +379,11 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
   // With `changed`, each goes there as it is made and `changes` stays empty: an initial push's
   // 100,000 entries were held twice at the scan's end, in this map and in the vault's copy.
   const changes = new Map<string, Entry | null>();
+  const put = changed ?? ((id: string, e: Entry | null) => changes.set(id, e));
   for (const id of checkout.changedIds()) {
     const before = entryOfRows(id, (part) => checkout.original(part, id));
     const after = entryOfRows(id, (part) => checkout.get(part, id));
-    if (entriesEqual(before, after)) continue;
-    if (changed) changed(id, after ?? null);
-    else changes.set(id, after ?? null);
+    if (!entriesEqual(before, after)) put(id, after ?? null);
   }
   return { changes, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
 }

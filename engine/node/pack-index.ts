@@ -21,7 +21,7 @@
 // A big checkout looks up every object it writes, and finds it: after HOLD_AFTER such lookups the
 // open file keeps all its entries in memory (hold) and lookups read nothing, until release().
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { FormatError, compareBytes, concatBytes, fromHex, toHex } from "../core/bytes.ts";
+import { FormatError, compareBytes, fromHex, toHex } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
 import type { Codec } from "../core/pack.ts";
 
@@ -383,24 +383,17 @@ function compareAt(a: Uint8Array, ai: number, b: Uint8Array, bi: number): number
   return 0;
 }
 
+/** Entries a piece of mergePackIndexPieces holds (~1 MiB). */
+const PIECE_ENTRIES = Math.floor((1 << 20) / ENTRY_BYTES);
+
 /**
  * The bytes of a new index file: `file`'s entries (if any) and `extra` merged in address order, an
  * address in both keeping the file's; the packs are the file's, then `newPacks`. The same bytes as
  * encodePackIndex of mergeEntries, but the file's entries are copied as they are (its pack numbers
  * stay, as its packs stay first), not decoded into objects and encoded again: an initial push
  * rewrites the file about 5 times as it grows, ~0.5-1 s of CPU the old way.
- */
-export function mergePackIndex(file: PackIndexFile | null, newPacks: readonly Address[], extra: ReadonlyMap<Address, Location>): Uint8Array {
-  const pieces: Uint8Array[] = [];
-  for (const piece of mergePackIndexPieces(file, newPacks, extra)) pieces.push(piece.slice());
-  return concatBytes(pieces);
-}
-
-/** Entries a piece of mergePackIndexPieces holds (~1 MiB). */
-const PIECE_ENTRIES = Math.floor((1 << 20) / ENTRY_BYTES);
-
-/**
- * mergePackIndex's bytes in pieces to be written one after another: the header (pack list and
+ *
+ * In pieces to be written one after another: the header (pack list and
  * fan-out), then the entries ~1 MiB at a time in one reused buffer (a piece is valid until the next
  * is taken). The whole file was one buffer (~30 MB at 550,000 objects, made at a clone's end).
  * The file's entries are read twice: once to count each fan-out bucket, which precedes them, and to

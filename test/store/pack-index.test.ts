@@ -7,10 +7,10 @@ import fc from "fast-check";
 import { mkdtemp, readdir, rm, truncate, writeFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { FormatError, compareBytes, fromHex, toHex } from "../../engine/core/bytes.ts";
+import { FormatError, compareBytes, concatBytes, fromHex, toHex } from "../../engine/core/bytes.ts";
 import { sha256, addressOf } from "../../engine/core/hash.ts";
 import { ObjectType } from "../../engine/core/object.ts";
-import { HOLD_AFTER, PACK_INDEX_FILE, PackIndexFile, TAG_AFTER_FINDS, encodePackIndex, mergeEntries, mergePackIndex, mergePackIndexPieces, type Location } from "../../engine/node/pack-index.ts";
+import { HOLD_AFTER, PACK_INDEX_FILE, PackIndexFile, TAG_AFTER_FINDS, encodePackIndex, mergeEntries, mergePackIndexPieces, type Location } from "../../engine/node/pack-index.ts";
 import { FsStore } from "../../engine/node/fs-store.ts";
 import { Codec } from "../../engine/core/pack.ts";
 
@@ -66,6 +66,11 @@ const locArb = (packs: string[]) =>
   }) as fc.Arbitrary<Location>;
 // Addresses crowded into a few fan-out buckets, so that buckets hold many entries and neighbours.
 const addrArb = fc.tuple(fc.constantFrom(0x00, 0x7f, 0xff), fc.constantFrom(0x00, 0x01, 0xff), fc.uint8Array({ minLength: 30, maxLength: 30 })).map(([a, b, rest]) => toHex(new Uint8Array([a, b, ...rest])));
+
+/** The merged index file's bytes whole: its pieces joined (each is valid only until the next). */
+function mergePackIndex(file: PackIndexFile | null, newPacks: readonly string[], extra: ReadonlyMap<string, Location>): Uint8Array {
+  return concatBytes(Array.from(mergePackIndexPieces(file, newPacks, extra), (p) => p.slice()));
+}
 
 describe("pack index: properties", () => {
   it("round trip: every entry is found with its location, absent addresses are not; merging new entries keeps the file's", async () => {
