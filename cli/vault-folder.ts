@@ -24,6 +24,7 @@ import { statFiles, STAT_FILE, STAT_MISSING, type PathGroup } from "./stat-files
 import { CheckoutStage } from "./checkout-stage.ts";
 import { fileBytes } from "./checkout-writer.ts";
 import { crashPoint } from "./crash-hook.ts";
+import { IdList } from "./id-list.ts";
 import type { ReusedBuffer } from "./reused-buffer.ts";
 import { PARTS, UNKNOWN_SIG, type CheckoutIndex, type CheckoutRow, type FileSig } from "./checkout-index.ts";
 
@@ -210,10 +211,10 @@ function idOfName(part: PartName, name: string): string | null {
 }
 
 /**
- * `id` as a string of its own. An id cut from a file name (listPart) is a slice that keeps the
- * whole name alive behind it, and a scan keeps the ids of the files it read (their checkout rows,
- * the vault's working entries): at 100,000 notes an initial push's scan held ~16 MiB of file
- * names that way. Ids are ASCII (isNoteId), which latin1 carries over unchanged.
+ * `id` as a string of its own. An id cut from a listing (IdList) is a slice that keeps the whole
+ * listing alive behind it, and a scan keeps the ids of the files it read (their checkout rows,
+ * the vault's working entries) past its listings. Ids are ASCII (isNoteId), which latin1 carries
+ * over unchanged.
  */
 function ownCopy(id: string): string {
   return Buffer.from(id, "latin1").toString("latin1");
@@ -222,13 +223,13 @@ function ownCopy(id: string): string {
 const notAnId = (part: PartName, rel: string) => `${rel}: not <id>${PART_DIRS[part].ext} with id [A-Za-z0-9._-]{1,128}`;
 
 /** One part's folder: the ids of its candidate files, sorted (the checkout's order); names that are not `<id><ext>` are reported. */
-async function listPart(dir: string, part: PartName, ignored: string[]): Promise<string[]> {
+async function listPart(dir: string, part: PartName, ignored: string[]): Promise<IdList> {
   const { dir: sub } = PART_DIRS[part];
   let names: string[];
   try {
     names = await readdir(join(dir, sub));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return IdList.EMPTY;
     throw e;
   }
   const ids: string[] = [];
@@ -238,7 +239,7 @@ async function listPart(dir: string, part: PartName, ignored: string[]): Promise
     if (id === null) ignored.push(notAnId(part, `${sub}/${name}`));
     else ids.push(id);
   }
-  return ids.sort();
+  return IdList.sorted(ids);
 }
 
 /**
@@ -279,10 +280,11 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     const rows = new Int32Array(ids.length);
     const withRow: string[] = [];
     for (let k = 0, r = start; k < ids.length; k++) {
-      while (r < end && checkout.compareId(r, ids[k]) < 0) r++;
-      if (r < end && checkout.compareId(r, ids[k]) === 0) {
+      const id = ids.at(k);
+      while (r < end && checkout.compareId(r, id) < 0) r++;
+      if (r < end && checkout.compareId(r, id) === 0) {
         rows[k] = r++;
-        withRow.push(ids[k]);
+        withRow.push(id);
       } else {
         rows[k] = -1;
         reads++;
@@ -301,7 +303,7 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     const part = PARTS[p];
     const ids = listed[p];
     const rows = rowOf[p];
-    listed[p] = [];
+    listed[p] = IdList.EMPTY;
     const { dir: sub, ext } = PART_DIRS[part];
     const base = groups[p].prefix; // concatenated below: path.join per file costs ~0.5 us x 300,000
     const [start, end] = checkout.range(part);
@@ -349,7 +351,7 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
       files = [];
     };
     for (let k = 0; k < ids.length; k++) {
-      const id = ids[k];
+      const id = ids.at(k);
       const r = rows[k];
       if (r >= 0) {
         for (; row < r; row++) drop(part, checkout.idAt(row));
