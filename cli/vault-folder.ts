@@ -253,7 +253,7 @@ const SCAN_WINDOW = 4096;
  * rest are read and staged in the vault, and their rows updated. Returns the entries that differ
  * from the checkout's tree (which must be the vault's head tree). Bad files are reported, never
  * uploaded (their part is left out). `reader` may read on other threads (scan-pool.ts); the result
- * is the same. Memory: the checkout index, the three part folders' names and 32 bytes of stat per file, plus the changes.
+ * is the same. Memory: the checkout index, the three part folders' listings (IdList) and 32 bytes of stat per file, plus the changes.
  */
 export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader, changed?: (id: string, entry: Entry | null) => void): Promise<ScanResult> {
   assertAtHead(checkout, v);
@@ -351,7 +351,6 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
       files = [];
     };
     for (let k = 0; k < ids.length; k++) {
-      const id = ids.at(k);
       const r = rows[k];
       if (r >= 0) {
         for (; row < r; row++) drop(part, checkout.idAt(row));
@@ -360,16 +359,16 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
         statAt += 4;
         const kind = stats[at + 3];
         if (kind === STAT_MISSING) {
-          drop(part, id); // deleted since the listing
+          drop(part, ids.at(k)); // deleted since the listing
           continue;
         }
         if (kind === STAT_FILE && checkout.sigEquals(r, stats[at], stats[at + 1], stats[at + 2])) continue;
-        // Changed, or not a file: the reader looks again and says which (a file rewritten to its
-        // old signature meanwhile counts as unchanged, as it would have a moment earlier).
-        files.push({ part, id, rel: `${sub}/${id}${ext}`, path: base + id + ext, cached: checkout.sigAt(r) });
-      } else {
-        files.push({ part, id, rel: `${sub}/${id}${ext}`, path: base + id + ext });
       }
+      // New, changed or not a file: the reader looks (again, with its row's signature: a file
+      // rewritten to its old signature meanwhile counts as unchanged, as it would have a moment
+      // earlier). Its id is cut out of the listing only now: a no-op cuts none here.
+      const id = ids.at(k);
+      files.push({ part, id, rel: `${sub}/${id}${ext}`, path: base + id + ext, cached: r >= 0 ? checkout.sigAt(r) : undefined });
       if (files.length >= SCAN_WINDOW) await readFiles();
     }
     if (files.length) await readFiles();

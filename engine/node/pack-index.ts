@@ -440,32 +440,35 @@ function* mergedPieces(file: PackIndexFile | null, packs: readonly Address[], mo
       take(addrs, 32 * k);
       if (write) writeEntry(out, view, (at += ENTRY_BYTES) - ENTRY_BYTES, addrs.subarray(32 * k, 32 * k + 32), p, locs[k]);
     };
+    const putFile = ({ bytes, view: cv }: { bytes: Uint8Array; view: DataView }, e: number) => {
+      if (cv.getUint32(e + 32, true) >= fileCount || bytes[e + 56] > MAX_CODEC) throw new FormatError("pack index entry names no pack or an unknown codec");
+      take(bytes, e);
+      if (write) {
+        out.set(bytes.subarray(e, e + ENTRY_BYTES), at);
+        at += ENTRY_BYTES;
+      }
+    };
+    // The file's chunks one at a time (rawEntries reuses its buffer: a chunk is done before the next).
+    const chunks = (file?.rawEntries() ?? [])[Symbol.iterator]();
+    const nextChunk = () => {
+      const r = chunks.next();
+      return r.done ? null : { bytes: r.value, view: new DataView(r.value.buffer, r.value.byteOffset, r.value.byteLength) };
+    };
+    let chunk = nextChunk();
+    let e = 0;
     let k = 0;
-    for (const chunk of file?.rawEntries() ?? []) {
-      const cv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      for (let e = 0; e < chunk.length; e += ENTRY_BYTES) {
-        while (k < locs.length && compareAt(addrs, 32 * k, chunk, e) < 0) {
-          putNew(k++);
-          if (at === out.length) {
-            yield out;
-            at = 0;
-          }
-        }
-        if (k < locs.length && compareAt(addrs, 32 * k, chunk, e) === 0) k++;
-        if (cv.getUint32(e + 32, true) >= fileCount || chunk[e + 56] > MAX_CODEC) throw new FormatError("pack index entry names no pack or an unknown codec");
-        take(chunk, e);
-        if (write) {
-          out.set(chunk.subarray(e, e + ENTRY_BYTES), at);
-          at += ENTRY_BYTES;
-          if (at === out.length) {
-            yield out;
-            at = 0;
-          }
+    while (chunk || k < locs.length) {
+      // The next entry in address order: a new one, or the file's (an address in both keeps the file's).
+      const c = !chunk ? -1 : k === locs.length ? 1 : compareAt(addrs, 32 * k, chunk.bytes, e);
+      if (!chunk || c < 0) putNew(k++);
+      else {
+        if (c === 0) k++;
+        putFile(chunk, e);
+        if ((e += ENTRY_BYTES) === chunk.bytes.length) {
+          chunk = nextChunk();
+          e = 0;
         }
       }
-    }
-    for (; k < locs.length; k++) {
-      putNew(k);
       if (at === out.length) {
         yield out;
         at = 0;
