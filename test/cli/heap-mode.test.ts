@@ -1,5 +1,6 @@
 // cli/heap-mode.ts: the collection a sync asks for where a phase's working memory has died (the
 // scan's per-file records, the commit's decoded nodes), and the switch that turns it off.
+import { getHeapSpaceStatistics } from "node:v8";
 import { describe, expect, it } from "vitest";
 import { phaseEnded, preferSmallHeap, progressDone } from "../../cli/heap-mode.ts";
 
@@ -21,6 +22,23 @@ describe("heap mode", () => {
     held = null;
     phaseEnded();
     expect(withIt - process.memoryUsage().heapUsed).toBeGreaterThan(20 * MiB);
+  });
+
+  it("phaseEnded gives back the pages of an old space left mostly empty (survivors moved together)", () => {
+    preferSmallHeap({});
+    const oldSpace = () => getHeapSpaceStatistics().find((x) => x.space_name === "old_space")!.space_size;
+    // ~100 MiB that lives long enough to be promoted, then one object in 20 survives, spread over
+    // every page: a commit's working entries after it wrote its snapshot.
+    let all: object[] | null = [];
+    for (let i = 0; i < 1_000_000; i++) all.push({ id: `note-${i}`, sig: [i, i + 0.5, i * 3] });
+    phaseEnded(); // promoted: what follows is the old space's pages, not the young generation's
+    const before = oldSpace();
+    const survivors = all.filter((_, i) => i % 20 === 0);
+    all = null;
+    phaseEnded();
+    expect(survivors.length).toBe(50_000);
+    // A collection alone frees the objects but keeps nearly every page (each has a survivor).
+    expect(oldSpace()).toBeLessThan(before / 2);
   });
 
   it("progressDone collects once the heap grew by 48 MiB, however much of it is live", () => {
