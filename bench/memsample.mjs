@@ -6,7 +6,7 @@
 // and the timeline (every sample). Samples wait for the main thread: a long synchronous stretch shows
 // as a gap, and the process's peak may fall between two samples (VmHWM is exact).
 import { readFileSync, writeFileSync } from "node:fs";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 
 const t0 = performance.now();
 const every = Number(process.env.MEMSAMPLE_MS ?? 20);
@@ -33,7 +33,9 @@ setInterval(sample, every).unref();
 const marks = [];
 globalThis.__memMark = (label) => {
   sample();
-  marks.push({ label, ...samples[samples.length - 1] });
+  // Each V8 space's committed size (MiB) at a mark: which space a heapTotal holds (young or old).
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name.replace(/_space$/, ""), +(x.space_size / MiB).toFixed(1)]));
+  marks.push({ label, ...samples[samples.length - 1], spaces });
   if (process.env.MEMSAMPLE_MARKS) process.stderr.write(`mark ${JSON.stringify(marks[marks.length - 1])}\n`);
   // MEMSAMPLE_HEAPSNAP=<label>:<file>: a heap snapshot written at that mark (what the heap holds there).
   const [snapLabel, snapFile] = (process.env.MEMSAMPLE_HEAPSNAP ?? "").split(/:(.*)/s);
