@@ -175,23 +175,23 @@ export class CheckoutChanges {
 
   /** Every change, sorted by (part, id): the order of the index's rows. */
   *sorted(): Generator<RowChange> {
-    for (let part = 0; part < this.slots.length; part++) {
-      const m = this.slots[part];
-      const run = this.runs[part];
-      const ids = [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      // The two are each sorted and hold no id in common: merged.
-      let i = 0;
-      let k = 0;
-      let fromRun = run.count ? run.idAt(0) : null;
-      while (i < ids.length || fromRun !== null) {
-        if (fromRun !== null && (i === ids.length || fromRun < ids[i])) {
-          yield { part, id: fromRun, row: this.rowAt(run.slotAt(k)) };
-          fromRun = ++k < run.count ? run.idAt(k) : null;
-        } else {
-          const id = ids[i++];
-          yield { part, id, row: this.rowAt(m.get(id) as number) };
-        }
-      }
+    for (let part = 0; part < this.slots.length; part++)
+      for (const id of this.idsInOrder(part)) yield { part, id, row: this.rowAt(this.slotOf(part, id) as number) };
+  }
+
+  /** The ids of part `part` whose rows changed, sorted (by code unit, as `<` compares). */
+  *idsInOrder(part: number): Generator<string> {
+    const ids = [...this.slots[part].keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const run = this.runs[part];
+    // The two are each sorted and hold no id in common: merged.
+    let i = 0;
+    let k = 0;
+    let fromRun = run.count ? run.idAt(0) : null;
+    while (i < ids.length || fromRun !== null) {
+      if (fromRun !== null && (i === ids.length || fromRun < ids[i])) {
+        yield fromRun;
+        fromRun = ++k < run.count ? run.idAt(k) : null;
+      } else yield ids[i++];
     }
   }
 

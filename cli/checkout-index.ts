@@ -251,14 +251,19 @@ export class CheckoutIndex {
     if (this.encoding) throw new Error("checkout index changed while being written");
   }
 
-  /** Each id with a row of some part changed since the file was read, once, in no order. */
+  /**
+   * Each id with a row of some part changed since the file was read, once, in id order (the
+   * three parts' changed ids merged): a first commit builds its tree from them as they come.
+   */
   *changedIds(): Generator<string> {
-    for (let p = 0; p < PARTS.length; p++) {
-      for (const id of this.changes.ids(p)) {
-        let seen = false;
-        for (let q = 0; q < p && !seen; q++) seen = this.changes.has(q, id);
-        if (!seen) yield id;
-      }
+    const parts = PARTS.map((_, p) => this.changes.idsInOrder(p));
+    const next = parts.map((g) => g.next());
+    for (;;) {
+      let least: string | null = null;
+      for (const n of next) if (!n.done && (least === null || n.value < least)) least = n.value;
+      if (least === null) return;
+      yield least;
+      for (let p = 0; p < next.length; p++) if (!next[p].done && next[p].value === least) next[p] = parts[p].next();
     }
   }
 

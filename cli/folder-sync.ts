@@ -4,11 +4,12 @@
 // Kept apart from cli/commands/sync.ts so that a one-shot sync a running watch serves loads none of it.
 import { phaseEnded, progressDone } from "./heap-mode.ts";
 import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "./context.ts";
-import { scanFolder, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
+import { scanFolder, scannedChanges, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
 import { EarlyUpload } from "../engine/sync/early-upload.ts";
 import { countChanges, type ChangeCounts, type SyncReport } from "../engine/sync/report.ts";
 import type { Vault } from "../engine/vault/vault.ts";
+import type { Entry } from "../engine/core/tree.ts";
 import { makeProgress, type Progress } from "./progress.ts";
 import { crashPoint, instrumentRemote } from "./crash-hook.ts";
 
@@ -58,14 +59,16 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   };
   let scan;
   // Given paths: their rows and working entries are updated in place; a full scan reports changes.
+  // A vault's first snapshot takes the scan's changes from the checkout rows at its commit.
+  const first = !paths && ctx.vault.takesFirstCommit;
   if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
-  else scan = await scanIntoVault(ctx, onFile);
+  else scan = await scanIntoVault(ctx, onFile, first);
   await ctx.reader.release?.();
   // A full scan's per-file records and the commit's decoded nodes are dead once each is done
   // (heap-mode.ts); a watcher's few paths leave little behind.
   if (!paths) phaseEnded();
   crashPoint("scanned");
-  const localChanges = await commitCounted(ctx.vault);
+  const localChanges = first ? await commitFirstCounted(ctx) : await commitCounted(ctx.vault);
   if (!paths) phaseEnded();
   await early?.settle(); // the commit's own pack (and a last flush's) go with the push
   const sentEarly = { requests: ctx.remote.stats.requests - before.requests, bytes: ctx.remote.stats.bytesUp - before.bytesUp };
@@ -103,10 +106,27 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
 /**
  * A full scan, its changes handed to the vault's working state and not kept: the vault holds its
  * own copy, and an initial push's 100,000 entries need not live twice through the commit and upload.
+ * For a vault's `first` snapshot they are left in the checkout rows (commitFirstCounted walks them).
  */
-async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void): Promise<Omit<ScanResult, "changes">> {
-  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader, (id, e) => (e ? ctx.vault.putEntry(e) : ctx.vault.removeEntry(id)));
+async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void, first: boolean): Promise<Omit<ScanResult, "changes">> {
+  const { changes, ...rest } = await scanFolder(ctx.dir, ctx.vault, ctx.checkout, onFile, ctx.reader, first ? "later" : (id, e) => (e ? ctx.vault.putEntry(e) : ctx.vault.removeEntry(id)));
   return rest;
+}
+
+/**
+ * A vault's first snapshot, its tree built from the scan's changes as they are walked off the
+ * checkout rows (Vault.commitFirst): an initial push never holds its 100,000 entries. A first
+ * scan's changes are all additions (the checkout described the empty tree).
+ */
+async function commitFirstCounted(ctx: FolderContext): Promise<ChangeCounts | null> {
+  function* added(): Generator<Entry> {
+    for (const [id, e] of scannedChanges(ctx.checkout)) {
+      if (!e) throw new Error(`a first scan removed note ${id}, which no snapshot had`);
+      yield e;
+    }
+  }
+  const { added: n } = await ctx.vault.commitFirst(added());
+  return n ? { added: n, modified: 0, deleted: 0 } : null;
 }
 
 /**

@@ -251,11 +251,11 @@ const SCAN_WINDOW = 4096;
 /**
  * Reads the folder against the checkout index: a file whose stat matches its row is not read; the
  * rest are read and staged in the vault, and their rows updated. Returns the entries that differ
- * from the checkout's tree (which must be the vault's head tree). Bad files are reported, never
+ * from the checkout's tree (which must be the vault's head tree), or hands each to `changed`. Bad files are reported, never
  * uploaded (their part is left out). `reader` may read on other threads (scan-pool.ts); the result
  * is the same. Memory: the checkout index, the three part folders' listings (IdList) and 32 bytes of stat per file, plus the changes.
  */
-export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader, changed?: (id: string, entry: Entry | null) => void): Promise<ScanResult> {
+export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex, onFile?: (bytes: number) => void, reader: FolderReader = inlineReader, changed?: ((id: string, entry: Entry | null) => void) | "later"): Promise<ScanResult> {
   assertAtHead(checkout, v);
   checkout.fold();
   const ignored: string[] = [];
@@ -374,19 +374,29 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
     if (files.length) await readFiles();
     for (; row < end; row++) drop(part, checkout.idAt(row));
   }
-  // Each note with a changed row, whole: its rows as read (the checkout's tree) against its rows
-  // now. The rows hold what the scan found (32 bytes an address), so no second record of it is
-  // kept meanwhile: an initial push's per-part edits were ~25 MiB of objects and hex strings.
-  // With `changed`, each goes there as it is made and `changes` stays empty: an initial push's
-  // 100,000 entries were held twice at the scan's end, in this map and in the vault's copy.
+  // With `changed`, each change goes there as it is made and `changes` stays empty: an initial
+  // push's 100,000 entries were held twice at the scan's end, in this map and in the vault's copy.
+  // "later": the caller walks them itself (scannedChanges), as a vault's first commit does.
   const changes = new Map<string, Entry | null>();
-  const put = changed ?? ((id: string, e: Entry | null) => changes.set(id, e));
+  if (changed !== "later") {
+    const put = changed ?? ((id: string, e: Entry | null) => changes.set(id, e));
+    for (const [id, e] of scannedChanges(checkout)) put(id, e);
+  }
+  return { changes, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
+}
+
+/**
+ * The notes a scan changed, in id order, each whole: its rows as read (the checkout's tree) against
+ * its rows now (null: it has none left). Made from the rows as they are walked, so nothing of
+ * them is held meanwhile: an initial push's per-part edits were ~25 MiB of objects and hex
+ * strings, and its first commit builds its tree from these as they come (Vault.commitFirst).
+ */
+export function* scannedChanges(checkout: CheckoutIndex): Generator<[string, Entry | null]> {
   for (const id of checkout.changedIds()) {
     const before = entryOfRows(id, (part) => checkout.original(part, id));
     const after = entryOfRows(id, (part) => checkout.get(part, id));
-    if (!entriesEqual(before, after)) put(id, after ?? null);
+    if (!entriesEqual(before, after)) yield [id, after ?? null];
   }
-  return { changes, ignored: ignored.sort(), hashed, bytesRead, cacheChanged };
 }
 
 function partOf(e: Entry, part: PartName): { addr: Address; extra: number } | null {

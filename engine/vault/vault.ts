@@ -5,7 +5,7 @@ import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
 import { Codec, PackBuilder, readPack } from "../core/pack.ts";
 import { streamCompressor, type Compressor } from "../core/compress.ts";
-import { buildTree, decodeNode, iterateTree, entryRefs, lookup, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
+import { buildTree, decodeNode, iterateTree, entryRefs, lookup, plainKeying, TreeBuilder, validateEntry, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
 import { walkTreeDiff } from "../core/tree-walk.ts";
 import { updateTree } from "../core/tree-update.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
@@ -460,13 +460,49 @@ export class Vault {
   }
 
   /**
+   * Whether commitFirst can record the working state: a vault that never had a snapshot, with no
+   * working changes given, whose tree keys are the ids (plain vaults: ids come in key order).
+   */
+  get takesFirstCommit(): boolean {
+    return !this.refs.head && !this.refs.base && this.headRoot === null && !this.entries && this.overlay.size === 0 && this.keying.plainKeys;
+  }
+
+  /**
+   * The first snapshot of a vault (takesFirstCommit), its working state given as entries in id
+   * order and built into the tree as they come (TreeBuilder): an initial push's 100,000 entries are
+   * never held, where commit() holds them as working changes, a change list and the tree's items
+   * (~40 MiB at 100,000 notes, most of what its commit added to the heap). What is staged is
+   * stored first, so the snapshot's pack holds only the tree and the snapshot. No entries: nothing
+   * is recorded (as commit() does for an empty vault). Returns how many entries the tree holds.
+   */
+  async commitFirst(entries: Iterable<Entry>, message?: string): Promise<{ snapshot: Address | null; added: number }> {
+    if (!this.takesFirstCommit) throw new Error("commitFirst: the vault has a snapshot, working changes or keyed tree keys; use commit()");
+    await this.flushStaged();
+    const builder = new TreeBuilder(this.keying, this.keyHashCache);
+    const stats = { notes: 0, embeddings: 0, positions: 0 };
+    let added = 0;
+    for (const e of entries) {
+      validateEntry(e);
+      builder.add(e); // throws on an id out of order or given twice
+      if (e.note) stats.notes++;
+      if (e.embedding) stats.embeddings++;
+      if (e.position) stats.positions++;
+      added++;
+    }
+    if (!added) return { snapshot: null, added };
+    const { snapshot } = await this.writeSnapshot({ ...builder.finish(), changes: [], stats }, [], message);
+    this.dirty = false;
+    return { snapshot, added };
+  }
+
+  /**
    * Writes a snapshot of `tree` with these parents: new objects in packs, then refs (head last).
    * `tree.changes`, if given, are its changes against the working head's tree (headRoot).
    * `alsoRefs` are written in the same atomic refs write as the new head: a merge moves `base` to the
    * remote head it merged only together with the head that has it as a parent (a crash between the
    * two writes would leave a head whose push the server refuses forever).
    */
-  async writeSnapshot(tree: { root: Address; nodes: Map<Address, Uint8Array>; changes?: TreeChange[] }, parents: Address[], message?: string, setWorking = false, alsoRefs: Partial<Refs> = {}): Promise<{ snapshot: Address; changes: TreeChange[] }> {
+  async writeSnapshot(tree: { root: Address; nodes: Map<Address, Uint8Array>; changes?: TreeChange[]; stats?: Snapshot["stats"] }, parents: Address[], message?: string, setWorking = false, alsoRefs: Partial<Refs> = {}): Promise<{ snapshot: Address; changes: TreeChange[] }> {
     await this.settleFlush(); // the entries' objects must be stored or staged, never half-way
     const nodeLoad = async (a: Address) => tree.nodes.get(a) ?? this.load(a);
     // An update of the head's tree knows its changes (updateTree); other trees are walked against
@@ -486,7 +522,8 @@ export class Vault {
     const head = this.refs.head ? await this.snapshot(this.refs.head) : null;
     // The head's counts (none before a first snapshot) plus the diff's: no walk of the whole tree.
     const base = head ? head.root === this.headRoot && head.stats : !this.headRoot && stats;
-    if (!entries && base) {
+    if (tree.stats) stats = tree.stats;
+    else if (!entries && base) {
       stats = { ...base };
       for (const c of diff.changes) {
         count(c.before, -1);

@@ -1,0 +1,83 @@
+// Vault.commitFirst: a vault's first snapshot built from entries as they come (an initial push's
+// commit from the checkout rows) is the snapshot commit() records for the same working state:
+// same tree, same counts, same bytes stored; and it refuses what it cannot build in one pass.
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { MemoryStore, Vault } from "../../engine/index.ts";
+import { iterateTree, type Entry } from "../../engine/core/tree.ts";
+
+const clock = () => new Date(0);
+const json = (o: object) => new TextEncoder().encode(JSON.stringify(o));
+
+/** Stages each note's parts in `v` (as a scan does) and returns its entries, sorted by id. */
+function stageNotes(v: Vault, notes: { id: string; body: string; x: number; dims: number }[]): Entry[] {
+  const entries = notes.map(({ id, body, x, dims }) => {
+    const e: Entry = { id, note: v.stageNoteBytes(json({ body })).note };
+    if (x % 3 !== 0) e.position = v.stageJsonBlob(json({ x, y: 0, z: 0 }));
+    if (dims) {
+      e.embedding = v.stageEmbeddingBytes(new Uint8Array(new Float32Array(dims).fill(x).buffer));
+      e.dims = dims;
+    }
+    return e;
+  });
+  return entries.sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+const notesArb = fc.uniqueArray(
+  fc.record({ id: fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((id) => id !== "." && id !== ".."), body: fc.string({ maxLength: 40 }), x: fc.integer(), dims: fc.constantFrom(0, 4, 384) }),
+  { selector: (n) => n.id, minLength: 1, maxLength: 300 },
+);
+
+describe("Vault.commitFirst", () => {
+  it("records the snapshot commit() records for the same entries (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(notesArb, async (notes) => {
+        const a = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
+        for (const e of stageNotes(a, notes)) a.putEntry(e);
+        const viaCommit = await a.commit();
+
+        const storeB = new MemoryStore();
+        const b = await Vault.open({ store: storeB, device: "d", clock, lazyWorking: true });
+        expect(b.takesFirstCommit).toBe(true);
+        const entries = stageNotes(b, notes);
+        const first = await b.commitFirst(entries);
+        expect(first.snapshot).toBe(viaCommit.snapshot); // same tree, counts, parents and time
+        expect(first.added).toBe(notes.length);
+        expect(b.headRoot).toBe(a.headRoot);
+        expect(b.hasUncommittedChanges).toBe(false);
+        expect(b.takesFirstCommit).toBe(false);
+        // Everything the snapshot names is stored: every entry's parts, read back through the tree.
+        const read: Entry[] = [];
+        for await (const e of iterateTree(b.headRoot!, b.load)) read.push(e);
+        expect(read).toEqual(entries);
+        for (const e of read) for (const addr of [e.note, e.position, e.embedding]) if (addr) expect((await b.load(addr)).length).toBeGreaterThan(0);
+        expect((await b.snapshot(first.snapshot!)).stats).toEqual((await a.snapshot(viaCommit.snapshot!)).stats);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("no entries: nothing recorded, as commit() does for an empty vault", async () => {
+    const v = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
+    expect(await v.commitFirst([])).toEqual({ snapshot: null, added: 0 });
+    expect(v.refs.head).toBeFalsy();
+    expect(v.takesFirstCommit).toBe(true);
+  });
+
+  it("refuses entries out of id order or given twice, and a vault that has a snapshot or working changes", async () => {
+    const v = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
+    const [x, y] = stageNotes(v, [
+      { id: "a", body: "1", x: 1, dims: 0 },
+      { id: "b", body: "2", x: 2, dims: 0 },
+    ]);
+    await expect(v.commitFirst([y, x])).rejects.toThrow(/out of key order/);
+    await expect(v.commitFirst([x, x])).rejects.toThrow(/duplicate id/);
+    expect(v.refs.head).toBeFalsy(); // a refused build records nothing
+
+    v.putEntry(x);
+    expect(v.takesFirstCommit).toBe(false); // working changes: commit() records them
+    await v.commit();
+    expect(v.takesFirstCommit).toBe(false); // it has a snapshot now
+    await expect(v.commitFirst([y])).rejects.toThrow(/use commit\(\)/);
+  });
+});
