@@ -286,9 +286,16 @@ export class Vault {
     this.staged = new Map();
     this.stagedByteCount = 0;
     const run = async () => {
-      const objects = [...flushing.values()];
-      const have = await this.store.hasObjects(objects.map((s) => s.obj.addr));
-      const packs = await this.writePacks(objects.filter((s) => !have.has(s.obj.addr)));
+      const have = await this.store.hasObjects([...flushing.keys()]);
+      // Walked, not listed: an object leaves `flushing` once its pack is stored (it is then read
+      // from the store), so a flush holds the objects of the pack it builds, not all of its own
+      // (16 MiB of a scan's file bytes, kept to the flush's end beside the next 16 being staged).
+      function* toPack(): Generator<Staged> {
+        for (const s of flushing.values()) if (!have.has(s.obj.addr)) yield s;
+      }
+      const packs = await this.writePacks(toPack(), (stored) => {
+        for (const o of stored) flushing.delete(o.addr);
+      });
       if (packs.length) await this.setRefs(this.withUnpushed(packs));
     };
     this.flushing = run().then(
@@ -559,7 +566,7 @@ export class Vault {
   }
 
   /** Packs objects (about packTarget bytes each after compression) into the store; returns pack ids. */
-  async writePacks(objects: Staged[]): Promise<{ id: Address; bytes: number }[]> {
+  async writePacks(objects: Iterable<Staged>, onStored?: (objects: readonly StoredObject[]) => void): Promise<{ id: Address; bytes: number }[]> {
     const ids: { id: Address; bytes: number }[] = [];
     let b = new PackBuilder();
     let inPack: StoredObject[] = [];
@@ -568,6 +575,7 @@ export class Vault {
       if (b.objectCount === 0) return;
       const built = await b.finish(this.compressor);
       await this.store.putObjects(inPack, built.bytes);
+      onStored?.(inPack);
       ids.push({ id: built.id, bytes: built.bytes.length });
       this.onPackStored?.();
       b = new PackBuilder();
@@ -636,7 +644,7 @@ function newNodesOf(tree: { root: Address; nodes: Map<Address, Uint8Array> }): A
 const SEAL_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /** Objects in windows of about SEAL_WINDOW_BYTES, each address once. */
-function* sealWindows(objects: Staged[]): Generator<Staged[]> {
+function* sealWindows(objects: Iterable<Staged>): Generator<Staged[]> {
   const seen = new Set<Address>();
   let window: Staged[] = [];
   let bytes = 0;

@@ -73,6 +73,38 @@ describe.each([
     expect(stored).toBe(v.refs.unpushed.length);
   });
 
+  it("lets go of an object once its pack is stored: read from the store while the flush goes on", async () => {
+    // Each pack stored, the flush is asked (from inside the store) where an object of the first
+    // pack now comes from: not from the flush's own copy, which it no longer holds.
+    const store = new MemoryStore();
+    let storeReads = 0;
+    const getObject = store.getObject.bind(store);
+    store.getObject = async (a) => {
+      storeReads++;
+      return getObject(a);
+    };
+    const v = await Vault.open({ store, keys, device: "d", packTarget: 2048 });
+    const addrs: string[] = [];
+    for (let i = 0; i < 120; i++) addrs.push(v.stageJsonBlob(new TextEncoder().encode(JSON.stringify(note(i)))));
+    let packs = 0;
+    let firstPack: string | null = null;
+    const readsDuringFlush: number[] = [];
+    const putObjects = store.putObjects.bind(store);
+    store.putObjects = async (objects, pack) => {
+      await putObjects(objects, pack);
+      if (packs++ === 0) firstPack = objects[0].addr;
+      else {
+        const before = storeReads;
+        await v.load(firstPack!);
+        readsDuringFlush.push(storeReads - before);
+      }
+    };
+    await v.flushStaged();
+    expect(packs).toBeGreaterThan(2);
+    expect(addrs).toContain(firstPack);
+    expect(readsDuringFlush.every((n) => n === 1)).toBe(true);
+  });
+
   it("a failed background flush is reported by the next commit, which then can be retried: nothing lost", async () => {
     const store = new FailingStore(1);
     const v = await Vault.open({ store, keys, device: "d" });
