@@ -7,6 +7,7 @@ import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type Fo
 import { scanFolder, scannedChanges, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
 import { EarlyUpload } from "../engine/sync/early-upload.ts";
+import { commitFirst, takesFirstCommit } from "../engine/vault/commit-first.ts";
 import { countChanges, type ChangeCounts, type SyncReport } from "../engine/sync/report.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import type { Entry } from "../engine/core/tree.ts";
@@ -60,7 +61,7 @@ export async function syncFolder(ctx: FolderContext, mode: Mode, progress: Progr
   let scan;
   // Given paths: their rows and working entries are updated in place; a full scan reports changes.
   // A vault's first snapshot takes the scan's changes from the checkout rows at its commit.
-  const first = !paths && ctx.vault.takesFirstCommit;
+  const first = !paths && takesFirstCommit(ctx.vault);
   if (paths) scan = await rescanPaths(ctx.dir, ctx.vault, ctx.checkout, paths, onFile);
   else scan = await scanIntoVault(ctx, onFile, first);
   await ctx.reader.release?.();
@@ -115,7 +116,7 @@ async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void
 
 /**
  * A vault's first snapshot, its tree built from the scan's changes as they are walked off the
- * checkout rows (Vault.commitFirst): an initial push never holds its 100,000 entries. A first
+ * checkout rows (engine/vault/commit-first.ts): an initial push never holds its 100,000 entries. A first
  * scan's changes are all additions (the checkout described the empty tree).
  */
 async function commitFirstCounted(ctx: FolderContext): Promise<ChangeCounts | null> {
@@ -125,7 +126,7 @@ async function commitFirstCounted(ctx: FolderContext): Promise<ChangeCounts | nu
       yield e;
     }
   }
-  const { added: n } = await ctx.vault.commitFirst(added());
+  const { added: n } = await commitFirst(ctx.vault, added());
   return n ? { added: n, modified: 0, deleted: 0 } : null;
 }
 

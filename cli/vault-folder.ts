@@ -389,7 +389,7 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
  * The notes a scan changed, in id order, each whole: its rows as read (the checkout's tree) against
  * its rows now (null: it has none left). Made from the rows as they are walked, so nothing of
  * them is held meanwhile: an initial push's per-part edits were ~25 MiB of objects and hex
- * strings, and its first commit builds its tree from these as they come (Vault.commitFirst).
+ * strings, and its first commit builds its tree from these as they come (engine/vault/commit-first.ts).
  */
 export function* scannedChanges(checkout: CheckoutIndex): Generator<[string, Entry | null]> {
   for (const id of checkout.changedIds()) {

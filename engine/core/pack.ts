@@ -254,24 +254,6 @@ interface OpenFrame {
 /** Frames a pack codes at once (Node's compressor runs four gzips at once on libuv's threads). */
 const FRAMES_AT_ONCE = 4;
 
-interface StoredFrame {
-  codec: Codec;
-  data: Uint8Array[];
-  length: number;
-  rawLength: number;
-}
-
-/** A frame as it goes into the pack: gzipped (embeddings shuffled first), or stored. */
-async function codeFrame(f: OpenFrame, c: Compressor): Promise<StoredFrame> {
-  // A stored frame's objects go into the pack as they are (joined once, there): an encrypted
-  // vault's frames are all stored, and joining each first copied every sealed byte once more.
-  if (f.codec === Codec.Stored) return { codec: f.codec, data: f.parts, length: f.size, rawLength: f.size };
-  const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
-  const gz = f.codec === Codec.Shuffle4Gzip ? await c.gzip(shuffle4(raw), { entropyOnly: true }) : await c.gzip(raw);
-  // A frame that gzip cannot shrink is kept as it is.
-  return gz.length < raw.length ? { codec: f.codec, data: [gz], length: gz.length, rawLength: f.size } : { codec: Codec.Stored, data: [raw], length: raw.length, rawLength: f.size };
-}
-
 /**
  * Collects objects into frames by codec: text (note JSON, positions, snapshots) into gzip frames,
  * float32 embeddings into shuffle4+gzip frames, hashes (tree nodes, chunk lists) into stored
@@ -322,15 +304,21 @@ export class PackBuilder {
     // comes: all at once, a pack's every frame was copied before the first was compressed (up
     // to 32 MiB of copies beside the objects themselves; at 100,000 notes a scan's flushes rose
     // ~30 MiB each for it).
-    const stored: StoredFrame[] = new Array(this.frames.length);
-    let next = 0;
-    const coder = async () => {
-      while (next < this.frames.length) {
-        const i = next++;
-        stored[i] = await codeFrame(this.frames[i], c);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(FRAMES_AT_ONCE, this.frames.length) }, coder));
+    const stored: { codec: Codec; data: Uint8Array[]; length: number; rawLength: number }[] = [];
+    for (let i = 0; i < this.frames.length; i += FRAMES_AT_ONCE)
+      stored.push(
+        ...(await Promise.all(
+          this.frames.slice(i, i + FRAMES_AT_ONCE).map(async (f) => {
+            // A stored frame's objects go into the pack as they are (joined once, there): an encrypted
+            // vault's frames are all stored, and joining each first copied every sealed byte once more.
+            if (f.codec === Codec.Stored) return { codec: f.codec, data: f.parts, length: f.size, rawLength: f.size };
+            const raw = f.parts.length === 1 ? f.parts[0] : concatBytes(f.parts);
+            const gz = f.codec === Codec.Shuffle4Gzip ? await c.gzip(shuffle4(raw), { entropyOnly: true }) : await c.gzip(raw);
+            // A frame that gzip cannot shrink is kept as it is.
+            return gz.length < raw.length ? { codec: f.codec, data: [gz], length: gz.length, rawLength: f.size } : { codec: Codec.Stored, data: [raw], length: raw.length, rawLength: f.size };
+          }),
+        )),
+      );
     const objects: PackObjectInfo[] = [];
     this.frames.forEach((f, i) => {
       for (const o of f.objects) objects.push({ ...o, frame: i });

@@ -5,7 +5,7 @@ import { addressOf, type Address } from "../core/hash.ts";
 import { ObjectType, type StoredObject } from "../core/object.ts";
 import { Codec, PackBuilder, readPack } from "../core/pack.ts";
 import { streamCompressor, type Compressor } from "../core/compress.ts";
-import { buildTree, decodeNode, iterateTree, entryRefs, lookup, plainKeying, TreeBuilder, validateEntry, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
+import { buildTree, decodeNode, iterateTree, entryRefs, lookup, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
 import { walkTreeDiff } from "../core/tree-walk.ts";
 import { updateTree } from "../core/tree-update.ts";
 import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
@@ -286,16 +286,9 @@ export class Vault {
     this.staged = new Map();
     this.stagedByteCount = 0;
     const run = async () => {
+      // No list of them kept here: writePacks lets go of each object once its pack is stored.
       const have = await this.store.hasObjects([...flushing.keys()]);
-      // Walked, not listed: an object leaves `flushing` once its pack is stored (it is then read
-      // from the store), so a flush holds the objects of the pack it builds, not all of its own
-      // (16 MiB of a scan's file bytes, kept to the flush's end beside the next 16 being staged).
-      function* toPack(): Generator<Staged> {
-        for (const s of flushing.values()) if (!have.has(s.obj.addr)) yield s;
-      }
-      const packs = await this.writePacks(toPack(), (stored) => {
-        for (const o of stored) flushing.delete(o.addr);
-      });
+      const packs = await this.writePacks([...flushing.values()].filter((s) => !have.has(s.obj.addr)));
       if (packs.length) await this.setRefs(this.withUnpushed(packs));
     };
     this.flushing = run().then(
@@ -358,17 +351,6 @@ export class Vault {
     if (!e.embedding) delete e.dims;
     if (!e.note && !e.embedding && !e.position) entries.delete(id);
     else entries.set(id, e);
-    this.dirty = true;
-  }
-
-  /**
-   * Replaces the whole working state (the CLI does this after scanning the vault folder). The same
-   * entries again leave the vault clean, so a no-op sync does not rebuild the tree.
-   */
-  replaceEntries(entries: Map<string, Entry>): void {
-    if (!this.dirty && this.entries && sameEntries(this.entries, entries)) return;
-    this.entries = entries;
-    this.overlay.clear();
     this.dirty = true;
   }
 
@@ -467,44 +449,10 @@ export class Vault {
   }
 
   /**
-   * Whether commitFirst can record the working state: a vault that never had a snapshot, with no
-   * working changes given, whose tree keys are the ids (plain vaults: ids come in key order).
-   */
-  get takesFirstCommit(): boolean {
-    return !this.refs.head && !this.refs.base && this.headRoot === null && !this.entries && this.overlay.size === 0 && this.keying.plainKeys;
-  }
-
-  /**
-   * The first snapshot of a vault (takesFirstCommit), its working state given as entries in id
-   * order and built into the tree as they come (TreeBuilder): an initial push's 100,000 entries are
-   * never held, where commit() holds them as working changes, a change list and the tree's items
-   * (~40 MiB at 100,000 notes, most of what its commit added to the heap). What is staged is
-   * stored first, so the snapshot's pack holds only the tree and the snapshot. No entries: nothing
-   * is recorded (as commit() does for an empty vault). Returns how many entries the tree holds.
-   */
-  async commitFirst(entries: Iterable<Entry>, message?: string): Promise<{ snapshot: Address | null; added: number }> {
-    if (!this.takesFirstCommit) throw new Error("commitFirst: the vault has a snapshot, working changes or keyed tree keys; use commit()");
-    await this.flushStaged();
-    const builder = new TreeBuilder(this.keying, this.keyHashCache);
-    const stats = { notes: 0, embeddings: 0, positions: 0 };
-    let added = 0;
-    for (const e of entries) {
-      validateEntry(e);
-      builder.add(e); // throws on an id out of order or given twice
-      if (e.note) stats.notes++;
-      if (e.embedding) stats.embeddings++;
-      if (e.position) stats.positions++;
-      added++;
-    }
-    if (!added) return { snapshot: null, added };
-    const { snapshot } = await this.writeSnapshot({ ...builder.finish(), changes: [], stats }, [], message);
-    this.dirty = false;
-    return { snapshot, added };
-  }
-
-  /**
    * Writes a snapshot of `tree` with these parents: new objects in packs, then refs (head last).
    * `tree.changes`, if given, are its changes against the working head's tree (headRoot).
+   * `tree.stats`, if given, are its counts: a first tree whose changes are not listed (commit-first.ts),
+   * which then takes every staged object.
    * `alsoRefs` are written in the same atomic refs write as the new head: a merge moves `base` to the
    * remote head it merged only together with the head that has it as a parent (a crash between the
    * two writes would leave a head whose push the server refuses forever).
@@ -543,7 +491,9 @@ export class Vault {
     const objects: Staged[] = [];
     const have = await this.store.hasObjects(diff.newNodes);
     for (const a of diff.newNodes) if (!have.has(a)) objects.push({ obj: { type: ObjectType.Tree, addr: a, bytes: tree.nodes.get(a) as Uint8Array }, compressible: false });
-    for (const c of diff.changes) {
+    // A first tree built without a change list (commitFirst): everything staged is its own.
+    if (tree.stats) for (const s of this.staged.values()) objects.push(s);
+    else for (const c of diff.changes) {
       if (!c.after) continue;
       for (const ref of entryRefs(c.after)) {
         const s = this.staged.get(ref);
@@ -565,8 +515,13 @@ export class Vault {
     return { snapshot: snap.addr, changes: diff.changes };
   }
 
-  /** Packs objects (about packTarget bytes each after compression) into the store; returns pack ids. */
-  async writePacks(objects: Iterable<Staged>, onStored?: (objects: readonly StoredObject[]) => void): Promise<{ id: Address; bytes: number }[]> {
+  /**
+   * Packs objects (about packTarget bytes each after compression) into the store; returns pack ids.
+   * Takes the objects out of `objects` as it packs them, and lets go of each once its pack is
+   * stored (it is then read from the store, also while a background flush goes on): a flush held
+   * all of its own (16 MiB of a scan's file bytes) to its end, beside the next 16 being staged.
+   */
+  async writePacks(objects: Staged[]): Promise<{ id: Address; bytes: number }[]> {
     const ids: { id: Address; bytes: number }[] = [];
     let b = new PackBuilder();
     let inPack: StoredObject[] = [];
@@ -575,7 +530,7 @@ export class Vault {
       if (b.objectCount === 0) return;
       const built = await b.finish(this.compressor);
       await this.store.putObjects(inPack, built.bytes);
-      onStored?.(inPack);
+      for (const o of inPack) this.flushingObjects?.delete(o.addr);
       ids.push({ id: built.id, bytes: built.bytes.length });
       this.onPackStored?.();
       b = new PackBuilder();
@@ -610,7 +565,8 @@ export class Vault {
         }
       }
     } else {
-      for (const s of objects) {
+      objects.reverse();
+      for (let s; (s = objects.pop()); ) {
         // gzip takes notes to ~45%: estimate so that packs land near the target after compression.
         const n = s.obj.bytes.length;
         await add(s.obj, s.compressible, s.compressible === false ? n : s.compressible === true ? n * 0.5 : n * 0.9);
@@ -644,7 +600,7 @@ function newNodesOf(tree: { root: Address; nodes: Map<Address, Uint8Array> }): A
 const SEAL_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /** Objects in windows of about SEAL_WINDOW_BYTES, each address once. */
-function* sealWindows(objects: Iterable<Staged>): Generator<Staged[]> {
+function* sealWindows(objects: Staged[]): Generator<Staged[]> {
   const seen = new Set<Address>();
   let window: Staged[] = [];
   let bytes = 0;
@@ -685,11 +641,3 @@ async function checkStoreKeys(store: LocalStore, keys: VaultKeys | undefined): P
   store.setObjectCheck((_addr, bytes) => VaultKeys.looksSealed(bytes));
 }
 
-function sameEntries(a: Map<string, Entry>, b: Map<string, Entry>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [id, x] of a) {
-    const y = b.get(id);
-    if (!y || x.note !== y.note || !x.chunked !== !y.chunked || x.embedding !== y.embedding || x.dims !== y.dims || x.position !== y.position) return false;
-  }
-  return true;
-}

@@ -1,10 +1,12 @@
-// Vault.commitFirst: a vault's first snapshot built from entries as they come (an initial push's
+// commitFirst (engine/vault/commit-first.ts): a vault's first snapshot built from entries as they come (an initial push's
 // commit from the checkout rows) is the snapshot commit() records for the same working state:
 // same tree, same counts, same bytes stored; and it refuses what it cannot build in one pass.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { MemoryStore, Vault } from "../../engine/index.ts";
 import { iterateTree, type Entry } from "../../engine/core/tree.ts";
+import { commitFirst, takesFirstCommit } from "../../engine/vault/commit-first.ts";
+import { decodePackHeader } from "../../engine/core/pack.ts";
 
 const clock = () => new Date(0);
 const json = (o: object) => new TextEncoder().encode(JSON.stringify(o));
@@ -28,30 +30,37 @@ const notesArb = fc.uniqueArray(
   { selector: (n) => n.id, minLength: 1, maxLength: 300 },
 );
 
-describe("Vault.commitFirst", () => {
+describe("commitFirst", () => {
   it("records the snapshot commit() records for the same entries (property)", async () => {
     await fc.assert(
       fc.asyncProperty(notesArb, async (notes) => {
-        const a = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
+        const storeA = new MemoryStore();
+        const a = await Vault.open({ store: storeA, device: "d", clock, lazyWorking: true });
         for (const e of stageNotes(a, notes)) a.putEntry(e);
         const viaCommit = await a.commit();
 
         const storeB = new MemoryStore();
         const b = await Vault.open({ store: storeB, device: "d", clock, lazyWorking: true });
-        expect(b.takesFirstCommit).toBe(true);
+        expect(takesFirstCommit(b)).toBe(true);
         const entries = stageNotes(b, notes);
-        const first = await b.commitFirst(entries);
+        const first = await commitFirst(b, entries);
         expect(first.snapshot).toBe(viaCommit.snapshot); // same tree, counts, parents and time
         expect(first.added).toBe(notes.length);
         expect(b.headRoot).toBe(a.headRoot);
         expect(b.hasUncommittedChanges).toBe(false);
-        expect(b.takesFirstCommit).toBe(false);
+        expect(takesFirstCommit(b)).toBe(false);
         // Everything the snapshot names is stored: every entry's parts, read back through the tree.
         const read: Entry[] = [];
         for await (const e of iterateTree(b.headRoot!, b.load)) read.push(e);
         expect(read).toEqual(entries);
         for (const e of read) for (const addr of [e.note, e.position, e.embedding]) if (addr) expect((await b.load(addr)).length).toBeGreaterThan(0);
         expect((await b.snapshot(first.snapshot!)).stats).toEqual((await a.snapshot(viaCommit.snapshot!)).stats);
+        // The same objects stored, in one pack as commit() stores them.
+        const packed = async (v: Vault, store: MemoryStore) => {
+          const addrs = await Promise.all(v.refs.unpushed.map(async (id) => decodePackHeader((await store.getPack(id))!).objects.map((o) => o.addr)));
+          return { packs: addrs.length, objects: addrs.flat().sort() };
+        };
+        expect(await packed(b, storeB)).toEqual(await packed(a, storeA));
       }),
       { numRuns: 25 },
     );
@@ -59,9 +68,9 @@ describe("Vault.commitFirst", () => {
 
   it("no entries: nothing recorded, as commit() does for an empty vault", async () => {
     const v = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
-    expect(await v.commitFirst([])).toEqual({ snapshot: null, added: 0 });
+    expect(await commitFirst(v, [])).toEqual({ snapshot: null, added: 0 });
     expect(v.refs.head).toBeFalsy();
-    expect(v.takesFirstCommit).toBe(true);
+    expect(takesFirstCommit(v)).toBe(true);
   });
 
   it("refuses entries out of id order or given twice, and a vault that has a snapshot or working changes", async () => {
@@ -70,14 +79,14 @@ describe("Vault.commitFirst", () => {
       { id: "a", body: "1", x: 1, dims: 0 },
       { id: "b", body: "2", x: 2, dims: 0 },
     ]);
-    await expect(v.commitFirst([y, x])).rejects.toThrow(/out of key order/);
-    await expect(v.commitFirst([x, x])).rejects.toThrow(/duplicate id/);
+    await expect(commitFirst(v, [y, x])).rejects.toThrow(/out of key order/);
+    await expect(commitFirst(v, [x, x])).rejects.toThrow(/duplicate id/);
     expect(v.refs.head).toBeFalsy(); // a refused build records nothing
 
     v.putEntry(x);
-    expect(v.takesFirstCommit).toBe(false); // working changes: commit() records them
+    expect(takesFirstCommit(v)).toBe(false); // working changes: commit() records them
     await v.commit();
-    expect(v.takesFirstCommit).toBe(false); // it has a snapshot now
-    await expect(v.commitFirst([y])).rejects.toThrow(/use commit\(\)/);
+    expect(takesFirstCommit(v)).toBe(false); // it has a snapshot now
+    await expect(commitFirst(v, [y])).rejects.toThrow(/use commit\(\)/);
   });
 });
