@@ -121,18 +121,6 @@ export class CheckoutChanges {
     return this.slots[part].size + this.runs[part].count;
   }
 
-  /** Whether part `part`'s row of `id` changed (set or removed). */
-  has(part: number, id: string): boolean {
-    return this.slotOf(part, id) !== undefined;
-  }
-
-  /** The ids of part `part` whose rows changed, in no order. */
-  *ids(part: number): Generator<string> {
-    yield* this.slots[part].keys();
-    const run = this.runs[part];
-    for (let k = 0; k < run.count; k++) yield run.idAt(k);
-  }
-
   clear(): void {
     for (const m of this.slots) m.clear();
     for (const r of this.runs) r.clear();

@@ -251,7 +251,8 @@ const SCAN_WINDOW = 4096;
 /**
  * Reads the folder against the checkout index: a file whose stat matches its row is not read; the
  * rest are read and staged in the vault, and their rows updated. Returns the entries that differ
- * from the checkout's tree (which must be the vault's head tree), or hands each to `changed`. Bad files are reported, never
+ * from the checkout's tree (which must be the vault's head tree), hands each to `changed`, or
+ * ("later") leaves them to the caller (scannedChanges). Bad files are reported, never
  * uploaded (their part is left out). `reader` may read on other threads (scan-pool.ts); the result
  * is the same. Memory: the checkout index, the three part folders' listings (IdList) and 32 bytes of stat per file, plus the changes.
  */
