@@ -15,6 +15,7 @@ import { sync } from "../sync/sync.ts";
 import { LiveChannel } from "../sync/live-channel.ts";
 import { diffTrees, lookup, type Entry } from "../core/tree.ts";
 import { decodeChunkList } from "../core/chunklist.ts";
+import { countParts } from "../core/snapshot.ts";
 import { fromHex, toHex } from "../core/bytes.ts";
 import type { Address } from "../core/hash.ts";
 import type { JsonObject } from "../core/canonical.ts";
@@ -147,12 +148,7 @@ export class DeviceHost {
   async state(): Promise<DeviceState> {
     const v = this.vault;
     const c = { notes: 0, embeddings: 0, positions: 0 };
-    for (const id of v.ids()) {
-      const e = v.entry(id) as Entry;
-      if (e.note) c.notes++;
-      if (e.embedding) c.embeddings++;
-      if (e.position) c.positions++;
-    }
+    for (const id of v.ids()) countParts(c, v.entry(id));
     return {
       device: v.device,
       encrypted: v.encrypted,

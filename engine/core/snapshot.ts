@@ -12,6 +12,13 @@ export interface SnapshotStats {
   positions: number;
 }
 
+/** Adds an entry's parts to `stats` (`by` -1: takes them away). */
+export function countParts(stats: SnapshotStats, e: { note?: unknown; embedding?: unknown; position?: unknown } | undefined, by = 1): void {
+  if (e?.note) stats.notes += by;
+  if (e?.embedding) stats.embeddings += by;
+  if (e?.position) stats.positions += by;
+}
+
 export interface Snapshot {
   parents: Address[];
   root: Address;

@@ -8,6 +8,7 @@
 // way and carries only what it uses (test/browser/build-size.test.ts).
 import { TreeBuilder, plainKeying, validateEntry, type Entry } from "../core/tree.ts";
 import type { Address } from "../core/hash.ts";
+import { countParts } from "../core/snapshot.ts";
 import type { Vault } from "./vault.ts";
 
 /**
@@ -32,9 +33,7 @@ export async function commitFirst(v: Vault, entries: Iterable<Entry>, message?: 
   for (const e of entries) {
     validateEntry(e);
     builder.add(e); // throws on an id out of order or given twice
-    if (e.note) stats.notes++;
-    if (e.embedding) stats.embeddings++;
-    if (e.position) stats.positions++;
+    countParts(stats, e);
     added++;
   }
   if (!added) return { snapshot: null, added };

@@ -8,7 +8,7 @@ import { streamCompressor, type Compressor } from "../core/compress.ts";
 import { buildTree, decodeNode, iterateTree, entryRefs, lookup, plainKeying, type Entry, type KeyHashCache, type TreeChange, type TreeKeying } from "../core/tree.ts";
 import { walkTreeDiff } from "../core/tree-walk.ts";
 import { updateTree } from "../core/tree-update.ts";
-import { encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
+import { countParts, encodeSnapshot, decodeSnapshot, type Snapshot } from "../core/snapshot.ts";
 import { LARGE_BLOB, splitLargeBlob, decodeChunkList, joinChunks } from "../core/chunklist.ts";
 import { assertNoteId, decodeEmbedding, decodeJsonPart, encodeEmbedding, encodeJsonPart, type PartName } from "../core/parts.ts";
 import type { JsonObject } from "../core/canonical.ts";
@@ -468,11 +468,7 @@ export class Vault {
     if (!tree.changes) for await (const c of walkTreeDiff(this.headRoot, tree.root, nodeLoad)) diff.changes.push(c);
     diff.changes.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     let stats = { notes: 0, embeddings: 0, positions: 0 };
-    const count = (e: Entry | undefined, by = 1) => {
-      if (e?.note) stats.notes += by;
-      if (e?.embedding) stats.embeddings += by;
-      if (e?.position) stats.positions += by;
-    };
+    const count = (e: Entry | undefined, by = 1) => countParts(stats, e, by);
     const entries = setWorking ? null : this.entries;
     const head = this.refs.head ? await this.snapshot(this.refs.head) : null;
     // The head's counts (none before a first snapshot) plus the diff's: no walk of the whole tree.
@@ -517,9 +513,10 @@ export class Vault {
 
   /**
    * Packs objects (about packTarget bytes each after compression) into the store; returns pack ids.
-   * Takes the objects out of `objects` as it packs them, and lets go of each once its pack is
-   * stored (it is then read from the store, also while a background flush goes on): a flush held
-   * all of its own (16 MiB of a scan's file bytes) to its end, beside the next 16 being staged.
+   * In plain vaults it takes the objects out of `objects` as it packs them, and lets go of each
+   * once its pack is stored (it is then read from the store, also while a background flush goes
+   * on): a flush held all of its own (16 MiB of a scan's file bytes) to its end, beside the next 16
+   * being staged. (An encrypted vault's are listed in seal windows up front.)
    */
   async writePacks(objects: Staged[]): Promise<{ id: Address; bytes: number }[]> {
     const ids: { id: Address; bytes: number }[] = [];
