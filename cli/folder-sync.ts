@@ -4,10 +4,10 @@
 // Kept apart from cli/commands/sync.ts so that a one-shot sync a running watch serves loads none of it.
 import { phaseEnded, progressDone } from "./heap-mode.ts";
 import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type FolderContext } from "./context.ts";
-import { scanFolder, scannedChanges, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
+import { scanFolder, scannedChanges, scannedEntry, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
 import { EarlyUpload } from "../engine/sync/early-upload.ts";
-import { commitFirst, takesFirstCommit } from "../engine/vault/commit-first.ts";
+import { commitFirst, idsInKeyOrder, takesFirstCommit } from "../engine/vault/commit-first.ts";
 import { countChanges, type ChangeCounts, type SyncReport } from "../engine/sync/report.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import type { Entry } from "../engine/core/tree.ts";
@@ -117,16 +117,23 @@ async function scanIntoVault(ctx: FolderContext, onFile: (bytes: number) => void
 /**
  * A vault's first snapshot, its tree built from the scan's changes as they are walked off the
  * checkout rows (engine/vault/commit-first.ts): an initial push never holds its 100,000 entries. A first
- * scan's changes are all additions (the checkout described the empty tree).
+ * scan's changes are all additions (the checkout described the empty tree). The rows come in id
+ * order, a plain tree's key order; a keyed tree (encrypted vaults) takes the ids in its key order
+ * and each entry is made again from its rows at its turn.
  */
 async function commitFirstCounted(ctx: FolderContext): Promise<ChangeCounts | null> {
+  const { vault: v, checkout } = ctx;
   function* added(): Generator<Entry> {
-    for (const [id, e] of scannedChanges(ctx.checkout)) {
+    for (const [id, e] of scannedChanges(checkout)) {
       if (!e) throw new Error(`a first scan removed note ${id}, which no snapshot had`);
       yield e;
     }
   }
-  const { added: n } = await commitFirst(ctx.vault, added());
+  function* inKeyOrder(): Generator<Entry> {
+    const ids = Array.from(added(), (e) => e.id);
+    for (const id of idsInKeyOrder(v.keying, ids)) yield scannedEntry(checkout, id)!;
+  }
+  const { added: n } = await commitFirst(v, v.keying.plainKeys ? added() : inKeyOrder());
   return n ? { added: n, modified: 0, deleted: 0 } : null;
 }
 

@@ -400,6 +400,11 @@ export function* scannedChanges(checkout: CheckoutIndex): Generator<[string, Ent
   }
 }
 
+/** A note's entry as its checkout rows now give it (undefined: it has none): one of scannedChanges' entries, made again. */
+export function scannedEntry(checkout: CheckoutIndex, id: string): Entry | undefined {
+  return entryOfRows(id, (part) => checkout.get(part, id));
+}
+
 function partOf(e: Entry, part: PartName): { addr: Address; extra: number } | null {
   const addr = partAddr(e, part);
   if (!addr) return null;

@@ -25,8 +25,12 @@ export function deriveSubkey(vaultKey: Uint8Array, purpose: string, length = 32)
   return hkdf(sha256, vaultKey, HKDF_SALT, utf8(`penumbra-sync/v1/${purpose}`), length);
 }
 
-/** Bounded so that a long-lived vault over a huge id space cannot grow it without limit. */
-const TREE_KEY_CACHE = 1 << 20;
+/**
+ * Keys kept for ids looked up again (a watcher's edits, lookups). Small: a key costs ~2 us to
+ * make, and a cache of every id a full tree walk keyed (it was up to 1M) held ~15 MiB per
+ * 100,000 notes for the rest of the process.
+ */
+const TREE_KEY_CACHE = 1 << 14;
 
 export class VaultKeys {
   /** Public name of this vault key (hex, 16 bytes of HKDF output). */

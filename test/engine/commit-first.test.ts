@@ -4,8 +4,10 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { MemoryStore, Vault } from "../../engine/index.ts";
-import { iterateTree, type Entry } from "../../engine/core/tree.ts";
-import { commitFirst, takesFirstCommit } from "../../engine/vault/commit-first.ts";
+import { iterateTree, plainKeying, type Entry } from "../../engine/core/tree.ts";
+import { compareBytes } from "../../engine/core/bytes.ts";
+import { VaultKeys } from "../../engine/crypto/keys.ts";
+import { commitFirst, idsInKeyOrder, takesFirstCommit } from "../../engine/vault/commit-first.ts";
 import { decodePackHeader } from "../../engine/core/pack.ts";
 
 const clock = () => new Date(0);
@@ -31,18 +33,24 @@ const notesArb = fc.uniqueArray(
 );
 
 describe("commitFirst", () => {
-  it("records the snapshot commit() records for the same entries (property)", async () => {
+  // One vault key: the two vaults of a run must share it.
+  const keys = VaultKeys.generate();
+  it.each([
+    ["plain", undefined],
+    ["encrypted (keyed tree keys)", keys],
+  ] as const)("records the snapshot commit() records for the same entries, %s (property)", async (_, keys) => {
     await fc.assert(
       fc.asyncProperty(notesArb, async (notes) => {
         const storeA = new MemoryStore();
-        const a = await Vault.open({ store: storeA, device: "d", clock, lazyWorking: true });
+        const a = await Vault.open({ store: storeA, device: "d", clock, lazyWorking: true, keys });
         for (const e of stageNotes(a, notes)) a.putEntry(e);
         const viaCommit = await a.commit();
 
         const storeB = new MemoryStore();
-        const b = await Vault.open({ store: storeB, device: "d", clock, lazyWorking: true });
+        const b = await Vault.open({ store: storeB, device: "d", clock, lazyWorking: true, keys });
         expect(takesFirstCommit(b)).toBe(true);
-        const entries = stageNotes(b, notes);
+        const byId = new Map(stageNotes(b, notes).map((e) => [e.id, e]));
+        const entries = idsInKeyOrder(b.keying, [...byId.keys()]).map((id) => byId.get(id)!);
         const first = await commitFirst(b, entries);
         expect(first.snapshot).toBe(viaCommit.snapshot); // same tree, counts, parents and time
         expect(first.added).toBe(notes.length);
@@ -62,8 +70,19 @@ describe("commitFirst", () => {
         };
         expect(await packed(b, storeB)).toEqual(await packed(a, storeA));
       }),
-      { numRuns: 25 },
+      { numRuns: keys ? 10 : 25 },
     );
+  });
+
+  it("idsInKeyOrder: ids sorted by their tree keys (plain: the ids' order; keyed: the keyed hashes')", () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `note-${(i * 7919) % 500}`);
+    for (const keying of [plainKeying, keys.keying]) {
+      const sorted = idsInKeyOrder(keying, ids);
+      expect([...sorted].sort()).toEqual([...ids].sort()); // a permutation
+      for (let i = 1; i < sorted.length; i++) expect(compareBytes(keying.keyOf(sorted[i - 1]), keying.keyOf(sorted[i]))).toBeLessThan(0);
+    }
+    // A keyed order is not id order (it would tell the server the ids' order).
+    expect(idsInKeyOrder(keys.keying, ids)).not.toEqual(idsInKeyOrder(plainKeying, ids));
   });
 
   it("no entries: nothing recorded, as commit() does for an empty vault", async () => {
@@ -80,6 +99,10 @@ describe("commitFirst", () => {
       { id: "b", body: "2", x: 2, dims: 0 },
     ]);
     await expect(commitFirst(v, [y, x])).rejects.toThrow(/out of key order/);
+    const keyed = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true, keys });
+    const inIdOrder = stageNotes(keyed, Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, body: `${i}`, x: i, dims: 0 })));
+    await expect(commitFirst(keyed, inIdOrder)).rejects.toThrow(/out of key order/); // keyed trees: id order is not key order
+    expect(keyed.refs.head).toBeFalsy();
     await expect(commitFirst(v, [x, x])).rejects.toThrow(/duplicate id/);
     expect(v.refs.head).toBeFalsy(); // a refused build records nothing
 
