@@ -85,6 +85,22 @@ describe("commitFirst", () => {
     expect(idsInKeyOrder(keys.keying, ids)).not.toEqual(idsInKeyOrder(plainKeying, ids));
   });
 
+  it("gives the event loop turns while it adds many entries (a flush or an upload goes on meanwhile)", async () => {
+    const v = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
+    const entries = stageNotes(v, Array.from({ length: 5000 }, (_, i) => ({ id: `n${String(i).padStart(5, "0")}`, body: `${i}`, x: i, dims: 0 })));
+    let timerRan = false;
+    let ranBeforeLast = false;
+    setTimeout(() => (timerRan = true), 0);
+    function* given(): Generator<Entry> {
+      for (let i = 0; i < entries.length; i++) {
+        if (i === entries.length - 1) ranBeforeLast = timerRan;
+        yield entries[i];
+      }
+    }
+    expect((await commitFirst(v, given())).added).toBe(5000);
+    expect(ranBeforeLast).toBe(true); // one synchronous loop would have taken every entry first
+  });
+
   it("no entries: nothing recorded, as commit() does for an empty vault", async () => {
     const v = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
     expect(await commitFirst(v, [])).toEqual({ snapshot: null, added: 0 });
