@@ -54,7 +54,7 @@ const ENTRIES_PER_TURN = 2048;
  * Records `entries` (in key order: idsInKeyOrder) as the first snapshot of `v` (takesFirstCommit), with every
  * object still staged, as commit() would for the same working state (the same snapshot). No
  * entries: nothing is recorded, as commit() does for an empty vault. Throws, recording nothing,
- * on an id out of order or given twice.
+ * on an id out of order or given twice, or if the vault stops taking a first commit meanwhile.
  */
 export async function commitFirst(v: Vault, entries: Iterable<Entry>, message?: string): Promise<{ snapshot: Address | null; added: number }> {
   if (!takesFirstCommit(v)) throw new Error("commitFirst: the vault has a snapshot or working changes; use commit()");
@@ -68,6 +68,8 @@ export async function commitFirst(v: Vault, entries: Iterable<Entry>, message?: 
     if (++added % ENTRIES_PER_TURN === 0) await new Promise((r) => setTimeout(r, 0));
   }
   if (!added) return { snapshot: null, added };
+  // The turns above let other work run: a head or working changes that came meanwhile win.
+  if (!takesFirstCommit(v)) throw new Error("commitFirst: the vault got a snapshot or working changes while its first tree was built; use commit()");
   // The new head becomes the working state (in either of the vault's modes).
   const { snapshot } = await v.writeSnapshot({ ...builder.finish(), changes: [], stats }, [], message, true);
   return { snapshot, added };

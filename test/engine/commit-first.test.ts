@@ -99,6 +99,13 @@ describe("commitFirst", () => {
     }
     expect((await commitFirst(v, given())).added).toBe(5000);
     expect(ranBeforeLast).toBe(true); // one synchronous loop would have taken every entry first
+
+    // Work that ran in those turns and gave the vault working changes wins: nothing is recorded.
+    const w = await Vault.open({ store: new MemoryStore(), device: "d", clock, lazyWorking: true });
+    const more = stageNotes(w, Array.from({ length: 5000 }, (_, i) => ({ id: `n${String(i).padStart(5, "0")}`, body: `${i}`, x: i, dims: 0 })));
+    setTimeout(() => w.putEntry({ id: "zz-elsewhere", note: more[0].note }), 0);
+    await expect(commitFirst(w, more)).rejects.toThrow(/while its first tree was built/);
+    expect(w.refs.head).toBeFalsy();
   });
 
   it("no entries: nothing recorded, as commit() does for an empty vault", async () => {
