@@ -2,13 +2,18 @@
 // ~100 us a note on one core, the largest part of the CLI's pipeline. Batches of files go to the
 // threads and their results come back in scan order; the vault (staging, addresses, the stat
 // cache) stays on the main thread. Used only for big scans: a thread takes ~0.4 s to start.
-import { availableParallelism } from "node:os";
-import { WorkerPool } from "../engine/node/worker-pool.ts";
+import { WorkerPool, threadsBesideMain } from "../engine/node/worker-pool.ts";
 import { inlineReader, type FileRead, type FolderFile, type FolderReader } from "./vault-folder.ts";
 import { preferSpeed } from "./heap-mode.ts";
 import { handle, unpackScanAnswer, type ScanAnswer, type ScanRequest } from "./scan-worker.ts";
 
 export interface ScanPoolOptions {
+  /**
+   * Reading threads (default: threadsBesideMain, 1-3). The main thread does the scan's other half
+   * for every file a thread reads (hash, stage, pack, send), and each thread's isolate holds the
+   * answers that staged objects still view. An initial push at 100,000 notes here (2 cores):
+   * 278/287 MiB peak with one thread, 305/322 with two, in 75-76 against 76-80 s (alternating runs).
+   */
   size?: number;
   /** Files per message (default 256). */
   batch?: number;
@@ -31,18 +36,6 @@ export interface ScanPoolOptions {
  */
 const SCAN_YOUNG_MB = 4;
 
-/**
- * Reading threads: one core fewer than the machine has (at least one, at most three). The main
- * thread does the scan's other half for every file a thread reads (hash, stage, pack, send), so
- * on two cores a second reading thread only competed with it, and each thread is an isolate with
- * its own heap and allocator arena holding the answers that staged objects still view. An initial
- * push at 100,000 notes here (2 cores): 278/287 MiB peak with one thread, 305/322 with two, in
- * 75-76 against 76-80 s (alternating runs).
- */
-export function scanThreads(cores = availableParallelism()): number {
-  return Math.max(1, Math.min(3, cores - 1));
-}
-
 export class ScanPool implements FolderReader {
   private readonly pool: WorkerPool<ScanRequest, ScanAnswer>;
   private readonly batch: number;
@@ -50,7 +43,7 @@ export class ScanPool implements FolderReader {
   private readonly minReads: number;
 
   constructor(opts: ScanPoolOptions = {}) {
-    this.pool = new WorkerPool(new URL("./scan-worker.ts", import.meta.url), opts.size ?? scanThreads(), "penumbra-scan", { maxYoungGenerationSizeMb: SCAN_YOUNG_MB });
+    this.pool = new WorkerPool(new URL("./scan-worker.ts", import.meta.url), opts.size ?? threadsBesideMain(), "penumbra-scan", { maxYoungGenerationSizeMb: SCAN_YOUNG_MB });
     this.batch = opts.batch ?? 256;
     this.inFlight = opts.inFlight ?? 4 * this.pool.size;
     this.minReads = opts.minReads ?? 15_000;

@@ -5,7 +5,7 @@
 // pool starts only once enough has been sealed to repay it.
 import { encodeSealBatch, inlineSealer, splitSealedBatch, useBatchSealer, type BatchSealer, type SealJob, type SealedBatchWire } from "../crypto/seal-batch.ts";
 import type { SealKeys } from "../crypto/seal.ts";
-import { WorkerPool, defaultPoolSize } from "./worker-pool.ts";
+import { WorkerPool, threadsBesideMain } from "./worker-pool.ts";
 import { handle, type SealRequest } from "./seal-worker.ts";
 
 /**
@@ -18,11 +18,10 @@ const SEAL_YOUNG_MB = 4;
 
 export interface SealPoolOptions {
   /**
-   * Worker threads (default: one fewer than the cores, 1-3). The main thread does the other half
-   * of every object sealed (hash, stage, pack, send), as with the scan's reading threads: on two
-   * cores a second sealing thread only competed with it and kept one more isolate. An encrypted
-   * initial push at 100,000 notes: 366/368 MiB peak with one, 377/387 with two, in 43.1/47.2 s
-   * against 41.9/50.9 (alternating runs).
+   * Worker threads (default: threadsBesideMain, 1-3). The main thread does the other half of
+   * every object sealed (hash, stage, pack, send). An encrypted initial push at 100,000 notes on
+   * two cores: 366/368 MiB peak with one thread, 377/387 with two, in 43.1/47.2 s against
+   * 41.9/50.9 (alternating runs).
    */
   size?: number;
   /**
@@ -42,7 +41,7 @@ export class SealPool implements BatchSealer {
   private sealedInline = 0;
 
   constructor(opts: SealPoolOptions = {}) {
-    this.pool = new WorkerPool(new URL("./seal-worker.ts", import.meta.url), opts.size ?? Math.max(1, defaultPoolSize() - 1), "penumbra-seal", { maxYoungGenerationSizeMb: SEAL_YOUNG_MB });
+    this.pool = new WorkerPool(new URL("./seal-worker.ts", import.meta.url), opts.size ?? threadsBesideMain(), "penumbra-seal", { maxYoungGenerationSizeMb: SEAL_YOUNG_MB });
     this.minBytes = opts.minBytes ?? 16 * 1024 * 1024;
     this.chunkBytes = opts.chunkBytes ?? 512 * 1024;
   }

@@ -20,9 +20,14 @@ export class PoolTaskError extends Error {
 type Answer<Res> = { id: number; ok: true; result: Res } | { id: number; ok: false; error: { name: string; message: string; code?: string } };
 type Pending<Res> = { fallback: () => Res; resolve: (r: Res) => void; reject: (e: Error) => void };
 
-/** Threads for a machine: one per core, at most 4. */
-export function defaultPoolSize(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
+/**
+ * Threads for work the main thread does the other half of (reading a scan's files, sealing its
+ * objects): one fewer than the cores, at least one, at most three. On two cores a second thread
+ * only competed with the main thread, and each is an isolate with its own heap and allocator arena
+ * (measurements: cli/scan-pool.ts, seal-pool.ts).
+ */
+export function threadsBesideMain(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(3, cores - 1));
 }
 
 export class WorkerPool<Req, Res> {

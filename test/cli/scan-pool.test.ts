@@ -11,7 +11,8 @@ import { VaultKeys } from "../../engine/crypto/keys.ts";
 import { installNodeCrypto } from "../../engine/crypto/node.ts";
 import { scanFolder, type FolderReader } from "../../cli/vault-folder.ts";
 import { CheckoutIndex } from "../../cli/checkout-index.ts";
-import { ScanPool, scanThreads } from "../../cli/scan-pool.ts";
+import { ScanPool } from "../../cli/scan-pool.ts";
+import { threadsBesideMain } from "../../engine/node/worker-pool.ts";
 import { generateVault } from "../../sample/generator.ts";
 import { writeVaultFolder } from "../../sample/folder.ts";
 
@@ -136,5 +137,5 @@ it("released after a scan, the threads stop; the next scan starts them again and
 });
 
 it("reads on one core fewer than the machine has, at least one thread, at most three", () => {
-  expect([1, 2, 3, 4, 8, 64].map((cores) => scanThreads(cores))).toEqual([1, 1, 2, 3, 3, 3]);
+  expect([1, 2, 3, 4, 8, 64].map((cores) => threadsBesideMain(cores))).toEqual([1, 1, 2, 3, 3, 3]);
 });
