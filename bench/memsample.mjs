@@ -28,6 +28,35 @@ const sample = () => {
     threads: Number(/^Threads:\s+(\d+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1]),
   });
 };
+// MEMSAMPLE_SMAPS=1: at each new highest RSS (in steps of 4 MiB), /proc/self/smaps summed by kind of
+// mapping (the brk heap, file-backed, anonymous by size: V8's pages, glibc's thread arenas, large
+// malloc blocks), kept for the highest: what the peak is made of, beyond what memoryUsage reports.
+let smapsAt = 0;
+let smaps = null;
+const smapsSummary = () => {
+  const sum = {};
+  let kind = "";
+  for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const size = (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024;
+      const name = head[4];
+      kind = name === "[heap]" ? "brk heap" : name.startsWith("[") ? name : name ? "file" : size >= 65536 ? "anon 64MiB+ (thread arenas, reservations)" : size >= 4096 ? "anon 4-64MiB" : size >= 256 ? "anon 256KiB-4MiB (V8 pages, big mallocs)" : "anon <256KiB";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) sum[kind] = +((sum[kind] ?? 0) + Number(rss[1]) / 1024).toFixed(1);
+  }
+  return sum;
+};
+if (process.env.MEMSAMPLE_SMAPS)
+  setInterval(() => {
+    const rss = samples.length ? samples[samples.length - 1].rss : 0;
+    if (rss >= smapsAt + 4) {
+      smapsAt = rss;
+      smaps = { rss, t: samples[samples.length - 1].t, ...smapsSummary() };
+    }
+  }, every).unref();
 setInterval(sample, every).unref();
 // Code under study may call globalThis.__memMark?.("label") to record a labelled sample.
 const marks = [];
@@ -46,7 +75,7 @@ process.on("exit", () => {
   const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
   const max = {};
   for (const k of ["rss", "heapTotal", "heapUsed", "external", "arrayBuffers", "threads"]) max[k] = Math.max(...samples.map((s) => s[k]));
-  const out = JSON.stringify({ hwm: kib("VmHWM"), peak, max, marks, samples });
+  const out = JSON.stringify({ hwm: kib("VmHWM"), peak, max, smaps, marks, samples });
   if (process.env.MEMSAMPLE_OUT) writeFileSync(process.env.MEMSAMPLE_OUT, out);
   else process.stderr.write(`memsample: VmHWM ${kib("VmHWM").toFixed(0)} MiB, at the highest sample ${JSON.stringify(peak)}, maxima ${JSON.stringify(max)}\n`);
 });
