@@ -67,7 +67,9 @@ export class AppendedIds {
 
   idAt(k: number): string {
     const start = k ? this.ends[k - 1] : 0;
-    return String.fromCharCode(...this.bytes.subarray(start, this.ends[k]));
+    // Ids are ASCII: Buffer's latin1 decoder makes a flat string; spreading the bytes into
+    // String.fromCharCode was most of writing an initial push's 300,000 rows.
+    return Buffer.prototype.latin1Slice.call(this.bytes, start, this.ends[k]);
   }
 
   slotAt(k: number): number {
@@ -163,27 +165,106 @@ export class CheckoutChanges {
 
   /** Every change, sorted by (part, id): the order of the index's rows. */
   *sorted(): Generator<RowChange> {
-    for (let part = 0; part < this.slots.length; part++)
-      for (const id of this.idsInOrder(part)) yield { part, id, row: this.rowAt(this.slotOf(part, id) as number) };
+    for (const c of this.sortedSlots()) yield { part: c.part, id: c.id, row: this.rowAt(c.slot) };
+  }
+
+  /**
+   * Every change in (part, id) order with its slot, for writeFixed and isPresent: the slot comes
+   * with the id, not from a lookup by it (a Map and a binary search a row, twice, when an initial
+   * push wrote its 300,000 rows). The object yielded is reused: read it before the next one.
+   */
+  *sortedSlots(): Generator<{ part: number; id: string; slot: number }> {
+    const c = { part: 0, id: "", slot: 0 };
+    for (let part = 0; part < this.slots.length; part++) {
+      c.part = part;
+      for (const [id, slot] of this.inOrder(part)) {
+        c.id = id;
+        c.slot = slot;
+        yield c;
+      }
+    }
   }
 
   /** The ids of part `part` whose rows changed, sorted (by code unit, as `<` compares). */
   *idsInOrder(part: number): Generator<string> {
-    const ids = [...this.slots[part].keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [id] of this.inOrder(part)) yield id;
+  }
+
+  /** Part `part`'s changed ids, sorted, each with its slot. The pair yielded is reused. */
+  private *inOrder(part: number): Generator<[string, number]> {
+    const map = this.slots[part];
+    const ids = [...map.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const run = this.runs[part];
+    const out: [string, number] = ["", 0];
     // The two are each sorted and hold no id in common: merged.
     let i = 0;
     let k = 0;
     let fromRun = run.count ? run.idAt(0) : null;
     while (i < ids.length || fromRun !== null) {
       if (fromRun !== null && (i === ids.length || fromRun < ids[i])) {
-        yield fromRun;
+        out[0] = fromRun;
+        out[1] = run.slotAt(k);
         fromRun = ++k < run.count ? run.idAt(k) : null;
-      } else yield ids[i++];
+      } else {
+        out[0] = ids[i++];
+        out[1] = map.get(out[0])!;
+      }
+      yield out;
     }
   }
 
-  private rowAt(s: number): CheckoutRow | null {
+  /**
+   * Each id with a changed row of some part, once, in id order (the parts' changed ids merged),
+   * with each part's slot (-1: that part's row did not change). The object yielded is reused.
+   */
+  *idsWithSlots(): Generator<{ id: string; slots: Int32Array }> {
+    const streams = this.slots.map((_, p) => this.inOrder(p));
+    const heads: ([string, number] | null)[] = streams.map((g) => {
+      const n = g.next();
+      return n.done ? null : [n.value[0], n.value[1]];
+    });
+    const out = { id: "", slots: new Int32Array(streams.length) };
+    for (;;) {
+      let least: string | null = null;
+      for (const h of heads) if (h && (least === null || h[0] < least)) least = h[0];
+      if (least === null) return;
+      out.id = least;
+      for (let p = 0; p < heads.length; p++) {
+        const h = heads[p];
+        if (!h || h[0] !== least) {
+          out.slots[p] = -1;
+          continue;
+        }
+        out.slots[p] = h[1];
+        const n = streams[p].next();
+        if (n.done) heads[p] = null;
+        else [h[0], h[1]] = n.value;
+      }
+      yield out;
+    }
+  }
+
+  /** Whether the change in `slot` sets a row (false: it removes one). */
+  isPresent(slot: number): boolean {
+    return this.present[slot] === 1;
+  }
+
+  /**
+   * Writes the fixed fields of the row in `slot` (size, mtimeMs, ino as f64le, extra u32le, the
+   * 32-byte address) at `at`, straight from the slot's arrays (no hex address made and parsed
+   * again); returns where they end.
+   */
+  writeFixed(slot: number, out: Uint8Array, view: DataView, at: number): number {
+    view.setFloat64(at, this.sigs[3 * slot], true);
+    view.setFloat64(at + 8, this.sigs[3 * slot + 1], true);
+    view.setFloat64(at + 16, this.sigs[3 * slot + 2], true);
+    view.setUint32(at + 24, this.extras[slot], true);
+    out.set(this.addrs.subarray(32 * slot, 32 * slot + 32), at + 28);
+    return at + 60;
+  }
+
+  /** The row the change in `slot` sets (null: it removes the row). */
+  rowAt(s: number): CheckoutRow | null {
     if (!this.present[s]) return null;
     return { sig: [this.sigs[3 * s], this.sigs[3 * s + 1], this.sigs[3 * s + 2]], extra: this.extras[s], addr: toHex(this.addrs.subarray(32 * s, 32 * s + 32)) };
   }

@@ -7,7 +7,7 @@ import { openFolder, explain, saveCheckout, closeFolder, finishCheckout, type Fo
 import { scanFolder, scannedChanges, scannedEntry, applyTree, rescanPaths, type ScanResult } from "./vault-folder.ts";
 import { sync, push, pull } from "../engine/sync/sync.ts";
 import { EarlyUpload } from "../engine/sync/early-upload.ts";
-import { commitFirst, idsInKeyOrder, takesFirstCommit } from "../engine/vault/commit-first.ts";
+import { commitFirst, keyOrder, takesFirstCommit } from "../engine/vault/commit-first.ts";
 import { countChanges, type ChangeCounts, type SyncReport } from "../engine/sync/report.ts";
 import type { Vault } from "../engine/vault/vault.ts";
 import type { Entry } from "../engine/core/tree.ts";
@@ -130,8 +130,15 @@ async function commitFirstCounted(ctx: FolderContext): Promise<ChangeCounts | nu
     }
   }
   function* inKeyOrder(): Generator<Entry> {
-    const ids = Array.from(added(), (e) => e.id);
-    for (const id of idsInKeyOrder(v.keying, ids)) yield scannedEntry(checkout, id)!;
+    // Each id with its rows' slots (3 a note): its entry is made again from them at its turn.
+    const ids: string[] = [];
+    const slots: number[] = [];
+    for (const [id, e, s] of scannedChanges(checkout)) {
+      if (!e) throw new Error(`a first scan removed note ${id}, which no snapshot had`);
+      ids.push(id);
+      slots.push(s[0], s[1], s[2]);
+    }
+    for (const i of keyOrder(v.keying, ids)) yield scannedEntry(checkout, ids[i], slots.slice(3 * i, 3 * i + 3))!;
   }
   const { added: n } = await commitFirst(v, v.keying.plainKeys ? added() : inKeyOrder());
   return n ? { added: n, modified: 0, deleted: 0 } : null;

@@ -392,16 +392,24 @@ export async function scanFolder(dir: string, v: Vault, checkout: CheckoutIndex,
  * them is held meanwhile: an initial push's per-part edits were ~25 MiB of objects and hex
  * strings, and its first commit builds its tree from these as they come (engine/vault/commit-first.ts).
  */
-export function* scannedChanges(checkout: CheckoutIndex): Generator<[string, Entry | null]> {
-  for (const id of checkout.changedIds()) {
+export function* scannedChanges(checkout: CheckoutIndex): Generator<[string, Entry | null, Int32Array]> {
+  for (const { id, rows, slots } of checkout.changedRows()) {
     const before = entryOfRows(id, (part) => checkout.original(part, id));
-    const after = entryOfRows(id, (part) => checkout.get(part, id));
-    if (!entriesEqual(before, after)) yield [id, after ?? null];
+    const after = entryOfRows(id, (_, p) => rows[p]);
+    if (!entriesEqual(before, after)) yield [id, after ?? null, slots];
   }
 }
 
-/** A note's entry as its checkout rows now give it (undefined: it has none): one of scannedChanges' entries, made again. */
-export function scannedEntry(checkout: CheckoutIndex, id: string): Entry | undefined {
+/**
+ * A note's entry as its checkout rows now give it (undefined: it has none): one of scannedChanges'
+ * entries, made again; from the `slots` it came with (reused by scannedChanges: copy them), if
+ * the rows did not change since, without looking its rows up by id.
+ */
+export function scannedEntry(checkout: CheckoutIndex, id: string, slots?: ArrayLike<number>): Entry | undefined {
+  if (slots) {
+    const rows = checkout.rowsOfSlots(id, slots);
+    return entryOfRows(id, (_, p) => rows[p]);
+  }
   return entryOfRows(id, (part) => checkout.get(part, id));
 }
 
@@ -486,11 +494,12 @@ export async function rescanPaths(dir: string, v: Vault, checkout: CheckoutIndex
 }
 
 /** A note's entry from its rows, one per part (undefined: it has none). */
-function entryOfRows(id: string, rowOf: (part: PartName) => CheckoutRow | undefined): Entry | undefined {
+function entryOfRows(id: string, rowOf: (part: PartName, index: number) => CheckoutRow | undefined): Entry | undefined {
   const e: Entry = { id };
   let any = false;
-  for (const part of PARTS) {
-    const r = rowOf(part);
+  for (let p = 0; p < PARTS.length; p++) {
+    const part = PARTS[p];
+    const r = rowOf(part, p);
     if (r) setPart(e, part, r.addr, r.extra);
     any ||= !!r;
   }

@@ -25,19 +25,23 @@ export function takesFirstCommit(v: Vault): boolean {
  * ~10 MiB of heap).
  */
 export function idsInKeyOrder(keying: TreeKeying, ids: readonly string[]): string[] {
-  if (keying.plainKeys) return [...ids].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  return Array.from(keyOrder(keying, ids), (i) => ids[i]);
+}
+
+/** idsInKeyOrder as positions in `ids`: the i-th id in key order is ids[keyOrder(...)[i]]. */
+export function keyOrder(keying: TreeKeying, ids: readonly string[]): Uint32Array {
+  const order = new Uint32Array(ids.length).map((_, i) => i);
+  if (keying.plainKeys) return order.sort((x, y) => (ids[x] < ids[y] ? -1 : ids[x] > ids[y] ? 1 : 0));
   const keys = new Uint8Array(ids.length * KEYED_KEY_BYTES);
   ids.forEach((id, i) => {
     const key = keying.keyOf(id);
     if (key.length !== KEYED_KEY_BYTES) throw new RangeError(`a keyed tree key is ${KEYED_KEY_BYTES} bytes, got ${key.length}`);
     keys.set(key, i * KEYED_KEY_BYTES);
   });
-  const order = new Uint32Array(ids.length).map((_, i) => i);
-  order.sort((x, y) => {
+  return order.sort((x, y) => {
     for (let a = x * KEYED_KEY_BYTES, b = y * KEYED_KEY_BYTES, end = a + KEYED_KEY_BYTES; a < end; a++, b++) if (keys[a] !== keys[b]) return keys[a] - keys[b];
     return 0;
   });
-  return Array.from(order, (i) => ids[i]);
 }
 
 const KEYED_KEY_BYTES = 32;

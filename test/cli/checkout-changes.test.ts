@@ -17,6 +17,23 @@ const opArb = fc.tuple(fc.nat({ max: 2 }), idArb, fc.option(rowArb, { nil: null 
 /** A batch: the ops as drawn, or sorted by id (each part's ids ascending, as a scan sets them). */
 const batchArb = fc.tuple(fc.array(opArb, { maxLength: 40 }), fc.boolean()).map(([ops, ascending]) => (ascending ? [...ops].sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)) : ops));
 
+/** The 60 bytes writeFixed writes for a slot. */
+function fixedOf(c: CheckoutChanges, slot: number): number[] {
+  const out = new Uint8Array(64);
+  expect(c.writeFixed(slot, out, new DataView(out.buffer), 4)).toBe(64);
+  return [...out.subarray(4)];
+}
+
+/** A row's fixed fields as the checkout index's layout gives them (docs/design.md, "Local state"). */
+function fixedBytes(row: { sig: number[]; extra: number; addr: string }): number[] {
+  const out = new Uint8Array(60);
+  const view = new DataView(out.buffer);
+  row.sig.forEach((v, i) => view.setFloat64(8 * i, v, true));
+  view.setUint32(24, row.extra, true);
+  out.set(Buffer.from(row.addr, "hex"), 28);
+  return [...out];
+}
+
 describe("CheckoutChanges", () => {
   it("answers what a Map of (part, id) -> row answers, however the ids came", () => {
     fc.assert(
@@ -43,6 +60,14 @@ describe("CheckoutChanges", () => {
           }
           const expected = model.flatMap((m, part) => [...m.keys()].sort().map((id) => ({ part, id, row: m.get(id) })));
           expect([...c.sorted()]).toEqual(expected);
+          // The same changes by slot: each slot's row, and its fixed fields as the index writes them.
+          const bySlot = Array.from(c.sortedSlots(), ({ part, id, slot }) => ({ part, id, row: c.isPresent(slot) ? c.rowAt(slot) : null, fixed: fixedOf(c, slot) }));
+          expect(bySlot.map(({ part, id, row }) => ({ part, id, row }))).toEqual(expected);
+          for (const { row, fixed } of bySlot) if (row) expect(fixed).toEqual(fixedBytes(row));
+          // Every id once, in id order, with the slot of each part it changed in (-1: not changed there).
+          const ids = [...new Set(model.flatMap((m) => [...m.keys()]))].sort();
+          const withSlots = Array.from(c.idsWithSlots(), ({ id, slots }) => ({ id, rows: [...slots].map((s) => (s < 0 ? undefined : c.isPresent(s) ? c.rowAt(s) : null)) }));
+          expect(withSlots).toEqual(ids.map((id) => ({ id, rows: model.map((m) => m.get(id)) })));
         }
         c.clear();
         expect([c.size, c.countOf(0), [...c.sorted()].length]).toEqual([0, 0, 0]);

@@ -87,6 +87,13 @@ describe("checkout index: properties", () => {
           // from these, and a first commit builds its tree from them as they come).
           const changed = [...y.changedIds()];
           expect(changed).toEqual([...new Set(second.map(([, id]) => id))].sort());
+          // ... and with their current rows, also when made again later from the slots that came with them.
+          const again: [string, number[]][] = [];
+          for (const { id, rows, slots } of y.changedRows()) {
+            expect(rows).toEqual(PARTS.map((part) => y.get(part, id)));
+            again.push([id, [...slots]]);
+          }
+          for (const [id, slots] of again.reverse()) expect(y.rowsOfSlots(id, slots)).toEqual(PARTS.map((part) => y.get(part, id)));
           const z = CheckoutIndex.decode(y.encode(456));
           const expected = [...model.values()].sort((a, b) => PARTS.indexOf(a.part) - PARTS.indexOf(b.part) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
           expect([...z.rows()]).toEqual(expected);
