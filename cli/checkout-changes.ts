@@ -265,6 +265,8 @@ export class CheckoutChanges {
 
   /** The row the change in `slot` sets (null: it removes the row). */
   rowAt(s: number): CheckoutRow | null {
+    // A slot outlives a set or delete (an id keeps its slot) but not a clear (fold, a big write).
+    if (!(s >= 0 && s < this.used)) throw new RangeError(`checkout changes: no slot ${s} (${this.used} in use): the rows were cleared since it was given`);
     if (!this.present[s]) return null;
     return { sig: [this.sigs[3 * s], this.sigs[3 * s + 1], this.sigs[3 * s + 2]], extra: this.extras[s], addr: toHex(this.addrs.subarray(32 * s, 32 * s + 32)) };
   }

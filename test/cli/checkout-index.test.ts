@@ -106,6 +106,12 @@ describe("checkout index: properties", () => {
             const ids = expected.filter((r) => r.part === part).map((r) => r.id);
             expect(Array.from({ length: e - s }, (_, i) => z.idAt(s + i))).toEqual(ids);
           }
+          // Slots do not outlive the changes they came from: folded in, the rows are not read by them.
+          const withSlot = again.find(([, slots]) => slots.some((x) => x >= 0));
+          if (withSlot) {
+            y.fold();
+            expect(() => y.rowsOfSlots(withSlot[0], withSlot[1])).toThrow(/cleared/);
+          }
         },
       ),
       { numRuns: 200 },
