@@ -402,15 +402,12 @@ export function* scannedChanges(checkout: CheckoutIndex): Generator<[string, Ent
 
 /**
  * A note's entry as its checkout rows now give it (undefined: it has none): one of scannedChanges'
- * entries, made again; from the `slots` it came with (reused by scannedChanges: copy them), if
- * the rows did not change since, without looking its rows up by id.
+ * entries, made again from the `slots` it came with (scannedChanges reuses them: copy them), not
+ * by looking its rows up by id.
  */
-export function scannedEntry(checkout: CheckoutIndex, id: string, slots?: ArrayLike<number>): Entry | undefined {
-  if (slots) {
-    const rows = checkout.rowsOfSlots(id, slots);
-    return entryOfRows(id, (_, p) => rows[p]);
-  }
-  return entryOfRows(id, (part) => checkout.get(part, id));
+export function scannedEntry(checkout: CheckoutIndex, id: string, slots: ArrayLike<number>): Entry | undefined {
+  const rows = checkout.rowsOfSlots(id, slots);
+  return entryOfRows(id, (_, p) => rows[p]);
 }
 
 function partOf(e: Entry, part: PartName): { addr: Address; extra: number } | null {

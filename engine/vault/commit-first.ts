@@ -6,7 +6,7 @@
 // ~100 MiB). Here the entries come in the tree's key order and go straight into the tree builder,
 // counted for the snapshot's stats; none is held. A plain tree's key order is id order (the CLI
 // walks its checkout rows); a keyed tree's (encrypted vaults) is the order of the ids' keyed
-// hashes, which idsInKeyOrder gives from the ids alone. Kept out of Vault: the browser's engine
+// hashes, which keyOrder gives from the ids alone. Kept out of Vault: the browser's engine
 // never commits this way and carries only what it uses (test/browser/build-size.test.ts).
 import { TreeBuilder, validateEntry, type Entry, type TreeKeying } from "../core/tree.ts";
 import type { Address } from "../core/hash.ts";
@@ -19,16 +19,12 @@ export function takesFirstCommit(v: Vault): boolean {
 }
 
 /**
- * `ids` (distinct) in their tree's key order, the order commitFirst takes their entries in: id
+ * The positions of `ids` (distinct) in their tree's key order (the i-th id in key order is
+ * ids[order[i]]), the order commitFirst takes their entries in: id
  * order for plain keys; for keyed ones (encrypted vaults, 32-byte keyed hashes) the keys are made
  * once into one buffer and sorted there, not kept as an object each (100,000 keys as objects are
  * ~10 MiB of heap).
  */
-export function idsInKeyOrder(keying: TreeKeying, ids: readonly string[]): string[] {
-  return Array.from(keyOrder(keying, ids), (i) => ids[i]);
-}
-
-/** idsInKeyOrder as positions in `ids`: the i-th id in key order is ids[keyOrder(...)[i]]. */
 export function keyOrder(keying: TreeKeying, ids: readonly string[]): Uint32Array {
   const order = new Uint32Array(ids.length).map((_, i) => i);
   if (keying.plainKeys) return order.sort((x, y) => (ids[x] < ids[y] ? -1 : ids[x] > ids[y] ? 1 : 0));
@@ -55,7 +51,7 @@ const KEYED_KEY_BYTES = 32;
 const ENTRIES_PER_TURN = 2048;
 
 /**
- * Records `entries` (in key order: idsInKeyOrder) as the first snapshot of `v` (takesFirstCommit), with every
+ * Records `entries` (in key order: keyOrder) as the first snapshot of `v` (takesFirstCommit), with every
  * object still staged, as commit() would for the same working state (the same snapshot). No
  * entries: nothing is recorded, as commit() does for an empty vault. Throws, recording nothing,
  * on an id out of order or given twice, or if the vault stops taking a first commit meanwhile.

@@ -7,7 +7,7 @@ import { MemoryStore, Vault } from "../../engine/index.ts";
 import { iterateTree, plainKeying, type Entry } from "../../engine/core/tree.ts";
 import { compareBytes } from "../../engine/core/bytes.ts";
 import { VaultKeys } from "../../engine/crypto/keys.ts";
-import { commitFirst, idsInKeyOrder, takesFirstCommit } from "../../engine/vault/commit-first.ts";
+import { commitFirst, keyOrder, takesFirstCommit } from "../../engine/vault/commit-first.ts";
 import { decodePackHeader } from "../../engine/core/pack.ts";
 
 const clock = () => new Date(0);
@@ -32,6 +32,9 @@ const notesArb = fc.uniqueArray(
   { selector: (n) => n.id, minLength: 1, maxLength: 300 },
 );
 
+/** `ids` in their tree's key order. */
+const inKeyOrder = (keying: Parameters<typeof keyOrder>[0], ids: string[]) => Array.from(keyOrder(keying, ids), (i) => ids[i]);
+
 describe("commitFirst", () => {
   // One vault key: the two vaults of a run must share it.
   const keys = VaultKeys.generate();
@@ -50,7 +53,7 @@ describe("commitFirst", () => {
         const b = await Vault.open({ store: storeB, device: "d", clock, lazyWorking: true, keys });
         expect(takesFirstCommit(b)).toBe(true);
         const byId = new Map(stageNotes(b, notes).map((e) => [e.id, e]));
-        const entries = idsInKeyOrder(b.keying, [...byId.keys()]).map((id) => byId.get(id)!);
+        const entries = inKeyOrder(b.keying, [...byId.keys()]).map((id) => byId.get(id)!);
         const first = await commitFirst(b, entries);
         expect(first.snapshot).toBe(viaCommit.snapshot); // same tree, counts, parents and time
         expect(first.added).toBe(notes.length);
@@ -74,15 +77,15 @@ describe("commitFirst", () => {
     );
   });
 
-  it("idsInKeyOrder: ids sorted by their tree keys (plain: the ids' order; keyed: the keyed hashes')", () => {
+  it("keyOrder: ids sorted by their tree keys (plain: the ids' order; keyed: the keyed hashes')", () => {
     const ids = Array.from({ length: 500 }, (_, i) => `note-${(i * 7919) % 500}`);
     for (const keying of [plainKeying, keys.keying]) {
-      const sorted = idsInKeyOrder(keying, ids);
+      const sorted = inKeyOrder(keying, ids);
       expect([...sorted].sort()).toEqual([...ids].sort()); // a permutation
       for (let i = 1; i < sorted.length; i++) expect(compareBytes(keying.keyOf(sorted[i - 1]), keying.keyOf(sorted[i]))).toBeLessThan(0);
     }
     // A keyed order is not id order (it would tell the server the ids' order).
-    expect(idsInKeyOrder(keys.keying, ids)).not.toEqual(idsInKeyOrder(plainKeying, ids));
+    expect(inKeyOrder(keys.keying, ids)).not.toEqual(inKeyOrder(plainKeying, ids));
   });
 
   it("gives the event loop turns while it adds many entries (a flush or an upload goes on meanwhile)", async () => {
