@@ -67,9 +67,7 @@ export class AppendedIds {
 
   idAt(k: number): string {
     const start = k ? this.ends[k - 1] : 0;
-    // Ids are ASCII: Buffer's latin1 decoder makes a flat string; spreading the bytes into
-    // String.fromCharCode was most of writing an initial push's 300,000 rows.
-    return Buffer.prototype.latin1Slice.call(this.bytes, start, this.ends[k]);
+    return latin1(this.bytes, start, this.ends[k]);
   }
 
   slotAt(k: number): number {
@@ -92,6 +90,28 @@ export class AppendedIds {
     }
     return n - id.length;
   }
+}
+
+/**
+ * Ids are ASCII: Buffer's latin1 decoder makes a flat string ~3x faster than char-by-char
+ * concatenation, where spreading the bytes into String.fromCharCode was most of writing an
+ * initial push's 300,000 rows (the index's rows and the changed ones are decoded here).
+ */
+export function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.prototype.latin1Slice.call(b, start, end);
+}
+
+/**
+ * A row's fixed fields, as the checkout index lays them out after its id: size, mtimeMs, ino
+ * (f64le), extra (u32le), the 32-byte address. Returns where they end.
+ */
+export function writeFixedFields(out: Uint8Array, view: DataView, at: number, size: number, mtimeMs: number, ino: number, extra: number, addr: Uint8Array): number {
+  view.setFloat64(at, size, true);
+  view.setFloat64(at + 8, mtimeMs, true);
+  view.setFloat64(at + 16, ino, true);
+  view.setUint32(at + 24, extra, true);
+  out.set(addr, at + 28);
+  return at + 60;
 }
 
 /** A longer copy of a typed array (its contents first, zeros after). */
@@ -255,12 +275,15 @@ export class CheckoutChanges {
    * again); returns where they end.
    */
   writeFixed(slot: number, out: Uint8Array, view: DataView, at: number): number {
-    view.setFloat64(at, this.sigs[3 * slot], true);
-    view.setFloat64(at + 8, this.sigs[3 * slot + 1], true);
-    view.setFloat64(at + 16, this.sigs[3 * slot + 2], true);
-    view.setUint32(at + 24, this.extras[slot], true);
-    out.set(this.addrs.subarray(32 * slot, 32 * slot + 32), at + 28);
-    return at + 60;
+    const sig = 3 * slot;
+    return writeFixedFields(out, view, at, this.sigs[sig], this.sigs[sig + 1], this.sigs[sig + 2], this.extras[slot], this.addrs.subarray(32 * slot, 32 * slot + 32));
+  }
+
+  /** Changes that set a row (the rest remove one). */
+  presentCount(): number {
+    let n = 0;
+    for (let s = 0; s < this.used; s++) n += this.present[s];
+    return n;
   }
 
   /** The row the change in `slot` sets (null: it removes the row). */

@@ -85,7 +85,7 @@ describe("checkout index: properties", () => {
           apply(y, second); // changes over rows as read
           // Every id `second` touched, each once and in id order (a scan's changed notes come
           // from these, and a first commit builds its tree from them as they come).
-          const changed = [...y.changedIds()];
+          const changed = Array.from(y.changedRows(), (c) => c.id);
           expect(changed).toEqual([...new Set(second.map(([, id]) => id))].sort());
           // ... and with their current rows, also when made again later from the slots that came with them.
           const again: [string, number[]][] = [];
